@@ -1,0 +1,99 @@
+"""`embstudio init`, `embstudio ingest`, `embstudio demo`."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.chunking import ChunkingSettings
+from core.cli.output import add_common, emit, open_workspace, progress
+from core.ingest import DEFAULT_MAX_FILE_MB, collect_paths, ingest_files
+from core.store import Workspace
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create a workspace folder")
+    add_common(p)
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("ingest", help="add documents (files or folders) and chunk them")
+    add_common(p)
+    p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    p.add_argument("--chunking", choices=["fixed", "headings"], default="fixed")
+    p.add_argument("--chunk-words", type=int, default=300, help="words per fixed window")
+    p.add_argument("--overlap", type=int, default=50, help="words shared by adjacent windows")
+    p.add_argument("--model", default=None, help="model whose token limit caps chunks")
+    p.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("demo", help="create the demo workspace from the bundled samples")
+    add_common(p)
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    ws = Workspace.create(args.workspace)
+    emit(args, {"workspace": str(ws.root)}, f"workspace ready at {ws.root}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from core.models import DEFAULT_BASE_MODEL
+
+    ws = open_workspace(args.workspace)
+    settings = ChunkingSettings(
+        mode=args.chunking, chunk_words=args.chunk_words, overlap_words=args.overlap
+    )
+    settings.validate()
+    paths = collect_paths(args.paths)
+    if not paths:
+        raise ValueError("no supported files found in the given paths")
+
+    def files():
+        for path in paths:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                data = b""
+                progress(f"cannot read {path}: {exc.strerror}")
+            yield path.name, data
+
+    results = ingest_files(
+        ws,
+        files(),
+        settings,
+        model_name=args.model or DEFAULT_BASE_MODEL,
+        max_file_mb=args.max_file_mb,
+        on_progress=lambda i, name: progress(f"[{i}/{len(paths)}] {name}"),
+    )
+    ok = [r for r in results if r.status != "error"]
+    lines = [
+        f"{r.file}: {r.status}"
+        + (f" ({r.chunks} chunks)" if r.chunks else "")
+        + (f" — {r.error}" if r.error else "")
+        for r in results
+    ]
+    emit(
+        args,
+        {
+            "workspace": str(ws.root),
+            "results": [r.to_dict() for r in results],
+            "ingested": sum(r.status == "ingested" for r in results),
+            "duplicates": sum(r.status == "duplicate" for r in results),
+            "errors": sum(r.status == "error" for r in results),
+            "chunks": sum(r.chunks for r in results),
+        },
+        "\n".join(lines),
+    )
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from core.demo import build_demo_workspace
+
+    ws, created = build_demo_workspace(args.workspace, on_progress=progress)
+    emit(
+        args,
+        {"workspace": str(ws.root), "created": created, **ws.counts()},
+        f"demo workspace {'created' if created else 'ready'} at {ws.root}",
+    )
+    return 0

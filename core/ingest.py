@@ -1,0 +1,166 @@
+"""Ingestion: uploaded files → stored originals, documents and chunks, one result per file.
+
+A bad file fails alone with its reason; the other files of the same batch are ingested. Names
+are reduced to a safe base name, so nothing is ever written outside the workspace's `files/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from core.chunking import Chunk, ChunkingSettings, chunker
+from core.documents import find_by_hash, insert_chunks, insert_document, list_documents
+from core.documents import replace_chunks as _replace_chunks
+from core.extract import SUPPORTED_FORMATS, ExtractionError, extract_text
+from core.models import DEFAULT_BASE_MODEL
+from core.store import Workspace
+
+DEFAULT_MAX_FILE_MB = 50.0
+MAX_NAME_CHARS = 120
+
+Status = Literal["ingested", "duplicate", "error"]
+
+
+@dataclass
+class IngestResult:
+    """Outcome for one file. `error` is set when status is "error"."""
+
+    file: str
+    status: Status
+    document_id: int | None = None
+    chunks: int = 0
+    characters: int = 0
+    format: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot escape a folder: base name only, no NULs or odd characters."""
+    name = name.replace("\x00", "").replace("\\", "/")
+    base = name.rstrip("/").split("/")[-1]
+    base = unicodedata.normalize("NFKC", base)
+    base = re.sub(r"[^\w.\- ()]+", "_", base).strip(" .")
+    if not base:
+        base = "unnamed"
+    if len(base) > MAX_NAME_CHARS:
+        stem, dot, ext = base.rpartition(".")
+        if dot and len(ext) <= 10:
+            base = stem[: MAX_NAME_CHARS - len(ext) - 1] + "." + ext
+        else:
+            base = base[:MAX_NAME_CHARS]
+    return base
+
+
+def ingest_files(
+    ws: Workspace,
+    files: Iterable[tuple[str, bytes]],
+    settings: ChunkingSettings | None = None,
+    model_name: str = DEFAULT_BASE_MODEL,
+    max_file_mb: float = DEFAULT_MAX_FILE_MB,
+    on_progress: Callable[[int, str], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest (name, bytes) pairs. `max_file_mb` is the per-file size limit in megabytes."""
+    settings = settings or ChunkingSettings()
+    settings.validate()
+    cut = chunker(settings, model_name)
+    results = []
+    for i, (name, data) in enumerate(files):
+        results.append(_ingest_one(ws, name, data, cut, max_file_mb))
+        if on_progress:
+            on_progress(i + 1, name)
+    return results
+
+
+def _ingest_one(
+    ws: Workspace,
+    name: str,
+    data: bytes,
+    cut: Callable[[str], list[Chunk]],
+    max_file_mb: float,
+) -> IngestResult:
+    display = safe_name(name)
+    if len(data) > max_file_mb * 1024 * 1024:
+        return IngestResult(
+            display,
+            "error",
+            error=f"the file is {len(data) / 2**20:.1f} MB, over the {max_file_mb:g} MB limit",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    with ws.connect() as conn:
+        existing = find_by_hash(conn, digest)
+    if existing is not None:
+        return IngestResult(display, "duplicate", document_id=existing)
+    try:
+        fmt, text = extract_text(display, data)
+        chunks = cut(text)
+    except ExtractionError as exc:
+        return IngestResult(display, "error", error=str(exc))
+    if not chunks:
+        return IngestResult(display, "error", error="no text found in the file")
+    stored = ws.files_dir / f"{digest[:16]}-{display}"
+    if not stored.resolve().is_relative_to(ws.files_dir.resolve()):
+        return IngestResult(display, "error", error="unsafe file name")
+    try:
+        tmp = stored.with_name(stored.name + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, stored)
+    except OSError as exc:
+        return IngestResult(display, "error", error=f"cannot store the file: {exc.strerror}")
+    try:
+        with ws.transaction() as conn:
+            if (existing := find_by_hash(conn, digest)) is not None:
+                return IngestResult(display, "duplicate", document_id=existing)
+            doc_id = insert_document(
+                conn,
+                name=display,
+                stored_path=str(stored.relative_to(ws.root)),
+                sha256=digest,
+                fmt=fmt,
+                size_bytes=len(data),
+                text=text,
+            )
+            insert_chunks(conn, doc_id, chunks)
+    except Exception:
+        stored.unlink(missing_ok=True)
+        raise
+    return IngestResult(display, "ingested", doc_id, len(chunks), len(text), fmt)
+
+
+def collect_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named directly, plus supported files found recursively in named folders."""
+    out: list[Path] = []
+    suffixes = {".txt", ".text", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm"}
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+        else:
+            out.append(p)
+    return out
+
+
+def rechunk_all(
+    ws: Workspace, settings: ChunkingSettings, model_name: str = DEFAULT_BASE_MODEL
+) -> int:
+    """Re-chunk every document with new settings; returns the new chunk count."""
+    from core.documents import document_text
+
+    cut = chunker(settings, model_name)
+    total = 0
+    for doc in list_documents(ws):
+        chunks = cut(document_text(ws, doc.id))
+        _replace_chunks(ws, doc.id, chunks)
+        total += len(chunks)
+    return total
+
+
+__all__ = ["SUPPORTED_FORMATS", "IngestResult", "collect_paths", "ingest_files", "safe_name"]

@@ -1,0 +1,40 @@
+"""Real small documents made on the fly for tests."""
+
+from __future__ import annotations
+
+import io
+
+
+def make_pdf(paragraphs: list[str], headings: bool = True) -> bytes:
+    """A real text-layer PDF made with fpdf2."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    for i, para in enumerate(paragraphs):
+        if headings:
+            pdf.set_font("helvetica", "B", 14)
+            pdf.multi_cell(0, 8, f"{i + 1} Section {i + 1}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=11)
+        pdf.multi_cell(0, 6, para, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def make_docx(sections: list[tuple[str, str]]) -> bytes:
+    """A real .docx with Heading 1 styles, made with python-docx."""
+    import docx
+
+    document = docx.Document()
+    for heading, body in sections:
+        document.add_heading(heading, level=1)
+        document.add_paragraph(body)
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+LOREM = (
+    "Students must submit the weekly laboratory report before Friday noon. Late reports lose "
+    "ten percent of the grade per day. The final project is worth forty percent of the course "
+    "grade and is presented in the last week of term. Office hours are held on Tuesdays."
+)

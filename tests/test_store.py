@@ -1,0 +1,46 @@
+import sqlite3
+
+import pytest
+
+from core.store import SCHEMA_VERSION, Workspace, WorkspaceError
+
+
+def test_create_makes_layout_and_schema(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    for sub in ("files", "runs", "exports"):
+        assert (ws.root / sub).is_dir()
+    with ws.connect() as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"documents", "chunks", "pairs", "pair_positives", "jobs", "runs"} <= tables
+
+
+def test_open_refuses_non_workspace_and_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(WorkspaceError, match="not a folder"):
+        Workspace.create(tmp_path / "afile")
+    with pytest.raises(WorkspaceError, match="not a workspace"):
+        Workspace.open(tmp_path)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "other.txt").write_text("x")
+    with pytest.raises(WorkspaceError, match="non-empty folder"):
+        Workspace.create(tmp_path / "full")
+
+
+def test_open_refuses_newer_schema(tmp_path):
+    ws = Workspace.create(tmp_path / "w")
+    conn = sqlite3.connect(ws.db_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(WorkspaceError, match="newer"):
+        Workspace.open(ws.root)
+
+
+def test_transaction_rolls_back(ws):
+    with pytest.raises(RuntimeError), ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO documents (name, stored_path, sha256, format, size_bytes, text,"
+            " created_at) VALUES ('a', 'files/a', 'h', 'txt', 1, 't', 'now')"
+        )
+        raise RuntimeError("boom")
+    assert ws.counts()["documents"] == 0

@@ -1,0 +1,107 @@
+"""Workspace selection, the sidebar every page shows, and small page conventions."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from core.jobs import list_jobs
+from core.store import Workspace, WorkspaceError
+
+DEFAULT_WORKSPACE = "workspaces/demo"
+
+
+def _workspace_from_argv() -> str | None:
+    # `streamlit run app.py -- --workspace PATH` passes PATH after the script name.
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--workspace" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--workspace="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def default_workspace_path() -> str:
+    return _workspace_from_argv() or os.environ.get("EMBSTUDIO_WORKSPACE") or DEFAULT_WORKSPACE
+
+
+def current_workspace() -> Workspace | None:
+    """The workspace this browser session works in (opened or created on first use)."""
+    if "workspace_path" not in st.session_state:
+        st.session_state.workspace_path = default_workspace_path()
+    path = st.session_state.workspace_path
+    try:
+        if Path(path, "studio.db").is_file():
+            return Workspace.open(path)
+        return Workspace.create(path)
+    except WorkspaceError as exc:
+        st.session_state.workspace_error = str(exc)
+        return None
+
+
+def require_workspace() -> Workspace:
+    """The current workspace, or stop the page with a message saying how to pick one."""
+    ws = current_workspace()
+    if ws is None:
+        st.error(
+            f"No workspace: {st.session_state.get('workspace_error', 'pick one')}. "
+            "Choose a folder in the sidebar."
+        )
+        st.stop()
+    return ws
+
+
+def sidebar() -> None:
+    """Workspace picker, device and running jobs; shown on every page."""
+    with st.sidebar:
+        st.subheader("Workspace")
+        if "workspace_path" not in st.session_state:
+            st.session_state.workspace_path = default_workspace_path()
+        new_path = st.text_input(
+            "Folder",
+            value=st.session_state.workspace_path,
+            key="sidebar_workspace_input",
+            help="A workspace is a folder holding studio.db, your files and runs. "
+            "A new folder is created.",
+        )
+        if st.button("Open / create", key="sidebar_workspace_open"):
+            try:
+                if Path(new_path, "studio.db").is_file():
+                    Workspace.open(new_path)
+                else:
+                    Workspace.create(new_path)
+                st.session_state.workspace_path = new_path
+                st.session_state.pop("workspace_error", None)
+                st.rerun()
+            except WorkspaceError as exc:
+                st.error(str(exc))
+        st.caption(f"Device: **{device_label()}**")
+        ws = current_workspace()
+        if ws is not None:
+            jobs_panel(ws)
+
+
+@st.cache_resource
+def device_label() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU ({torch.cuda.get_device_name(0)})"
+    return "CPU"
+
+
+@st.fragment(run_every=2.0)
+def jobs_panel(ws: Workspace) -> None:
+    active = list_jobs(ws, active_only=True)
+    if not active:
+        return
+    st.subheader("Running jobs")
+    for job in active:
+        st.progress(
+            float(job["progress"]),
+            text=f"{job['kind']}: {job['message'] or job['status']}",
+        )
