@@ -10,24 +10,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 st.set_page_config(page_title="Domain Embedding Studio", page_icon="🧭", layout="wide")
 
+from ui import nav  # noqa: E402
 from ui.state import sidebar  # noqa: E402
 
+# Pipeline order; a step appears once its page file exists.
 PAGES = [
-    st.Page("pages/0_Home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/1_Documents.py", title="1 Documents", icon="📄"),
+    st.Page(p.path, title=p.title, icon=p.icon, default=(p is nav.HOME))
+    for p in nav.ALL_PAGES
+    if p.exists
 ]
-# Later pipeline steps appear as their pages are added.
-for path, title, icon in [
-    ("pages/2_Pairs.py", "2 Pairs", "❓"),
-    ("pages/3_Negatives.py", "3 Negatives", "➖"),
-    ("pages/4_Train.py", "4 Train", "🏋️"),
-    ("pages/5_Evaluate.py", "5 Evaluate", "📊"),
-    ("pages/6_Export.py", "6 Export", "📦"),
-    ("pages/7_Settings.py", "Settings", "⚙️"),
-]:
-    if os.path.exists(os.path.join(os.path.dirname(__file__), path)):
-        PAGES.append(st.Page(path, title=title, icon=icon))
-
 page = st.navigation(PAGES)
 sidebar()
 page.run()

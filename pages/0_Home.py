@@ -1,29 +1,90 @@
-"""Home: the workspace at a glance and the next step to take."""
+"""Home: the workspace at a glance, the next step to take, running jobs."""
 
+import pandas as pd
 import streamlit as st
 
+from core.jobs import list_jobs
+from ui import nav
+from ui.errors import user_errors
+from ui.overview import next_step, overview
 from ui.state import require_workspace
 
 st.title("Domain Embedding Studio")
 st.write(
     "Turn your documents into a fine-tuned embedding model that retrieves the right passage: "
-    "ingest → synthesize queries → curate → mine negatives → train → evaluate → export."
+    "upload → write questions → curate → mine negatives → train → evaluate → export."
 )
 ws = require_workspace()
-counts = ws.counts()
-cols = st.columns(5)
-for col, (label, key) in zip(
-    cols,
-    [
-        ("Documents", "documents"),
-        ("Chunks", "chunks"),
-        ("Pairs", "pairs"),
-        ("Negatives", "negatives"),
-        ("Runs", "runs"),
-    ],
-    strict=True,
-):
-    col.metric(label, counts.get(key, 0))
-if counts["documents"] == 0:
-    st.info("Start by uploading documents on the Documents page.")
-    st.page_link("pages/1_Documents.py", label="Go to Documents", icon="📄")
+c = overview(ws)
+
+if c["documents"] == 0:
+    st.info(
+        "This workspace is empty. Start by uploading documents on the Documents page, "
+        "or load the demo documents to click through every step in a few minutes."
+    )
+    left, right = st.columns(2)
+    with left:
+        nav.link(nav.DOCUMENTS, "Upload documents", key="home_go_documents")
+    if right.button("Load the demo documents", key="home_load_demo", icon="🧪"):
+        from core.demo import build_demo_workspace
+
+        with user_errors("Could not load the demo"), st.spinner("Ingesting the samples…"):
+            build_demo_workspace(ws.root)
+            st.rerun()
+
+STEPS = [
+    (nav.DOCUMENTS, f"{c['documents']} documents · {c['chunks']} chunks"),
+    (
+        nav.PAIRS,
+        f"{c['pairs']} pairs · {c['pairs_curated']} curated · "
+        f"{c.get('pairs_pending', 0)} to review",
+    ),
+    (nav.NEGATIVES, f"{c['negatives']} hard negatives"),
+    (nav.TRAIN, f"{c['runs']} runs · {c['runs_succeeded']} finished"),
+    (nav.EVALUATE, f"{c['evaluations']} evaluations"),
+    (nav.EXPORT, f"{c['exports']} exports"),
+]
+cols = st.columns(len(STEPS))
+for col, (page, text) in zip(cols, STEPS, strict=True):
+    with col.container(border=True):
+        st.markdown(f"**{page.icon} {page.title}**")
+        st.caption(text)
+
+step = next_step(c)
+if step is None:
+    st.success("Every step has been done once. Try another objective on the Train page.")
+elif c["documents"] > 0:
+    st.subheader("Next step")
+    st.write(step.why)
+    target = {p.title.split(" ", 1)[-1].lower(): p for p in nav.PIPELINE}[step.page]
+    nav.link(target, step.label, key="home_next_step")
+
+with st.expander("Pairs by status", expanded=False):
+    statuses = ["pending", "accepted", "edited", "rejected", "dropped"]
+    st.dataframe(
+        pd.DataFrame([{"status": s, "pairs": c.get(f"pairs_{s}", 0)} for s in statuses]),
+        hide_index=True,
+        key="home_pairs_by_status",
+    )
+
+
+@st.fragment(run_every=2.0)
+def jobs_section() -> None:
+    jobs = list_jobs(ws)[:8]
+    if not jobs:
+        st.caption("No jobs yet. Long work (generation, mining, training, …) runs here.")
+        return
+    st.subheader("Jobs")
+    for job in jobs:
+        label = f"{job['kind']} · {job['status']}"
+        if job["message"]:
+            label += f" · {job['message']}"
+        if job["status"] in ("queued", "running"):
+            st.progress(float(job["progress"]), text=label)
+        elif job["status"] == "failed":
+            st.error(f"{label}: {job['error'] or 'failed'}".splitlines()[0])
+        else:
+            st.caption(label)
+
+
+jobs_section()

@@ -43,6 +43,14 @@ def current_workspace() -> Workspace | None:
         return None
 
 
+def secrets_or_none():
+    """`st.secrets` when a secrets file exists, else None (reading it would raise)."""
+    try:
+        return st.secrets if len(st.secrets) >= 0 else None
+    except Exception:  # no secrets.toml anywhere: Streamlit raises FileNotFoundError
+        return None
+
+
 def require_workspace() -> Workspace:
     """The current workspace, or stop the page with a message saying how to pick one."""
     ws = current_workspace()
@@ -87,11 +95,15 @@ def sidebar() -> None:
 
 @st.cache_resource
 def device_label() -> str:
-    import torch
+    """What training and encoding run on here ("GPU (name)" or "CPU (n cores)")."""
+    from core.settings import device_info
 
-    if torch.cuda.is_available():
-        return f"GPU ({torch.cuda.get_device_name(0)})"
-    return "CPU"
+    info = device_info()
+    if info["gpus"]:
+        return f"GPU ({info['gpus'][0]['name']})"
+    if info["detected"] == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({info['cpu_cores']} cores)"
 
 
 @st.fragment(run_every=2.0)
@@ -102,6 +114,6 @@ def jobs_panel(ws: Workspace) -> None:
     st.subheader("Running jobs")
     for job in active:
         st.progress(
-            float(job["progress"]),
+            min(max(float(job["progress"]), 0.0), 1.0),
             text=f"{job['kind']}: {job['message'] or job['status']}",
         )

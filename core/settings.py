@@ -1,0 +1,198 @@
+"""Workspace settings in one place: LLM provider, base model, device, small-run defaults.
+
+Stored as `settings.json` in the workspace folder. API keys are never part of it: the key is
+read at use time from an environment variable (named in the settings, `OPENAI_API_KEY` by
+default) or from Streamlit secrets, and `save_settings` refuses anything that looks like a key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from core.models import DEFAULT_BASE_MODEL
+from core.store import Workspace
+
+SETTINGS_FILE = "settings.json"
+
+Provider = Literal["local", "openai"]
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+PROVIDERS: tuple[str, ...] = ("local", "openai")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+# Key-like field names that must never be written to disk.
+_SECRET_NAMES = ("api_key", "key", "token", "secret", "password")
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used or saved (the message says why)."""
+
+
+@dataclass
+class LLMSettings:
+    """Where synthetic queries come from.
+
+    provider: "local" = the bundled SmolLM2 model on this machine (no key, slow, rough output);
+    "openai" = any OpenAI-compatible server (OpenAI, vLLM, NIM, Ollama) at `base_url`.
+    api_key_env: the environment variable (or Streamlit secret) holding the key; the key itself
+    is never stored.
+    """
+
+    provider: Provider = "local"
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+@dataclass
+class RunDefaults:
+    """Starting values the pages offer; a user can change each before launching.
+
+    generate_per_chunk: questions per chunk and kind. generate_limit_chunks: chunks to write
+    for (0 = all). train_epochs: passes over the curated pairs. train_batch_size: pairs per
+    step. train_max_steps: stop after this many optimizer steps (0 = no limit).
+    """
+
+    generate_per_chunk: int = 2
+    generate_limit_chunks: int = 0
+    train_epochs: int = 1
+    train_batch_size: int = 32
+    train_max_steps: int = 0
+
+
+# The first-run demo: small enough that every step finishes in minutes on a 2-core CPU.
+DEMO_DEFAULTS = RunDefaults(
+    generate_per_chunk=1,
+    generate_limit_chunks=0,
+    train_epochs=1,
+    train_batch_size=16,
+    train_max_steps=20,
+)
+
+
+@dataclass
+class StudioSettings:
+    """Everything the Settings page edits. `device` "auto" = GPU when usable, else CPU."""
+
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    base_model: str = DEFAULT_BASE_MODEL
+    device: DeviceChoice = "auto"
+    defaults: RunDefaults = field(default_factory=RunDefaults)
+
+    def validate(self) -> None:
+        if self.llm.provider not in PROVIDERS:
+            raise SettingsError(f"provider must be one of {', '.join(PROVIDERS)}")
+        if self.llm.provider == "openai" and not self.llm.base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError("the base URL must start with http:// or https://")
+        if not self.llm.model.strip():
+            raise SettingsError("the LLM model name is empty")
+        if not self.base_model.strip():
+            raise SettingsError("the base model name is empty")
+        if self.device not in DEVICES:
+            raise SettingsError(f"device must be one of {', '.join(DEVICES)}")
+        if not self.llm.api_key_env.replace("_", "").isalnum():
+            raise SettingsError("the key variable must be a name like OPENAI_API_KEY, not a key")
+        for f in fields(self.defaults):
+            if getattr(self.defaults, f.name) < 0:
+                raise SettingsError(f"{f.name} must be 0 or more")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pick(cls, data: Mapping[str, Any] | None):
+    # Unknown keys (from a newer release) are ignored rather than failing the whole file.
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in (data or {}).items() if k in names})
+
+
+def settings_path(ws: Workspace) -> Path:
+    return ws.root / SETTINGS_FILE
+
+
+def load_settings(ws: Workspace) -> StudioSettings:
+    """The workspace's settings; defaults when none were saved or the file is unreadable."""
+    path = settings_path(ws)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return StudioSettings()
+    try:
+        return StudioSettings(
+            llm=_pick(LLMSettings, data.get("llm")),
+            base_model=str(data.get("base_model") or DEFAULT_BASE_MODEL),
+            device=data.get("device", "auto"),
+            defaults=_pick(RunDefaults, data.get("defaults")),
+        )
+    except (TypeError, AttributeError):
+        return StudioSettings()
+
+
+def _contains_secret(data: Any, key: str = "") -> bool:
+    if isinstance(data, Mapping):
+        return any(_contains_secret(v, str(k)) for k, v in data.items())
+    # A field named like a key with a non-empty value is refused; `api_key_env` is a name, fine.
+    name = key.lower()
+    return bool(data) and name != "api_key_env" and any(s == name for s in _SECRET_NAMES)
+
+
+def save_settings(ws: Workspace, settings: StudioSettings) -> Path:
+    """Validate and write `settings.json` (atomically). Never contains an API key."""
+    settings.validate()
+    data = settings.to_dict()
+    if _contains_secret(data):
+        raise SettingsError("settings must not contain API keys")
+    path = settings_path(ws)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def api_key(llm: LLMSettings, secrets: Mapping[str, Any] | None = None) -> str | None:
+    """The provider key: environment variable first, then Streamlit secrets; None when absent."""
+    value = os.environ.get(llm.api_key_env)
+    if not value and secrets is not None:
+        try:
+            value = secrets.get(llm.api_key_env)
+        except Exception:  # st.secrets raises when no secrets file exists
+            value = None
+    return str(value) if value else None
+
+
+def resolve_device(choice: str = "auto") -> str:
+    """The torch device to use: "auto" picks cuda/mps when usable, else cpu."""
+    from core.models import best_device
+
+    if choice == "auto":
+        return best_device()
+    if choice == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SettingsError("no usable GPU (CUDA) found; choose auto or cpu")
+    return choice
+
+
+def device_info() -> dict[str, Any]:
+    """What this machine offers: detected device, GPU names and memory (GiB), CPU cores."""
+    import torch
+
+    gpus = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            gpus.append({"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1)})
+    from core.models import best_device
+
+    return {
+        "detected": best_device(),
+        "gpus": gpus,
+        "cpu_cores": os.cpu_count() or 1,
+        "torch": torch.__version__,
+    }
