@@ -1,0 +1,220 @@
+"""Every training setting in one dataclass, with its meaning and unit (DESIGN.md section 5).
+
+Fields carry `metadata={"help": ...}` so the CLI and the Train page show the same explanation.
+Objective-specific settings (dual weights, CLP lambda, soft-label experts, MoE) are ordinary
+fields added below the "objective-specific" marker; every field needs a default so old
+config.json files keep loading (`from_json` ignores keys it does not know, with a warning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from core.models import DEFAULT_BASE_MODEL
+
+LossName = Literal["mnrl", "cached-mnrl", "dual", "clp", "soft"]
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+
+
+def _h(help: str) -> dict[str, str]:
+    """Field metadata: the setting's meaning and unit (shown by the CLI and the Train page)."""
+    return {"help": help}
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one fine-tuning run; written to `runs/<RUN>/config.json`."""
+
+    base_model: str = field(
+        default=DEFAULT_BASE_MODEL,
+        metadata=_h(
+            "Model to fine-tune: a sentence-transformers name, a local model folder, or "
+            "'run:<RUN>' to continue from a finished run's model."
+        ),
+    )
+    loss: LossName = field(
+        default="mnrl",
+        metadata=_h(
+            "Training objective, by registry name: mnrl (InfoNCE with in-batch and hard negatives), "
+            "cached-mnrl (same maths, gradient caching for large batches), dual, clp, soft."
+        ),
+    )
+    epochs: float = field(
+        default=3.0, metadata=_h("Passes over the training records (may be fractional).")
+    )
+    max_steps: int = field(
+        default=-1, metadata=_h("Stop after this many optimizer steps; -1 = run all epochs.")
+    )
+    batch_size: int = field(
+        default=32, metadata=_h("Training records (query, positive, negatives) per step.")
+    )
+    mini_batch_size: int = field(
+        default=16,
+        metadata=_h(
+            "cached-mnrl only: texts embedded at once; memory scales with this, not batch size."
+        ),
+    )
+    learning_rate: float = field(
+        default=2e-5, metadata=_h("Peak learning rate of AdamW (per step).")
+    )
+    warmup_ratio: float = field(
+        default=0.1, metadata=_h("Fraction of all steps spent warming the rate up from 0.")
+    )
+    weight_decay: float = field(
+        default=0.01, metadata=_h("AdamW weight decay (fraction per step, decoupled).")
+    )
+    scale: float = field(
+        default=20.0,
+        metadata=_h("Similarity scale = 1 / temperature of the softmax (20 means tau = 0.05)."),
+    )
+    max_seq_length: int = field(
+        default=256, metadata=_h("Tokens per text; longer texts are truncated.")
+    )
+    seed: int = field(
+        default=42, metadata=_h("Random seed for data order, sampling and initialisation.")
+    )
+    negatives_per_query: int = field(
+        default=1,
+        metadata=_h(
+            "Mined hard negatives per training record (0 = in-batch negatives only). Missing ones "
+            "are filled with random chunks so every record has the same columns."
+        ),
+    )
+    in_batch_negatives: bool = field(
+        default=True,
+        metadata=_h(
+            "Also use the other records' passages in the batch as negatives (standard MNRL). "
+            "Off: each query is scored against its own positive and hard negatives only."
+        ),
+    )
+    validate_every_epoch: bool = field(
+        default=True,
+        metadata=_h("Score the validation split after each epoch and keep the best checkpoint."),
+    )
+    validation_max_chunks: int = field(
+        default=20000,
+        metadata=_h("Corpus cap for validation: positives plus this many other chunks at most."),
+    )
+    checkpoint_steps: int = field(
+        default=0,
+        metadata=_h(
+            "Save a checkpoint every N steps (0 = at each epoch end; a cancel always saves)."
+        ),
+    )
+    save_total_limit: int = field(
+        default=2, metadata=_h("Checkpoints kept in the run folder (the best is kept too).")
+    )
+    device: DeviceName = field(
+        default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
+    )
+    train_split: str = field(default="train", metadata=_h("Pairs split used for training."))
+    validation_split: str = field(
+        default="validation", metadata=_h("Pairs split used for validation.")
+    )
+    # ---- objective-specific settings (added by each objective; keep defaults) ----
+
+    # ------------------------------------------------------------------ API
+    def validate(self) -> TrainConfig:
+        """Raise ValueError naming the first bad setting; returns self when all are fine."""
+        from core.training.objectives import available_objectives
+
+        errors: list[str] = []
+        if not str(self.base_model).strip():
+            errors.append("base_model is empty")
+        elif not _known_model(self.base_model):
+            errors.append(
+                f"base_model {self.base_model!r} is neither a known model, a model folder, "
+                "nor run:<RUN>"
+            )
+        names = available_objectives()
+        if self.loss not in names:
+            errors.append(f"loss {self.loss!r} is unknown; choose one of {', '.join(names)}")
+        if not self.epochs > 0 and self.max_steps <= 0:
+            errors.append("epochs must be > 0 (or max_steps > 0)")
+        if self.epochs < 0:
+            errors.append("epochs must not be negative")
+        if self.batch_size < 1:
+            errors.append(f"batch_size must be at least 1 (got {self.batch_size})")
+        if self.mini_batch_size < 1:
+            errors.append("mini_batch_size must be at least 1")
+        if not self.learning_rate > 0:
+            errors.append(f"learning_rate must be positive (got {self.learning_rate})")
+        if not 0 <= self.warmup_ratio < 1:
+            errors.append("warmup_ratio must be in [0, 1)")
+        if self.weight_decay < 0:
+            errors.append("weight_decay must not be negative")
+        if not self.scale > 0:
+            errors.append("scale (1/temperature) must be positive")
+        if self.max_seq_length < 8:
+            errors.append("max_seq_length must be at least 8 tokens")
+        if self.negatives_per_query < 0:
+            errors.append("negatives_per_query must not be negative")
+        if not self.in_batch_negatives and self.negatives_per_query == 0:
+            errors.append("with in_batch_negatives off, negatives_per_query must be at least 1")
+        if self.checkpoint_steps < 0 or self.save_total_limit < 1:
+            errors.append("checkpoint_steps must be >= 0 and save_total_limit >= 1")
+        if self.device not in ("auto", "cpu", "cuda", "mps"):
+            errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            warnings.warn(f"ignoring unknown training settings: {', '.join(unknown)}", stacklevel=2)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> TrainConfig:
+        """From a JSON string or a path to a config.json file."""
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            text = Path(text_or_path).read_text()
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Field name -> one-line explanation (for the Train page and the CLI)."""
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def _known_model(name: str) -> bool:
+    from core.models import resolve_model
+
+    name = str(name).strip()
+    if name.startswith("run:"):
+        return bool(name[4:].strip())
+    resolved = resolve_model(name)
+    if Path(resolved).is_dir():
+        return (Path(resolved) / "modules.json").is_file() or (
+            Path(resolved) / "config.json"
+        ).is_file()
+    # A hub id "org/name" is accepted only when it is cached locally or we are online.
+    import os
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            hit = try_to_load_from_cache(name, "modules.json")
+            return isinstance(hit, str)
+        except Exception:
+            return False
+    return "/" in name or name.count("-") > 0

@@ -1,0 +1,163 @@
+"""Training data read from a workspace (DESIGN.md section 5, "Training data").
+
+Curated pairs (status accepted or edited) of a split become records, one per (query,
+positive): multi-hop pairs with several positives are unrolled and the records share the
+query's mined negatives. Negatives come from the latest mining, minus the user's
+false-negative flags: action 'positive' turns the chunk into an extra positive, 'exclude'
+drops it. The validation split becomes BEIR-style IR dicts for the evaluator.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.store import Workspace
+
+CURATED = ("accepted", "edited")
+
+
+@dataclass(frozen=True)
+class TrainRecord:
+    """One training example: a query, one of its positives, and the query's negatives."""
+
+    pair_id: int
+    query: str
+    positive_id: int
+    all_positive_ids: tuple[int, ...]  # every positive of the query (never a negative)
+    negative_ids: tuple[int, ...]  # mined, best first (after false-negative flags)
+
+
+@dataclass
+class TrainingData:
+    """Everything an objective needs, as plain data.
+
+    train: records of the training split (multi-hop unrolled).
+    chunk_text: chunk id -> text, for every chunk of the workspace.
+    queries_by_positive_chunk: chunk id -> queries (training split) having it as a positive.
+    val_queries / val_corpus / val_relevant: the validation split as IR dicts
+        {qid: text}, {cid: text}, {qid: {cid, ...}} (ids are strings, as the evaluator wants).
+    mining_id: the mining the negatives came from (None: no mining yet).
+    """
+
+    train: list[TrainRecord]
+    chunk_text: dict[int, str]
+    queries_by_positive_chunk: dict[int, list[str]]
+    val_queries: dict[str, str] = field(default_factory=dict)
+    val_corpus: dict[str, str] = field(default_factory=dict)
+    val_relevant: dict[str, set[str]] = field(default_factory=dict)
+    mining_id: int | None = None
+
+    def counts(self) -> dict[str, Any]:
+        """Sizes shown in the model card and the run's metrics."""
+        return {
+            "train_records": len(self.train),
+            "train_queries": len({r.pair_id for r in self.train}),
+            "records_with_negatives": sum(bool(r.negative_ids) for r in self.train),
+            "validation_queries": len(self.val_queries),
+            "validation_corpus": len(self.val_corpus),
+            "chunks": len(self.chunk_text),
+            "mining_id": self.mining_id,
+        }
+
+
+def latest_mining_id(ws: Workspace) -> int | None:
+    with ws.connect() as conn:
+        row = conn.execute("SELECT MAX(id) FROM minings").fetchone()
+    return row[0]
+
+
+def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]:
+    """pair id -> (query, positive chunk ids) for curated pairs of `split`."""
+    out: dict[int, tuple[str, list[int]]] = {}
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT p.id, p.query, pp.chunk_id FROM pairs p"
+            " JOIN pair_positives pp ON pp.pair_id = p.id"
+            " WHERE p.status IN (?, ?) AND p.split = ? ORDER BY p.id, pp.chunk_id",
+            (*CURATED, split),
+        ).fetchall()
+    for r in rows:
+        out.setdefault(r["id"], (r["query"], []))[1].append(r["chunk_id"])
+    return out
+
+
+def _flags(ws: Workspace) -> dict[int, dict[int, str]]:
+    with ws.connect() as conn:
+        rows = conn.execute("SELECT pair_id, chunk_id, action FROM false_negatives").fetchall()
+    out: dict[int, dict[int, str]] = defaultdict(dict)
+    for r in rows:
+        out[r["pair_id"]][r["chunk_id"]] = r["action"]
+    return out
+
+
+def _negatives(ws: Workspace, mining_id: int | None) -> dict[int, list[int]]:
+    if mining_id is None:
+        return {}
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT pair_id, chunk_id FROM negatives WHERE mining_id = ? ORDER BY pair_id, rank",
+            (mining_id,),
+        ).fetchall()
+    out: dict[int, list[int]] = defaultdict(list)
+    for r in rows:
+        out[r["pair_id"]].append(r["chunk_id"])
+    return out
+
+
+def load_training_data(
+    ws: Workspace,
+    train_split: str = "train",
+    validation_split: str = "validation",
+    mining_id: int | None = None,
+    validation_max_chunks: int = 20000,
+    seed: int = 42,
+) -> TrainingData:
+    """Build TrainingData from the workspace (latest mining unless `mining_id` is given)."""
+    if mining_id is None:
+        mining_id = latest_mining_id(ws)
+    flags = _flags(ws)
+    negatives = _negatives(ws, mining_id)
+    with ws.connect() as conn:
+        chunk_text = {r["id"]: r["text"] for r in conn.execute("SELECT id, text FROM chunks")}
+
+    def positives_of(pair_id: int, base: list[int]) -> list[int]:
+        extra = [c for c, a in flags.get(pair_id, {}).items() if a == "positive"]
+        return sorted(set(base) | set(extra) & set(chunk_text))
+
+    records: list[TrainRecord] = []
+    by_chunk: dict[int, list[str]] = defaultdict(list)
+    for pair_id, (query, base) in curated_pairs(ws, train_split).items():
+        pos = positives_of(pair_id, base)
+        flagged = set(flags.get(pair_id, {}))
+        negs = tuple(
+            c for c in negatives.get(pair_id, []) if c not in flagged and c not in set(pos)
+        )
+        for cid in pos:
+            records.append(TrainRecord(pair_id, query, cid, tuple(pos), negs))
+            by_chunk[cid].append(query)
+
+    val_queries: dict[str, str] = {}
+    val_relevant: dict[str, set[str]] = {}
+    for pair_id, (query, base) in curated_pairs(ws, validation_split).items():
+        val_queries[str(pair_id)] = query
+        val_relevant[str(pair_id)] = {str(c) for c in positives_of(pair_id, base)}
+    val_corpus: dict[str, str] = {}
+    if val_queries:
+        needed = {int(c) for rel in val_relevant.values() for c in rel}
+        others = sorted(set(chunk_text) - needed)
+        cap = max(0, validation_max_chunks - len(needed))
+        if len(others) > cap:
+            others = sorted(random.Random(seed).sample(others, cap))
+        val_corpus = {str(c): chunk_text[c] for c in sorted(needed | set(others))}
+    return TrainingData(
+        train=records,
+        chunk_text=chunk_text,
+        queries_by_positive_chunk=dict(by_chunk),
+        val_queries=val_queries,
+        val_corpus=val_corpus,
+        val_relevant=val_relevant,
+        mining_id=mining_id,
+    )
