@@ -144,7 +144,12 @@ CREATE TABLE evaluations (
 """
 
 # MIGRATIONS[i] upgrades user_version i -> i + 1. Append, never edit a released entry.
-MIGRATIONS: list[str] = [SCHEMA_V1]
+MIGRATIONS: list[str] = [
+    SCHEMA_V1,
+    # v2: the positive text as trained when it differs from its chunk (inverse cloze with the
+    # query sentence removed, core.generation.pseudo); NULL means the chunk's own text.
+    "ALTER TABLE pairs ADD COLUMN positive_text TEXT;",
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
