@@ -1,0 +1,412 @@
+"""Hard-negative mining (DESIGN.md section 5, "Hard negatives").
+
+Chunks and curated queries are embedded with the chosen model (the base model, or a run's
+model for ANCE-style re-mining), normalised, and searched with a faiss IndexFlatIP (exact
+cosine) in blocks of queries, so memory is bounded by the corpus vectors plus one block of
+results (never a queries x chunks matrix). For each query every known positive is removed and
+candidates are kept only strictly below a margin under the weakest positive:
+
+    threshold = min_pos - m * |min_pos|     (relative margin m, sign-safe: also right when
+                                             min_pos < 0, where 0.95 * min_pos would be above it)
+    threshold = min_pos - a                 (absolute margin a)
+
+(both apply when both are set). Optionally the top N non-positive candidates are skipped and
+chunks of a positive's own document excluded; the best K remaining are the negatives. Results
+go to the `minings` and `negatives` tables; job kind "mine" runs it in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.jobs import JobContext, register_handler
+from core.models import DEFAULT_BASE_MODEL
+from core.store import Workspace, now_iso
+
+register_handler("mine", "core.mining:mine_job")
+
+
+@dataclass
+class MiningSettings:
+    """How negatives are chosen. Scores are cosine similarities in [-1, 1]."""
+
+    model: str = field(
+        default=DEFAULT_BASE_MODEL,
+        metadata={"help": "Embedding model: a name, a folder, or run:<RUN> (ANCE-style)."},
+    )
+    negatives: int = field(default=4, metadata={"help": "K: negatives kept per query."})
+    relative_margin: float | None = field(
+        default=0.05,
+        metadata={"help": "m: keep scores < min_pos - m*|min_pos| (fraction; None = off)."},
+    )
+    absolute_margin: float | None = field(
+        default=None, metadata={"help": "a: keep scores < min_pos - a (cosine units; None = off)."}
+    )
+    skip_top: int = field(
+        default=0, metadata={"help": "Skip this many best non-positive candidates (ranks)."}
+    )
+    exclude_same_document: bool = field(
+        default=False, metadata={"help": "Never take a chunk of a positive's own document."}
+    )
+    splits: tuple[str, ...] = field(
+        default=("train", "validation"), metadata={"help": "Pair splits whose queries are mined."}
+    )
+    depth: int = field(
+        default=0, metadata={"help": "Candidates retrieved per query (0 = automatic)."}
+    )
+    query_block: int = field(
+        default=1024, metadata={"help": "Queries searched at once (bounds memory)."}
+    )
+    batch_size: int = field(default=64, metadata={"help": "Texts embedded at once."})
+
+    def validate(self) -> MiningSettings:
+        errors = []
+        if self.negatives < 1:
+            errors.append("negatives (K) must be at least 1")
+        if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
+            errors.append("relative_margin must be in [0, 1)")
+        if self.absolute_margin is not None and not 0 <= self.absolute_margin <= 2:
+            errors.append("absolute_margin must be in [0, 2]")
+        if self.skip_top < 0 or self.depth < 0 or self.query_block < 1 or self.batch_size < 1:
+            errors.append("skip_top and depth must be >= 0, query_block and batch_size >= 1")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MiningSettings:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "splits" in known:
+            known["splits"] = tuple(known["splits"])
+        return cls(**known)
+
+
+# ----------------------------------------------------------------------------- pure selection
+def margin_threshold(
+    min_pos: float, relative_margin: float | None, absolute_margin: float | None
+) -> float:
+    """Scores must be strictly below this to count as negatives (+inf when no margin is set).
+
+    Sign-safe relative form `min_pos - m*|min_pos|`: for min_pos = -0.2 and m = 0.05 it is
+    -0.21 (below the positive), whereas `0.95 * min_pos` = -0.19 would lie above it.
+    """
+    limits = [math.inf]
+    if relative_margin is not None:
+        limits.append(min_pos - relative_margin * abs(min_pos))
+    if absolute_margin is not None:
+        limits.append(min_pos - absolute_margin)
+    return min(limits)
+
+
+@dataclass
+class Selection:
+    """Negatives of one query: (chunk id, score, rank among all chunks) best first."""
+
+    negatives: list[tuple[int, float, int]]
+    removed_by_margin: int
+    threshold: float
+
+
+def select_negatives(
+    cand_ids: Sequence[int],
+    cand_scores: Sequence[float],
+    positive_ids: set[int],
+    positive_scores: Sequence[float],
+    k: int,
+    relative_margin: float | None = 0.05,
+    absolute_margin: float | None = None,
+    skip_top: int = 0,
+    blocked_ids: set[int] | None = None,
+) -> Selection:
+    """Pick up to k negatives from candidates sorted by score, best first.
+
+    Rank = 1-based position of the candidate among all chunks (positives included).
+    Positives and `blocked_ids` never count; the first `skip_top` other candidates are
+    skipped; candidates at or above the margin threshold are counted in `removed_by_margin`
+    (only those that would otherwise have been eligible) and dropped.
+    """
+    min_pos = min(positive_scores) if len(positive_scores) else math.inf
+    threshold = margin_threshold(min_pos, relative_margin, absolute_margin)
+    blocked = blocked_ids or set()
+    out: list[tuple[int, float, int]] = []
+    removed = skipped = 0
+    for rank0, (cid, score) in enumerate(zip(cand_ids, cand_scores, strict=True)):
+        cid = int(cid)
+        if cid < 0 or cid in positive_ids or cid in blocked:
+            continue
+        if skipped < skip_top:
+            skipped += 1
+            continue
+        if not score < threshold:
+            removed += 1
+            continue
+        out.append((cid, float(score), rank0 + 1))
+        if len(out) >= k:
+            break
+    return Selection(out, removed, threshold)
+
+
+# ----------------------------------------------------------------------------- search
+@dataclass
+class MiningResult:
+    """Per query (index into the query list): its selection and positive scores."""
+
+    selections: list[Selection]
+    positive_scores: list[list[float]]
+    stats: dict[str, Any]
+
+
+def mine_embeddings(
+    query_emb: np.ndarray,
+    chunk_emb: np.ndarray,
+    positives: list[list[int]],
+    settings: MiningSettings,
+    blocked: list[set[int]] | None = None,
+    on_block: Callable[[int, int], None] | None = None,
+) -> MiningResult:
+    """Mine from normalised embeddings. `positives[i]` holds row indices of chunk_emb for
+    query i (`blocked[i]` likewise). Candidate ids in the result are chunk_emb row indices."""
+    import faiss
+
+    settings.validate()
+    q = np.ascontiguousarray(query_emb, dtype=np.float32)
+    c = np.ascontiguousarray(chunk_emb, dtype=np.float32)
+    index = faiss.IndexFlatIP(c.shape[1])
+    index.add(c)
+    max_pos = max((len(p) for p in positives), default=0)
+    depth = settings.depth or (settings.skip_top + 8 * settings.negatives + max_pos + 32)
+    depth = min(depth, c.shape[0])
+    selections: list[Selection] = []
+    pos_scores: list[list[float]] = []
+    n = len(q)
+    for start in range(0, n, settings.query_block):
+        block = q[start : start + settings.query_block]
+        scores, ids = index.search(block, depth)  # [b, depth] each: bounded memory
+        for j in range(len(block)):
+            i = start + j
+            pos = positives[i]
+            ps = (c[pos] @ block[j]).tolist() if pos else []  # [n_pos]
+            pos_scores.append(ps)
+            selections.append(
+                select_negatives(
+                    ids[j],
+                    scores[j],
+                    set(pos),
+                    ps,
+                    settings.negatives,
+                    settings.relative_margin,
+                    settings.absolute_margin,
+                    settings.skip_top,
+                    blocked[i] if blocked else None,
+                )
+            )
+        if on_block:
+            on_block(min(n, start + settings.query_block), n)
+    return MiningResult(selections, pos_scores, mining_stats(selections, pos_scores, settings))
+
+
+def mining_stats(
+    selections: list[Selection], pos_scores: list[list[float]], settings: MiningSettings
+) -> dict[str, Any]:
+    """Counts and means shown on the Negatives page."""
+    all_pos = [s for ps in pos_scores for s in ps]
+    all_neg = [s for sel in selections for _, s, _ in sel.negatives]
+    return {
+        "queries": len(selections),
+        "negatives": len(all_neg),
+        "removed_by_margin": int(sum(s.removed_by_margin for s in selections)),
+        "mean_positive_score": float(np.mean(all_pos)) if all_pos else None,
+        "mean_negative_score": float(np.mean(all_neg)) if all_neg else None,
+        "queries_short_of_k": int(sum(len(s.negatives) < settings.negatives for s in selections)),
+    }
+
+
+# ----------------------------------------------------------------------------- workspace
+def _curated_queries(ws: Workspace, splits: tuple[str, ...]) -> list[tuple[int, str, list[int]]]:
+    from core.training.data import curated_pairs
+
+    out = []
+    for split in splits:
+        for pid, (query, pos) in curated_pairs(ws, split).items():
+            out.append((pid, query, pos))
+    flags: dict[int, list[int]] = {}
+    with ws.connect() as conn:
+        for r in conn.execute(
+            "SELECT pair_id, chunk_id FROM false_negatives WHERE action = ?", ("positive",)
+        ):
+            flags.setdefault(r["pair_id"], []).append(r["chunk_id"])
+    return sorted((pid, q, sorted(set(p) | set(flags.get(pid, [])))) for pid, q, p in out)
+
+
+def encode(model, texts: list[str], batch_size: int) -> np.ndarray:
+    return model.encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    ).astype(np.float32)
+
+
+def mine_workspace(
+    ws: Workspace,
+    settings: MiningSettings,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    model=None,
+) -> dict[str, Any]:
+    """Mine negatives for the curated queries of `settings.splits`; store them as a new
+    mining; return {"mining_id", "stats"}. `model` overrides loading `settings.model`."""
+    from core.models import best_device
+    from core.training.trainer import resolve_base
+
+    settings.validate()
+    say = on_progress or (lambda s, t, m: None)
+    t0 = time.monotonic()
+    pairs = _curated_queries(ws, settings.splits)
+    if not pairs:
+        raise ValueError("no curated pairs to mine for: accept some pairs first")
+    with ws.connect() as conn:
+        rows = conn.execute("SELECT id, document_id, text FROM chunks ORDER BY id").fetchall()
+    if len(rows) < 2:
+        raise ValueError("the workspace needs at least two chunks to mine negatives")
+    chunk_ids = [r["id"] for r in rows]
+    row_of = {cid: i for i, cid in enumerate(chunk_ids)}
+    if model is None:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(resolve_base(ws, settings.model), device=best_device())
+    texts = [r["text"] for r in rows]
+    chunk_emb = np.zeros((len(texts), model.get_embedding_dimension()), np.float32)
+    block = 512
+    for start in range(0, len(texts), block):
+        chunk_emb[start : start + block] = encode(
+            model, texts[start : start + block], settings.batch_size
+        )
+        say(min(len(texts), start + block), len(texts) + len(pairs), "embedding chunks")
+    query_emb = encode(model, [q for _, q, _ in pairs], settings.batch_size)
+    positives = [[row_of[c] for c in pos if c in row_of] for _, _, pos in pairs]
+    blocked = None
+    if settings.exclude_same_document:
+        doc_of = [r["document_id"] for r in rows]
+        rows_of_doc: dict[int, set[int]] = {}
+        for i, d in enumerate(doc_of):
+            rows_of_doc.setdefault(d, set()).add(i)
+        blocked = [set().union(*(rows_of_doc[doc_of[p]] for p in pos)) for pos in positives]
+    result = mine_embeddings(
+        query_emb,
+        chunk_emb,
+        positives,
+        settings,
+        blocked,
+        on_block=lambda d, t: say(len(texts) + d, len(texts) + t, "searching"),
+    )
+    stats = {**result.stats, "seconds": round(time.monotonic() - t0, 2), "chunks": len(rows)}
+    with ws.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO minings (created_at, config, stats) VALUES (?, ?, ?)",
+            (now_iso(), json.dumps(asdict(settings)), json.dumps(stats)),
+        )
+        mining_id = cur.lastrowid
+        conn.executemany(
+            "INSERT INTO negatives (mining_id, pair_id, chunk_id, score, rank)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (mining_id, pid, chunk_ids[row], score, rank)
+                for (pid, _, _), sel in zip(pairs, result.selections, strict=True)
+                for row, score, rank in sel.negatives
+            ],
+        )
+    # Positive scores are not rows of `negatives`; keep them beside the database for the page.
+    sidecar = positives_file(ws, mining_id)
+    sidecar.parent.mkdir(exist_ok=True)
+    sidecar.write_text(
+        json.dumps(
+            {
+                str(pid): [[chunk_ids[r], s] for r, s in zip(pos, ps, strict=True)]
+                for (pid, _, _), pos, ps in zip(
+                    pairs, positives, result.positive_scores, strict=True
+                )
+            }
+        )
+    )
+    return {"mining_id": mining_id, "stats": stats}
+
+
+def positives_file(ws: Workspace, mining_id: int) -> Path:
+    """`minings/<id>-positives.json`: pair id -> [[chunk id, cosine], ...] of its positives."""
+    return ws.root / "minings" / f"{mining_id}-positives.json"
+
+
+def positive_scores(ws: Workspace, mining_id: int) -> dict[int, dict[int, float]]:
+    """pair id -> {positive chunk id: cosine under the mining model} ({} if unknown)."""
+    path = positives_file(ws, mining_id)
+    if not path.is_file():
+        return {}
+    return {
+        int(p): {int(c): float(s) for c, s in v} for p, v in json.loads(path.read_text()).items()
+    }
+
+
+def list_minings(ws: Workspace) -> list[dict[str, Any]]:
+    with ws.connect() as conn:
+        rows = conn.execute("SELECT * FROM minings ORDER BY id DESC").fetchall()
+    return [
+        {**dict(r), "config": json.loads(r["config"]), "stats": json.loads(r["stats"])}
+        for r in rows
+    ]
+
+
+def query_view(ws: Workspace, pair_id: int, mining_id: int) -> dict[str, Any]:
+    """One query's positives (with scores under the mining model when known) and negatives
+    with score, rank and false-negative flag, plus the margin threshold."""
+    with ws.connect() as conn:
+        pair = conn.execute("SELECT id, query FROM pairs WHERE id = ?", (pair_id,)).fetchone()
+        pos = conn.execute(
+            "SELECT c.id, c.text FROM pair_positives pp JOIN chunks c ON c.id = pp.chunk_id"
+            " WHERE pp.pair_id = ? ORDER BY c.id",
+            (pair_id,),
+        ).fetchall()
+        negs = conn.execute(
+            "SELECT n.chunk_id, n.score, n.rank, c.text, f.action FROM negatives n"
+            " JOIN chunks c ON c.id = n.chunk_id LEFT JOIN false_negatives f"
+            " ON f.pair_id = n.pair_id AND f.chunk_id = n.chunk_id"
+            " WHERE n.mining_id = ? AND n.pair_id = ? ORDER BY n.rank",
+            (mining_id, pair_id),
+        ).fetchall()
+        cfg_row = conn.execute("SELECT config FROM minings WHERE id = ?", (mining_id,)).fetchone()
+    return {
+        "query": pair["query"] if pair else "",
+        "positives": [dict(r) for r in pos],
+        "negatives": [dict(r) for r in negs],
+        "config": json.loads(cfg_row["config"]) if cfg_row else {},
+    }
+
+
+def flag_false_negative(ws: Workspace, pair_id: int, chunk_id: int, action: str | None) -> None:
+    """Record the user's call on a mined negative: 'positive' (it answers the query: train
+    on it as a positive), 'exclude' (drop it), or None to clear the flag."""
+    if action not in ("positive", "exclude", None):
+        raise ValueError("action must be 'positive', 'exclude' or None")
+    with ws.transaction() as conn:
+        conn.execute(
+            "DELETE FROM false_negatives WHERE pair_id = ? AND chunk_id = ?", (pair_id, chunk_id)
+        )
+        if action is not None:
+            conn.execute(
+                "INSERT INTO false_negatives (pair_id, chunk_id, action, at) VALUES (?, ?, ?, ?)",
+                (pair_id, chunk_id, action, now_iso()),
+            )
+
+
+def mine_job(ctx: JobContext) -> dict[str, Any]:
+    """Job kind "mine": params are MiningSettings fields."""
+    settings = MiningSettings.from_dict(ctx.params)
+    return mine_workspace(ws=ctx.ws, settings=settings, on_progress=ctx.progress)

@@ -1,0 +1,119 @@
+"""Mining: the margin rule on hand-made scores, and a real mining run on a SciFact slice."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.mining import (
+    MiningSettings,
+    flag_false_negative,
+    margin_threshold,
+    mine_embeddings,
+    mine_workspace,
+    positive_scores,
+    query_view,
+    select_negatives,
+)
+from core.training.data import load_training_data
+from tests.training_helpers import small_scifact
+
+
+def test_threshold_is_sign_safe():
+    assert margin_threshold(0.8, 0.05, None) == pytest.approx(0.76)
+    # Negative weakest positive: the threshold must lie *below* it (0.95*x would be above).
+    assert margin_threshold(-0.2, 0.05, None) == pytest.approx(-0.21)
+    assert margin_threshold(-0.2, 0.05, None) < -0.2 < 0.95 * -0.2
+    assert margin_threshold(0.5, None, 0.1) == pytest.approx(0.4)
+    assert margin_threshold(0.5, 0.05, 0.1) == pytest.approx(0.4)  # both: the stricter
+    assert margin_threshold(0.5, None, None) == math.inf
+
+
+def test_select_respects_margin_positives_and_k():
+    ids = [10, 11, 12, 13, 14, 15, 16]
+    scores = [0.90, 0.80, 0.78, 0.70, 0.60, 0.50, 0.40]
+    sel = select_negatives(ids, scores, {10}, [0.80], k=3, relative_margin=0.05)
+    # threshold 0.76: 11 (0.80) is a positive? no: only 10 is; 11 and 12 are >= 0.76.
+    assert [c for c, _, _ in sel.negatives] == [13, 14, 15]
+    assert [r for _, _, r in sel.negatives] == [4, 5, 6]
+    assert sel.removed_by_margin == 2
+    assert sel.threshold == pytest.approx(0.76)
+
+
+def test_select_negative_positive_scores_and_skip_and_block():
+    ids = [1, 2, 3, 4, 5, 6]
+    scores = [-0.05, -0.10, -0.19, -0.205, -0.22, -0.30]
+    sel = select_negatives(ids, scores, {3}, [-0.19, -0.2], k=2, relative_margin=0.05)
+    # min_pos -0.2 -> threshold -0.21: 1, 2, 4 are too close; 3 is a positive.
+    assert [c for c, _, _ in sel.negatives] == [5, 6]
+    assert sel.removed_by_margin == 3
+    sel = select_negatives(
+        ids, scores, {3}, [-0.2], k=2, relative_margin=None, skip_top=1, blocked_ids={2}
+    )
+    assert [c for c, _, _ in sel.negatives] == [4, 5]  # 1 skipped, 2 blocked, 3 positive
+
+
+def test_mine_embeddings_never_returns_positives_and_counts_stats():
+    rng = np.random.default_rng(0)
+    chunks = rng.normal(size=(300, 16)).astype(np.float32)
+    chunks /= np.linalg.norm(chunks, axis=1, keepdims=True)
+    queries = chunks[:40] + 0.1 * rng.normal(size=(40, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    positives = [[i, (i + 1) % 300] for i in range(40)]
+    settings = MiningSettings(negatives=4, query_block=7)  # several blocks
+    res = mine_embeddings(queries, chunks, positives, settings)
+    for i, sel in enumerate(res.selections):
+        got = [c for c, _, _ in sel.negatives]
+        assert not set(got) & set(positives[i])
+        assert len(got) <= 4
+        assert all(s < sel.threshold for _, s, _ in sel.negatives)
+        assert res.positive_scores[i] == pytest.approx(
+            [float(chunks[p] @ queries[i]) for p in positives[i]], abs=1e-5
+        )
+    stats = res.stats
+    assert stats["queries"] == 40
+    assert stats["negatives"] == sum(len(s.negatives) for s in res.selections)
+    assert stats["queries_short_of_k"] == sum(len(s.negatives) < 4 for s in res.selections)
+    assert stats["removed_by_margin"] == sum(s.removed_by_margin for s in res.selections)
+    assert stats["mean_positive_score"] == pytest.approx(
+        np.mean([s for ps in res.positive_scores for s in ps])
+    )
+
+
+def test_mine_workspace_stores_negatives_and_flags_apply(ws):
+    small_scifact(ws, n_queries=10, n_other=20, n_val=2)
+    out = mine_workspace(ws, MiningSettings(negatives=3, exclude_same_document=True))
+    mid, stats = out["mining_id"], out["stats"]
+    with ws.connect() as conn:
+        n_pairs = conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+    assert stats["queries"] == n_pairs >= 10 and stats["negatives"] > 0
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT pair_id, chunk_id FROM negatives WHERE mining_id = ?", (mid,)
+        ).fetchall()
+        pos = {(r[0], r[1]) for r in conn.execute("SELECT pair_id, chunk_id FROM pair_positives")}
+        doc = dict(conn.execute("SELECT id, document_id FROM chunks").fetchall())
+    assert rows and not {(r[0], r[1]) for r in rows} & pos
+    pos_docs = {}
+    for p, c in pos:
+        pos_docs.setdefault(p, set()).add(doc[c])
+    assert all(doc[c] not in pos_docs[p] for p, c in rows)  # own documents excluded
+    pair_id, chunk_id = rows[0]
+    view = query_view(ws, pair_id, mid)
+    assert view["negatives"][0]["rank"] >= 1 and view["positives"]
+    assert positive_scores(ws, mid)[pair_id]
+    # A flag 'positive' turns the negative into a training positive; 'exclude' drops it.
+    flag_false_negative(ws, pair_id, chunk_id, "positive")
+    data = load_training_data(ws)
+    recs = [r for r in data.train if r.pair_id == pair_id]
+    if recs:  # the pair may be in the validation split
+        assert chunk_id in recs[0].all_positive_ids and chunk_id not in recs[0].negative_ids
+    flag_false_negative(ws, pair_id, chunk_id, "exclude")
+    data = load_training_data(ws)
+    assert all(
+        chunk_id not in r.negative_ids and chunk_id not in r.all_positive_ids
+        for r in data.train
+        if r.pair_id == pair_id
+    )
