@@ -1,4 +1,10 @@
-"""The first-run demo workspace, built from the sample documents shipped in `assets/samples/`."""
+"""The first-run demo workspace, built from the sample documents shipped in `assets/samples/`.
+
+Four chapters of the Rust book (MIT licence; see `assets/samples/SOURCES.md`), about 5,800
+words, chunked into a few dozen passages. The workspace also gets small starting values
+(`core.settings.DEMO_DEFAULTS`: one question per chunk, a few dozen training steps) so each
+step of the pipeline finishes in minutes on a 2-core CPU.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.chunking import ChunkingSettings
-from core.ingest import collect_paths, ingest_files
+from core.ingest import ingest_files
+from core.settings import DEMO_DEFAULTS, load_settings, save_settings, settings_path
 from core.store import DB_NAME, Workspace
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
-# Small windows keep the demo quick on a CPU: a few dozen chunks in all.
+# Named explicitly: SOURCES.md (licences) sits in the same folder and is not a sample.
+DEMO_FILES: tuple[str, ...] = (
+    "rust-references-and-borrowing.md",
+    "rust-to-panic-or-not-to-panic.md",
+    "rust-controlling-how-tests-are-run.md",
+    "rust-rc-reference-counting.md",
+)
+# One chunk per section, split at 200 words: a few dozen chunks in all.
 DEMO_CHUNKING = ChunkingSettings(mode="headings", chunk_words=200, overlap_words=30)
+
+
+def demo_paths() -> list[Path]:
+    """The sample documents, in a fixed order."""
+    return [SAMPLES_DIR / name for name in DEMO_FILES]
 
 
 def build_demo_workspace(
     root: str | Path, on_progress: Callable[[str], None] | None = None
 ) -> tuple[Workspace, bool]:
-    """Create the demo workspace if it does not exist yet; (workspace, created)."""
+    """Create the demo workspace if it has no documents yet; (workspace, created).
+
+    An existing workspace with documents is left as it is (running `make run` twice keeps
+    the user's work). Settings are only written when the workspace has none yet.
+    """
     root = Path(root)
     if (root / DB_NAME).is_file():
         ws = Workspace.open(root)
@@ -25,7 +48,7 @@ def build_demo_workspace(
             return ws, False
     else:
         ws = Workspace.create(root)
-    files = collect_paths([SAMPLES_DIR])
+    files = demo_paths()
     results = ingest_files(
         ws,
         ((p.name, p.read_bytes()) for p in files),
@@ -37,4 +60,8 @@ def build_demo_workspace(
     failed = [r for r in results if r.status == "error"]
     if failed:
         raise RuntimeError(f"demo sample {failed[0].file} failed: {failed[0].error}")
+    if not settings_path(ws).exists():
+        settings = load_settings(ws)
+        settings.defaults = DEMO_DEFAULTS
+        save_settings(ws, settings)
     return ws, True

@@ -25,7 +25,7 @@ if c["documents"] == 0:
     left, right = st.columns(2)
     with left:
         nav.link(nav.DOCUMENTS, "Upload documents", key="home_go_documents")
-    if right.button("Load the demo documents", key="home_load_demo", icon="🧪"):
+    if right.button("Load the demo documents", key="home_load_demo", icon=":material/science:"):
         from core.demo import build_demo_workspace
 
         with user_errors("Could not load the demo"), st.spinner("Ingesting the samples…"):
@@ -47,7 +47,7 @@ STEPS = [
 cols = st.columns(len(STEPS))
 for col, (page, text) in zip(cols, STEPS, strict=True):
     with col.container(border=True):
-        st.markdown(f"**{page.icon} {page.title}**")
+        st.markdown(f"{page.icon} **{page.title}**")
         st.caption(text)
 
 step = next_step(c)

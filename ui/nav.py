@@ -21,14 +21,14 @@ class PageInfo:
         return (REPO / self.path).is_file()
 
 
-HOME = PageInfo("pages/0_Home.py", "Home", "🏠")
-DOCUMENTS = PageInfo("pages/1_Documents.py", "1 Documents", "📄")
-PAIRS = PageInfo("pages/2_Pairs.py", "2 Pairs", "❓")
-NEGATIVES = PageInfo("pages/3_Negatives.py", "3 Negatives", "➖")
-TRAIN = PageInfo("pages/4_Train.py", "4 Train", "🏋️")
-EVALUATE = PageInfo("pages/5_Evaluate.py", "5 Evaluate", "📊")
-EXPORT = PageInfo("pages/6_Export.py", "6 Export", "📦")
-SETTINGS = PageInfo("pages/7_Settings.py", "Settings", "⚙️")
+HOME = PageInfo("pages/0_Home.py", "Home", ":material/home:")
+DOCUMENTS = PageInfo("pages/1_Documents.py", "1 Documents", ":material/description:")
+PAIRS = PageInfo("pages/2_Pairs.py", "2 Pairs", ":material/quiz:")
+NEGATIVES = PageInfo("pages/3_Negatives.py", "3 Negatives", ":material/remove_circle:")
+TRAIN = PageInfo("pages/4_Train.py", "4 Train", ":material/model_training:")
+EVALUATE = PageInfo("pages/5_Evaluate.py", "5 Evaluate", ":material/analytics:")
+EXPORT = PageInfo("pages/6_Export.py", "6 Export", ":material/package_2:")
+SETTINGS = PageInfo("pages/7_Settings.py", "Settings", ":material/settings:")
 
 PIPELINE: tuple[PageInfo, ...] = (DOCUMENTS, PAIRS, NEGATIVES, TRAIN, EVALUATE, EXPORT)
 ALL_PAGES: tuple[PageInfo, ...] = (HOME, *PIPELINE, SETTINGS)

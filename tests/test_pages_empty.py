@@ -1,0 +1,65 @@
+"""Every page on an empty workspace: no exception, and a sentence saying what to do first.
+
+Pages that are not there yet are skipped, so this grows with the app.
+"""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+from ui import nav
+
+PIPELINE_PAGES = [nav.HOME, *nav.PIPELINE]
+
+
+def _run(ws, page: nav.PageInfo) -> AppTest:
+    if not page.exists:
+        pytest.skip(f"{page.path} is not in the app yet")
+    at = AppTest.from_file(str(REPO / page.path), default_timeout=120)
+    at.session_state["workspace_path"] = str(ws.root)
+    return at.run()
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("info", "warning", "markdown", "caption") for e in at.get(kind)]
+    return " ".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page", PIPELINE_PAGES, ids=lambda p: p.title)
+def test_empty_workspace_says_what_to_do_first(ws, page):
+    at = _run(ws, page)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    # The guidance is shown as a notice (info or warning) naming an earlier step or an action.
+    notices = [str(e.value) for e in [*at.info, *at.warning]]
+    assert notices, f"{page.title}: no notice on an empty workspace"
+    assert "Traceback" not in _texts(at)
+
+
+def test_home_points_to_documents_and_the_demo(ws):
+    at = _run(ws, nav.HOME)
+    assert any("uploading documents" in i.value for i in at.info)
+    assert [b.label for b in at.button] == ["Upload documents", "Load the demo documents"]
+
+
+def test_settings_page_on_empty_workspace(ws):
+    at = _run(ws, nav.SETTINGS)
+    assert not at.exception
+    assert any("Detected:" in m.value for m in at.markdown)
+    at.radio(key="settings_provider").set_value("openai").run()
+    at.text_input(key="settings_base_url").set_value("http://127.0.0.1:8000/v1").run()
+    at.button(key="settings_save").click().run()
+    assert not at.exception
+    assert any("Saved" in s.value for s in at.success)
+    saved = (ws.root / "settings.json").read_text()
+    assert "http://127.0.0.1:8000/v1" in saved and "openai" in saved
+
+
+def test_home_loads_the_demo(ws):
+    at = _run(ws, nav.HOME)
+    at.button(key="home_load_demo").click().run()
+    assert not at.exception
+    assert ws.counts()["documents"] == 4
+    assert any("no questions written yet" in m.value for m in at.markdown)
