@@ -1,0 +1,115 @@
+"""`embstudio evaluate`: base vs tuned retrieval metrics on a held-out or BEIR set."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from core.cli.output import add_common, emit, open_workspace, progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="retrieval metrics of the base model and, with --run, the tuned model",
+        description="Without --run only the base model is evaluated; with --run both, plus "
+        "per-query wins/losses and a paired significance test on nDCG@10.",
+    )
+    add_common(p)
+    p.add_argument("--run", action="append", default=[], metavar="RUN", help="training run id")
+    p.add_argument("--base", default=None, help="base model name or folder (default MiniLM)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--beir", metavar="DIR", help="a BEIR folder instead of the workspace split")
+    src.add_argument(
+        "--general",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="the general-domain check (default SciFact in ../shared/data)",
+    )
+    p.add_argument("--split", default="test", help="workspace pairs split / BEIR qrels file")
+    p.add_argument(
+        "--group",
+        default=None,
+        metavar="FIELD",
+        help="restrict candidates to the query's group: 'document' for a workspace, or a "
+        "corpus field of a BEIR folder",
+    )
+    p.add_argument("--top-k", type=int, default=100, help="candidates kept per query")
+    p.add_argument("--batch-size", type=int, default=32, help="encoding batch size")
+    p.add_argument("--no-report", action="store_true", help="do not write a report")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluation.jobs import run_evaluation
+
+    ws = open_workspace(args.workspace)
+    if args.beir:
+        params = {"dataset": "beir", "beir_dir": args.beir}
+    elif args.general is not None:
+        params = {"dataset": "general", "beir_dir": args.general or None}
+    else:
+        params = {"dataset": "workspace"}
+    params.update(
+        split=args.split,
+        group=args.group,
+        base_model=args.base,
+        runs=args.run,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        save=not args.no_report,
+    )
+    start = time.perf_counter()
+    last = [0.0]
+
+    def on_progress(done: int, total: int, message: str) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 5 or done >= total:
+            last[0] = now
+            progress(message)
+
+    payload = run_evaluation(ws, params, on_progress)
+    seconds = time.perf_counter() - start
+    models = [
+        {
+            "label": m["label"],
+            "run_id": m["run_id"],
+            "model_path": m["location"],
+            "metrics": m["metrics"],
+            "n_queries": m["n_queries"],
+            "seconds": m["seconds"],
+        }
+        for m in payload["models"]
+    ]
+    cmp = payload.get("comparison")
+    out = {
+        "workspace": str(ws.root),
+        "evaluation_id": payload["id"],
+        "dataset": payload["dataset"],
+        "run_id": args.run[0] if args.run else None,
+        "model_path": models[-1]["model_path"],
+        "metrics": models[-1]["metrics"],
+        "models": models,
+        "comparison": (
+            {k: cmp[k] for k in ("label_a", "label_b", "wins", "losses", "ties", "significance")}
+            if cmp
+            else None
+        ),
+        "report": payload.get("report_paths"),
+        "seconds": round(seconds, 1),
+    }
+    lines = [f"{payload['dataset']['name']}: {payload['dataset']['queries']} queries"]
+    for m in models:
+        a = m["metrics"]
+        lines.append(
+            f"{m['label']:>24}  nDCG@10 {a['NDCG@10']:.4f}  Recall@100 {a['Recall@100']:.4f}"
+            f"  MRR@10 {a['MRR@10']:.4f}  MAP@10 {a['MAP@10']:.4f}"
+        )
+    if cmp:
+        lines.append(cmp["significance_sentence"])
+        lines.append(f"wins {cmp['wins']}, losses {cmp['losses']}, ties {cmp['ties']}")
+    if payload.get("report_paths"):
+        lines.append(f"report: {ws.root / payload['report_paths']['markdown']}")
+    emit(args, out, "\n".join(lines))
+    return 0

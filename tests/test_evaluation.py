@@ -1,0 +1,290 @@
+"""Evaluation and geometry: metrics equal pytrec_eval's, exact block search, grouping,
+significance, anisotropy, AUC, evaluation sets, and a real-model base-vs-run comparison."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import pytrec_eval
+import torch
+
+from core.chunking import Chunk
+from core.documents import insert_chunks, insert_document
+from core.evaluation.datasets import beir_set, workspace_set
+from core.evaluation.metrics import evaluate
+from core.evaluation.search import exact_search, to_results
+from core.evaluation.significance import paired_test
+from core.geometry import anisotropy, separation_auc
+from core.store import Workspace, now_iso
+from tests.conftest import SCIFACT_DIR
+
+DOCS = {
+    "biology.txt": [
+        "Mitochondria produce ATP through oxidative phosphorylation in eukaryotic cells.",
+        "Photosynthesis in chloroplasts converts light energy into glucose and oxygen.",
+    ],
+    "history.txt": [
+        "The Roman Empire was divided into eastern and western halves in 395 AD.",
+        "The French Revolution began in 1789 with the storming of the Bastille.",
+    ],
+    "cooking.txt": [
+        "Bread dough rises because yeast ferments sugars and releases carbon dioxide.",
+        "Searing meat at high heat creates browning through the Maillard reaction.",
+    ],
+}
+QUESTIONS = [
+    ("Which organelle makes ATP?", "biology.txt", 0),
+    ("How do plants turn light into sugar?", "biology.txt", 1),
+    ("When was the Roman Empire split in two?", "history.txt", 0),
+    ("What event started the French Revolution?", "history.txt", 1),
+    ("Why does bread dough rise?", "cooking.txt", 0),
+    ("What causes browning when searing meat?", "cooking.txt", 1),
+]
+
+
+def make_tiny_workspace(ws: Workspace, split: str = "test") -> dict[tuple[str, int], int]:
+    """Three documents of two chunks each and six curated pairs in `split`; returns chunk ids."""
+    ids: dict[tuple[str, int], int] = {}
+    with ws.transaction() as conn:
+        for name, texts in DOCS.items():
+            doc = insert_document(
+                conn,
+                name=name,
+                stored_path="",
+                sha256=name,
+                fmt="txt",
+                size_bytes=1,
+                text="\n".join(texts),
+            )
+            insert_chunks(conn, doc, [Chunk(i, t, "", 0, len(t), 20) for i, t in enumerate(texts)])
+            for row in conn.execute("SELECT id, ord FROM chunks WHERE document_id = ?", (doc,)):
+                ids[(name, row["ord"])] = row["id"]
+        for q, name, ord_ in QUESTIONS:
+            cur = conn.execute(
+                "INSERT INTO pairs (query, original_query, kind, status, split, created_at,"
+                " updated_at) VALUES (?, ?, 'simple', 'accepted', ?, ?, ?)",
+                (q, q, split, now_iso(), now_iso()),
+            )
+            conn.execute(
+                "INSERT INTO pair_positives VALUES (?, ?)", (cur.lastrowid, ids[(name, ord_)])
+            )
+        # A rejected pair and a train pair must not be evaluated.
+        for status, sp in (("rejected", split), ("accepted", "train")):
+            cur = conn.execute(
+                "INSERT INTO pairs (query, original_query, kind, status, split, created_at,"
+                " updated_at) VALUES ('x', 'x', 'simple', ?, ?, ?, ?)",
+                (status, sp, now_iso(), now_iso()),
+            )
+            conn.execute(
+                "INSERT INTO pair_positives VALUES (?, ?)", (cur.lastrowid, ids[("biology.txt", 0)])
+            )
+    return ids
+
+
+QRELS = {
+    "q1": {"d1": 1, "d3": 2},
+    "q2": {"d2": 1},
+    "q3": {"d5": 1},
+}
+RUN = {
+    "q1": {"d1": 0.9, "d2": 0.8, "d3": 0.3, "d4": 0.2},
+    "q2": {"d1": 0.7, "d4": 0.6, "d2": 0.5},
+    "q3": {"d1": 0.9, "d2": 0.1},  # relevant doc never retrieved
+}
+
+
+def test_metrics_equal_pytrec_eval():
+    m = evaluate(QRELS, RUN)
+    ev = pytrec_eval.RelevanceEvaluator(
+        QRELS, {"ndcg_cut.1,3,5,10,100", "map_cut.3,10", "recall.1,3,10", "P.1,3", "recip_rank"}
+    )
+    ref = ev.evaluate(RUN)
+
+    def mean(measure: str) -> float:
+        return sum(v[measure] for v in ref.values()) / len(ref)
+
+    assert m.n_queries == 3
+    for k in (1, 3, 5, 10, 100):
+        assert m.aggregate[f"NDCG@{k}"] == pytest.approx(mean(f"ndcg_cut_{k}"), abs=1e-5)
+    assert m.aggregate["MAP@3"] == pytest.approx(mean("map_cut_3"), abs=1e-5)
+    assert m.aggregate["MAP@10"] == pytest.approx(mean("map_cut_10"), abs=1e-5)
+    assert m.aggregate["Recall@1"] == pytest.approx(mean("recall_1"), abs=1e-5)
+    assert m.aggregate["Recall@3"] == pytest.approx(mean("recall_3"), abs=1e-5)
+    assert m.aggregate["P@1"] == pytest.approx(mean("P_1"), abs=1e-5)
+    assert m.aggregate["MRR"] == pytest.approx(mean("recip_rank"), abs=1e-5)
+    # MRR@10 by hand for this run: q1 rank 1, q2 rank 3, q3 none.
+    assert m.aggregate["MRR@10"] == pytest.approx((1 + 1 / 3 + 0) / 3, abs=1e-5)
+    assert m.per_query["ndcg@10"]["q3"] == 0.0
+    assert m.per_query["ndcg@10"]["q1"] == pytest.approx(ref["q1"]["ndcg_cut_10"])
+    assert RUN["q1"] == {"d1": 0.9, "d2": 0.8, "d3": 0.3, "d4": 0.2}  # input left untouched
+
+
+def test_query_without_results_counts_as_zero():
+    m = evaluate(QRELS, {"q1": RUN["q1"]})
+    assert m.n_queries == 3
+    assert m.per_query["ndcg@10"]["q2"] == 0.0
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_block_search_equals_brute_force():
+    rng = np.random.default_rng(1)
+    q, c = _unit(rng.normal(size=(37, 16))), _unit(rng.normal(size=(503, 16)))
+    scores, idx = exact_search(q, c, top_k=10, corpus_block=64, query_block=8)
+    ref_s, ref_i = torch.topk(torch.tensor(q @ c.T, dtype=torch.float32), 10, dim=1)
+    assert torch.equal(idx, ref_i)
+    assert torch.allclose(scores, ref_s, atol=1e-6)
+    # top_k larger than the corpus keeps every document.
+    _s, i = exact_search(q[:2], c[:5], top_k=100, corpus_block=2)
+    assert i.shape == (2, 5) and sorted(i[0].tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_grouping_restricts_candidates():
+    rng = np.random.default_rng(2)
+    q, c = _unit(rng.normal(size=(20, 8))), _unit(rng.normal(size=(60, 8)))
+    doc_groups = [f"g{i % 3}" for i in range(60)]
+    query_groups = [f"g{i % 3}" for i in range(20)]
+    scores, idx = exact_search(
+        q, c, top_k=25, query_groups=query_groups, doc_groups=doc_groups, corpus_block=7
+    )
+    for row in range(20):
+        kept = [i for i in idx[row].tolist() if i >= 0]
+        assert len(kept) == 20  # each group holds 20 documents
+        assert all(doc_groups[i] == query_groups[row] for i in kept)
+        # Within its group the order is the brute-force order.
+        allowed = [i for i in range(60) if doc_groups[i] == query_groups[row]]
+        ref = sorted(allowed, key=lambda i: -float(q[row] @ c[i]))[:20]
+        assert kept == ref
+    results = to_results([f"q{i}" for i in range(20)], [f"d{i}" for i in range(60)], scores, idx)
+    assert len(results["q0"]) == 20
+
+
+def test_significance_detects_a_clearly_better_run():
+    rng = np.random.default_rng(3)
+    base = {f"q{i}": float(v) for i, v in enumerate(rng.uniform(0.2, 0.6, size=60))}
+    better = {q: min(1.0, v + 0.2 + rng.normal(0, 0.05)) for q, v in base.items()}
+    sig = paired_test(base, better)
+    assert sig.p_value < 0.05 and sig.significant
+    assert 0 < sig.ci_low < sig.diff < sig.ci_high
+    same = paired_test(base, dict(base))
+    assert same.p_value >= 0.05 and not same.significant
+    assert same.diff == 0 and same.ci_low == same.ci_high == 0
+    assert paired_test(base, better).p_value == sig.p_value  # fixed seed: reproducible
+    noisy = {q: v + rng.normal(0, 0.05) for q, v in base.items()}
+    assert paired_test(base, noisy).p_value > 0.05
+
+
+def test_anisotropy_isotropic_vs_cone():
+    rng = np.random.default_rng(4)
+    iso = rng.normal(size=(2000, 128))
+    assert abs(anisotropy(iso)) < 0.01
+    cone = rng.normal(size=(2000, 128)) * 0.1 + np.ones(128)  # all near one direction
+    assert anisotropy(cone) > 0.9
+    assert anisotropy(cone, seed=1) == pytest.approx(anisotropy(cone, seed=1))
+
+
+def test_separation_auc():
+    assert separation_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert separation_auc([0.1], [0.9]) == 0.0
+    assert separation_auc([0.9, 0.5], [0.6, 0.1]) == pytest.approx(0.75)
+    assert np.isnan(separation_auc([], [0.1]))
+
+
+def test_workspace_set_holds_test_pairs_and_groups(ws):
+    ids = make_tiny_workspace(ws)
+    es = workspace_set(ws, "test")
+    assert len(es.corpus) == 6 and len(es.queries) == 6  # rejected and train pairs left out
+    qid = next(q for q, t in es.queries.items() if t.startswith("Why does bread"))
+    assert es.qrels[qid] == {f"c{ids[('cooking.txt', 0)]}": 1}
+    assert es.doc_groups is None
+    grouped = workspace_set(ws, "test", group="document")
+    assert grouped.doc_groups is not None and grouped.query_groups is not None
+    assert grouped.query_groups[qid] == grouped.doc_groups[f"c{ids[('cooking.txt', 1)]}"]
+    with pytest.raises(ValueError, match="no curated pairs"):
+        workspace_set(ws, "validation")
+
+
+def test_beir_set_with_group_field(tmp_path):
+    folder = tmp_path / "mini"
+    (folder / "qrels").mkdir(parents=True)
+    docs = [("d1", "a", "apples"), ("d2", "a", "pears"), ("d3", "b", "cars")]
+    (folder / "corpus.jsonl").write_text(
+        "\n".join(
+            json.dumps({"_id": d, "title": "", "text": t, "metadata": {"course": g}})
+            for d, g, t in docs
+        )
+    )
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "fruit"}))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n")
+    es = beir_set(folder, group="course")
+    assert es.doc_groups == {"d1": "a", "d2": "a", "d3": "b"}
+    assert es.query_groups == {"q1": "a"}  # from its relevant document
+    with pytest.raises(ValueError, match="no corpus document"):
+        beir_set(folder, group="missing")
+
+
+@pytest.mark.skipif(not SCIFACT_DIR.is_dir(), reason="SciFact not available")
+def test_scifact_loads_as_general_set():
+    from core.evaluation.datasets import general_set
+
+    es = general_set(SCIFACT_DIR)
+    assert len(es.corpus) == 5183 and len(es.queries) == 300
+
+
+def save_base_as_run(ws: Workspace, run_id: str) -> None:
+    """A 'trained' run whose model is the base model saved to runs/<id>/model."""
+    from core.models import DEFAULT_BASE_MODEL, resolve_model
+
+    target = ws.run_dir(run_id) / "model"
+    shutil.copytree(resolve_model(DEFAULT_BASE_MODEL), target)
+    with ws.connect() as conn:
+        conn.execute(
+            "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
+            " VALUES (?, ?, ?, 'mnrl', ?, 'succeeded', ?)",
+            (
+                run_id,
+                now_iso(),
+                DEFAULT_BASE_MODEL,
+                json.dumps({"epochs": 1}),
+                f"runs/{run_id}/model",
+            ),
+        )
+
+
+def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):
+    """Real MiniLM on the tiny workspace; a run identical to the base ties on every query."""
+    from core.cli import main
+    from core.evaluation.report import list_evaluations
+
+    make_tiny_workspace(ws)
+    save_base_as_run(ws, "run-a")
+    assert main(["evaluate", str(ws.root), "--run", "run-a", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_id"] == "run-a"
+    assert out["model_path"].endswith("runs/run-a/model")
+    assert [m["label"] for m in out["models"]] == ["base", "run-a"]
+    base, run = (m["metrics"] for m in out["models"])
+    assert base["NDCG@10"] > 0.9  # these questions are easy for MiniLM
+    assert run["NDCG@10"] == pytest.approx(base["NDCG@10"], abs=1e-4)
+    cmp = out["comparison"]
+    assert cmp["ties"] == 6 and cmp["wins"] == cmp["losses"] == 0
+    assert cmp["significance"]["p_value"] >= 0.05
+    report = json.loads((ws.root / out["report"]["json"]).read_text())
+    assert report["run_configs"]["run-a"]["config"] == {"epochs": 1}
+    q = report["comparison"]["queries"][0]
+    assert len(q["top_a"]) == 3 and q["relevant"]
+    assert (ws.root / out["report"]["markdown"]).read_text().startswith("# Evaluation")
+    assert len(list_evaluations(ws)) == 1
+
+    # Grouped by document: each query only sees its document's two chunks.
+    assert main(["evaluate", str(ws.root), "--group", "document", "--json", "--no-report"]) == 0
+    grouped = json.loads(capsys.readouterr().out)
+    assert grouped["dataset"]["grouped"] is True
+    assert grouped["metrics"]["Recall@3"] == 1.0
+    assert main(["evaluate", str(ws.root), "--run", "nope"]) == 1
+    assert "no run 'nope'" in capsys.readouterr().err
