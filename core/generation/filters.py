@@ -1,0 +1,340 @@
+"""Filters that decide which generated pairs are kept (DESIGN.md section 5, issue 10 item 2).
+
+Applied in this order, each only to candidates still alive (so a pair has one drop reason):
+1. `junk`: refusals, prompt echoes, questions about the passage itself ("what is the next
+   question"), copies of the passage, repetition loops, too short/too long, and non-questions for
+   the LLM kinds.
+2. `roundtrip`: the source chunk (best supporting chunk for multi-hop) must rank in the top-k of
+   all chunks for the query under the base model; the rank is stored either way.
+3. `duplicate`: cosine >= 0.9 to a question kept earlier (this run or a previous one).
+4. `judge`: relevance, accuracy, clarity 1-5 and their mean; dropped below the keep threshold.
+   The LLM judge asks a capable endpoint; `heuristic_judge` scores without an LLM (embedding
+   similarity, word support in the passage, form) and is the default for the 135M local model,
+   whose own ratings would be noise.
+Every drop reason reads "<filter>: detail"; the prefix is what reports count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.generation.providers import AnswerFormatError, QuestionWriter, parse_json_answer
+from core.generation.pseudo import STOPWORDS
+from core.generation.types import Candidate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+FILTER_ORDER = ("junk", "roundtrip", "duplicate", "judge")
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """Filter thresholds.
+
+    roundtrip_k: the source chunk must rank within the top `roundtrip_k` chunks (0 = off).
+    duplicate_cosine: a question this similar (cosine) to a kept one is a duplicate.
+    min_judge_score: keep pairs whose mean judge score (1-5) is at least this (0 = keep all).
+    min_words/max_words, max_chars: length bounds of an LLM question (pseudo-queries: 2-40 words).
+    """
+
+    roundtrip_k: int = 3
+    duplicate_cosine: float = 0.9
+    min_judge_score: float = 3.0
+    min_words: int = 4
+    max_words: int = 40
+    max_chars: int = 300
+
+
+# ---------------------------------------------------------------------------- cleaning
+
+
+_PREFIX = re.compile(r"^\s*(?:question\s*\d*\s*[:.)-]|q\d*\s*[:.)-]|\d+[.)]|[-*•])\s*", re.I)
+
+
+def clean_question(text: str) -> str:
+    """First line of a model answer, list markers and quotes removed, cut after its first '?'."""
+    for line in text.strip().splitlines():
+        line = _PREFIX.sub("", line).strip().strip("\"'“”`*").strip()
+        if line:
+            if "?" in line:
+                line = line[: line.index("?") + 1]
+            return " ".join(line.split())
+    return ""
+
+
+# ---------------------------------------------------------------------------- junk rules
+
+_REFUSAL = re.compile(
+    r"\b(i'?m sorry|i am sorry|i apologi[sz]e|i cannot|i can'?t|as an ai|language model|"
+    r"i am unable|i'?m unable|unable to (?:help|answer|provide)|i don'?t know|"
+    r"no questions?\b(?: can| could)?|not possible to)\b",
+    re.I,
+)
+_SELF_REFERENCE = re.compile(
+    r"\b(next question|previous question|this question|the question|"
+    r"answer to (?:this|the|that)|"
+    r"(?:this|the|above|given|following|provided) (?:passage|text|article|paragraph|excerpt|"
+    r"abstract|document|context|snippet|reading)s?|"
+    r"the author'?s?|passage \d|passages?\b)",
+    re.I,
+)
+_QUESTION_START = re.compile(
+    r"^(what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|has|have|had|may|might|in what|to what|according to|name|list|explain|"
+    r"describe)\b",
+    re.I,
+)
+
+
+def junk_reason(
+    query: str,
+    kind: str,
+    passage: str = "",
+    prompt_phrases: Sequence[str] = (),
+    settings: FilterSettings | None = None,
+) -> str | None:
+    """Why `query` is junk ("refusal", "about the passage: ...", ...), or None if it is fine.
+
+    The question-form rules apply to the LLM kinds only; pseudo-queries (sentences, keywords,
+    headings) are checked for emptiness and length.
+    """
+    s = settings or FilterSettings()
+    q = " ".join(query.split())
+    words = q.split()
+    llm = kind in ("simple", "multi-hop", "structural", "contextual")
+    if not q:
+        return "empty"
+    min_words = s.min_words if llm else 2
+    if len(words) < min_words or len(q) < (12 if llm else 4):
+        return f"too short ({len(words)} words)"
+    if len(words) > s.max_words or len(q) > s.max_chars:
+        return f"too long ({len(words)} words)"
+    if not llm:
+        return None
+    low = q.lower()
+    if _REFUSAL.search(low):
+        return "refusal"
+    if m := _SELF_REFERENCE.search(low):
+        return f"about the passage itself ({m.group(0)!r})"
+    if _echoes_prompt(low, prompt_phrases):
+        return "echoes the prompt"
+    counts: dict[str, int] = {}
+    for w in (w.strip("?,.;:").lower() for w in words):
+        counts[w] = counts.get(w, 0) + 1
+    if max(counts.values()) >= 5 or (len(words) >= 8 and len(counts) < len(words) / 2):
+        return "repetitive"
+    if passage and len(words) >= 8:
+        body = " ".join(passage.lower().split())
+        if low.rstrip("?. ") in body:
+            return "copies the passage"
+    if not (q.endswith("?") or _QUESTION_START.match(q)):
+        return "not a question"
+    return None
+
+
+def _echoes_prompt(low: str, phrases: Sequence[str]) -> bool:
+    qwords = set(re.findall(r"[a-z]+", low))
+    if not qwords:
+        return False
+    for phrase in phrases:
+        pwords = set(re.findall(r"[a-z]+", phrase))
+        if len(pwords) >= 4 and len(qwords & pwords) / len(qwords | pwords) >= 0.6:
+            return True
+    return False
+
+
+def apply_junk(
+    candidates: Sequence[Candidate],
+    passages: dict[int, str],
+    prompt_phrases: Sequence[str] = (),
+    settings: FilterSettings | None = None,
+) -> None:
+    for c in candidates:
+        if c.dropped:
+            continue
+        why = junk_reason(c.query, c.kind, passages.get(c.chunk_id, ""), prompt_phrases, settings)
+        if why:
+            c.drop("junk", why)
+
+
+# ---------------------------------------------------------------------------- round trip
+
+
+def apply_roundtrip(
+    candidates: Sequence[Candidate],
+    query_emb: np.ndarray,
+    chunk_ids: Sequence[int],
+    chunk_emb: np.ndarray,
+    top_k: int,
+) -> None:
+    """Store each candidate's round-trip rank (best positive, from 1) and drop those outside
+    the top `top_k`. Embeddings are L2-normalised rows: query_emb [n, d], chunk_emb [m, d]."""
+    if not len(candidates):
+        return
+    index = {cid: i for i, cid in enumerate(chunk_ids)}
+    scores = query_emb @ chunk_emb.T  # [n, m] cosine
+    for row, c in enumerate(candidates):
+        cols = [index[p] for p in c.positives if p in index]
+        if not cols:
+            continue
+        best = max(scores[row, col] for col in cols)
+        rank = int((scores[row] > best).sum()) + 1
+        c.roundtrip_rank = rank
+        if c.dropped:
+            continue
+        if top_k and rank > top_k:
+            c.drop("roundtrip", f"source chunk ranked {rank} (needs top {top_k})")
+        else:
+            c.notes.append(f"round-trip rank {rank}")
+
+
+# ---------------------------------------------------------------------------- duplicates
+
+
+class DuplicateIndex:
+    """Questions kept so far, to drop near-duplicates (cosine >= threshold) of them."""
+
+    def __init__(self, threshold: float = 0.9, dim: int = 384) -> None:
+        self.threshold = threshold
+        self.emb = np.zeros((0, dim), dtype=np.float32)
+        self.labels: list[str] = []
+        self.texts: set[str] = set()
+
+    def add(self, emb: np.ndarray, labels: Sequence[str], texts: Sequence[str]) -> None:
+        if len(labels):
+            if self.emb.shape[1] != emb.shape[1]:
+                self.emb = np.zeros((0, emb.shape[1]), dtype=np.float32)
+            self.emb = np.vstack([self.emb, emb.astype(np.float32)])
+            self.labels += list(labels)
+            self.texts |= {_norm(t) for t in texts}
+
+    def apply(self, candidates: Sequence[Candidate], emb: np.ndarray) -> None:
+        """Drop duplicates among `candidates` (rows of `emb`) and of what was added before;
+        surviving candidates are added."""
+        for row, c in enumerate(candidates):
+            if c.dropped:
+                continue
+            if _norm(c.query) in self.texts:
+                c.drop("duplicate", "same text as a kept question")
+                continue
+            if len(self.labels):
+                sims = self.emb @ emb[row]
+                j = int(np.argmax(sims))
+                if sims[j] >= self.threshold:
+                    c.drop("duplicate", f"cosine {sims[j]:.2f} to {self.labels[j]!r}")
+                    continue
+            self.add(emb[row : row + 1], [c.query[:60]], [c.query])
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+# ---------------------------------------------------------------------------- judges
+
+
+def _content_words(text: str) -> list[str]:
+    return [
+        w
+        for w in re.findall(r"[a-z][a-z0-9\-]+", text.lower())
+        if w not in STOPWORDS and len(w) > 2
+    ]
+
+
+def heuristic_judge(c: Candidate, passage: str, cosine: float) -> dict[str, float]:
+    """Scores 1-5 without an LLM.
+
+    relevance: cosine(question, passage) under the base model, 0.1 → 1 and 0.6 → 5.
+    accuracy: share of the question's content words found in the passage (prefix match of 5
+    letters, so 'vaccinated' supports 'vaccination'); invented terms lower it.
+    clarity: 5 minus points for no question mark (LLM kinds), under 5 or over 30 words,
+    or a vague opening pronoun.
+    """
+    relevance = 1 + 4 * float(np.clip((cosine - 0.1) / 0.5, 0, 1))
+    words = _content_words(c.query)
+    stems = {w[:5] for w in _content_words(passage)}
+    accuracy = 1 + 4 * (sum(w[:5] in stems for w in words) / len(words) if words else 0.0)
+    clarity = 5.0
+    n = len(c.query.split())
+    if c.is_llm and not c.query.rstrip().endswith("?"):
+        clarity -= 2
+    if n < 5 or n > 30:
+        clarity -= 1
+    if re.match(r"^(it|this|that|they|these|those)\b", c.query.strip(), re.I):
+        clarity -= 1
+    return {
+        "relevance": round(relevance, 1),
+        "accuracy": round(accuracy, 1),
+        "clarity": max(1.0, clarity),
+    }
+
+
+def llm_judge(
+    writer: QuestionWriter,
+    candidates: Sequence[Candidate],
+    passages: dict[int, str],
+    prompts_dir: Path | None = None,
+) -> list[str | None]:
+    """Ask `writer` to rate each candidate; sets `judge` on success. Returns per candidate
+    the error text (None when rated), so the caller can fall back or record it."""
+    from core.generation.prompts import render
+
+    convs = []
+    for c in candidates:
+        text = "\n\n".join(passages.get(p, "") for p in c.positives)
+        convs.append(
+            [
+                {
+                    "role": "user",
+                    "content": render("judge", prompts_dir, passage=text, question=c.query),
+                }
+            ]
+        )
+    errors: list[str | None] = []
+    for c, ans in zip(candidates, writer.answer(convs, max_tokens=60), strict=True):
+        if not ans.ok:
+            errors.append(ans.error)
+            continue
+        try:
+            c.judge = parse_judge(ans.text or "")
+            errors.append(None)
+        except AnswerFormatError as exc:
+            errors.append(f"judge answer unreadable: {exc}")
+    return errors
+
+
+def parse_judge(text: str) -> dict[str, float]:
+    """{"relevance", "accuracy", "clarity"} as floats clipped to 1-5 from a judge answer."""
+    value = parse_json_answer(text)
+    if not isinstance(value, dict):
+        raise AnswerFormatError("judge answer is not a JSON object")
+    out = {}
+    for key in ("relevance", "accuracy", "clarity"):
+        try:
+            out[key] = float(np.clip(float(value[key]), 1, 5))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnswerFormatError(f"judge answer lacks a number for {key!r}") from exc
+    return out
+
+
+def apply_judge_threshold(candidates: Sequence[Candidate], min_score: float) -> None:
+    for c in candidates:
+        if c.dropped or c.judge_score is None:
+            continue
+        if min_score and c.judge_score < min_score:
+            c.drop("judge", f"score {c.judge_score:.1f} below {min_score:g}")
+        else:
+            c.notes.append(f"judge {c.judge_score:.1f}")
+
+
+def finish_reasons(candidates: Sequence[Candidate]) -> None:
+    """Kept candidates get a reason listing the checks they passed."""
+    for c in candidates:
+        if not c.dropped:
+            c.reason = "kept: " + (", ".join(c.notes) if c.notes else "passed the filters")

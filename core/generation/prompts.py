@@ -1,0 +1,58 @@
+"""Prompt templates, read from user-editable files in `assets/prompts/` (see its README.md).
+
+Templates use `str.format` placeholders; an unknown placeholder is left as written instead of
+failing, so a user's edited template never crashes a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+
+
+class _Keep(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def load_template(name: str, prompts_dir: Path | None = None) -> str:
+    """The text of `<name>.txt` in the prompts folder (FileNotFoundError names the file)."""
+    path = (prompts_dir or PROMPTS_DIR) / f"{name}.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"prompt template {path} is missing")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def render(name: str, prompts_dir: Path | None = None, **values: object) -> str:
+    """Template `name` with its placeholders filled from `values`."""
+    return load_template(name, prompts_dir).format_map(_Keep(values))
+
+
+def conversation(
+    kind: str, structured: bool, prompts_dir: Path | None = None, **values: object
+) -> list[dict[str, str]]:
+    """The chat messages asking for questions of `kind`: JSON prompts for capable endpoints,
+    the plain `local_` prompts for the small local model."""
+    if structured:
+        return [
+            {"role": "system", "content": load_template("system", prompts_dir)},
+            {"role": "user", "content": render(kind, prompts_dir, **values)},
+        ]
+    return [
+        {"role": "system", "content": load_template("local_system", prompts_dir)},
+        {"role": "user", "content": render(f"local_{kind}", prompts_dir, **values)},
+    ]
+
+
+def template_phrases(prompts_dir: Path | None = None) -> list[str]:
+    """Instruction sentences of every template, lower-cased: a question repeating one of them
+    echoes the prompt (a junk rule in core.generation.filters)."""
+    folder = prompts_dir or PROMPTS_DIR
+    phrases: list[str] = []
+    for path in sorted(folder.glob("*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip().lower()
+            if len(line.split()) >= 4 and "{" not in line:
+                phrases.append(line)
+    return phrases
