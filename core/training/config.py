@@ -117,6 +117,57 @@ class TrainConfig:
         default="validation", metadata=_h("Pairs split used for validation.")
     )
     # ---- objective-specific settings (added by each objective; keep defaults) ----
+    # dual (core/losses/dual.py)
+    dual_mnrl_weight: float = field(
+        default=1.0, metadata=_h("dual: weight of the MNRL part (positive pairs).")
+    )
+    dual_cosine_weight: float = field(
+        default=1.0,
+        metadata=_h("dual: weight of the cosine part, (y - cos(u,v))^2 on pairs labelled 1/0."),
+    )
+    # clp (core/losses/clp.py)
+    clp_lambda: float = field(
+        default=0.1, metadata=_h("clp: weight of the penalty 1 - cos(q*, n), between 0 and 1.")
+    )
+    clp_missing: str = field(
+        default="skip",
+        metadata=_h("clp: no query has negative n as positive: 'skip' the term or 'generate' q*."),
+    )
+    # soft (core/losses/soft.py)
+    soft_experts: list[str] = field(
+        default_factory=lambda: ["all-mpnet-base-v2", "all-MiniLM-L6-v2"],
+        metadata=_h(
+            "soft: expert models scoring each (query, passage): sentence-transformers names or "
+            "folders, or 'openai:<model>' for an OpenAI-compatible endpoint (soft_base_url)."
+        ),
+    )
+    soft_base_url: str = field(
+        default="",
+        metadata=_h("soft: OpenAI-compatible embeddings base URL (key from OPENAI_API_KEY)."),
+    )
+    soft_target: str = field(
+        default="blend",
+        metadata=_h("soft: 'expert-mean' (mean expert cosine) or 'blend' a*y + (1-a)*mean."),
+    )
+    soft_alpha: float = field(
+        default=0.5, metadata=_h("soft: weight a of the hard 0/1 label in 'blend', 0..1.")
+    )
+    soft_mnrl_weight: float = field(
+        default=1.0, metadata=_h("soft: weight of the added MNRL term (0 = MSE only).")
+    )
+    # MoE (core/losses/moe.py), usable with every objective
+    moe: bool = field(
+        default=False,
+        metadata=_h("Turn middle feed-forward blocks into 2 experts with a top-1 router."),
+    )
+    moe_layers: list[int] = field(
+        default_factory=list,
+        metadata=_h("MoE: 0-based layer indices (empty = the two middle layers)."),
+    )
+    moe_num_experts: int = field(default=2, metadata=_h("MoE: experts per converted block."))
+    moe_aux_weight: float = field(
+        default=0.01, metadata=_h("MoE: weight of the load-balancing term in the loss.")
+    )
 
     # ------------------------------------------------------------------ API
     def validate(self) -> TrainConfig:
