@@ -88,6 +88,8 @@ def studio(tmp_path_factory) -> Iterator[dict]:
                 "true",
                 "--browser.gatherUsageStats",
                 "false",
+                "--server.fileWatcherType",
+                "none",  # no reloads while others edit files; less load on 2 cores
                 "--",
                 "--workspace",
                 str(workspace),
@@ -142,7 +144,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, studio):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
     context.set_default_timeout(60_000)
     p = context.new_page()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -19,15 +20,16 @@ from tests.browser.helpers import assert_no_exception, click_button, goto_page, 
 pytestmark = pytest.mark.browser
 
 
-def _upload_document(page: Page, path) -> None:
+def _upload_documents(page: Page, paths: list[Path]) -> None:
     goto_page(page, "1 Documents")
     wait_text(page, "No documents yet")
     shot(page, "01-documents-empty")
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
-    click_button(page, re.compile(r"Ingest 1 file"))
-    wait_text(page, re.compile(rf"{re.escape(path.name)}: \d+ chunks"))
-    expect(page.get_by_text("Documents (1)")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"^\d+ chunks$"))).to_be_visible()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(p) for p in paths])
+    click_button(page, re.compile(rf"Ingest {len(paths)} file"))
+    for path in paths:
+        wait_text(page, re.compile(rf"{re.escape(path.name)}: \d+ chunks"))
+    expect(page.get_by_text(f"Documents ({len(paths)})")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^\d+ chunks$"))).to_be_visible()  # the chunk preview
     shot(page, "02-documents-chunks")
 
 
@@ -39,8 +41,8 @@ def test_full_workflow(page: Page, studio) -> None:
     expect(page.get_by_text(re.compile(r"^Device: CPU|^Device: GPU"))).to_be_visible()
     shot(page, "00-home-empty")
 
-    doc = demo_paths()[-1]  # the Rust book's Rc<T> chapter, a real document
-    _upload_document(page, doc)
+    # Three real documents (Rust book chapters): from three on, one is held out as the test split.
+    _upload_documents(page, demo_paths()[1:])
 
     goto_page(page, "Home", "Domain Embedding Studio")
     wait_text(page, "Next step")
