@@ -1,0 +1,178 @@
+"""A sentence-transformers model folder → one ONNX graph whose output is the final embedding.
+
+The graph takes the tokenizer's tensors (`input_ids`, `attention_mask` and, for BERT-like
+models, `token_type_ids`; int64, shape (batch, sequence), both axes dynamic) and returns
+`sentence_embedding` (float32, shape (batch, dim)): the model's own modules (Transformer,
+Pooling, optional Dense/Normalize or custom ones such as the MoE encoder) run in order, then an
+L2 normalisation, so a client needs no pooling code and cosine similarity is a dot product.
+
+The legacy TorchScript exporter (`torch.onnx.export(..., dynamo=False)`) is used: it works
+offline with torch alone, while the dynamo exporter needs `onnxscript`. The trace is taken on a
+padded batch of two texts of different lengths so the padding path of the attention mask is
+the one recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+MANIFEST = "embstudio_onnx.json"  # marks a folder as an ONNX export and describes its graph
+MODEL_FILE = "model.onnx"
+OUTPUT_NAME = "sentence_embedding"
+DEFAULT_OPSET = 17
+# Model files copied next to the graph so the folder documents where it came from.
+# modules.json is left out on purpose: it would make the folder look like a PyTorch model.
+_CONFIG_FILES = ("config.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+_TRACE_TEXTS = ("a short text", "a somewhat longer second text so that the batch has padding")
+
+
+class ExportError(RuntimeError):
+    """A model cannot be exported (the message says why)."""
+
+
+@dataclass
+class OnnxManifest:
+    """What `runtime.OnnxEmbedder` needs to run the graph: written as `embstudio_onnx.json`.
+
+    precision: "fp32" or "int8"; input_names: graph inputs in tokenizer naming; dim: embedding
+    size; max_seq_length: tokens per text the model was trained for (specials included);
+    source: the model folder exported; base_model / run_id: provenance when known.
+    """
+
+    precision: str
+    input_names: list[str]
+    dim: int
+    max_seq_length: int
+    opset: int = DEFAULT_OPSET
+    output_name: str = OUTPUT_NAME
+    model_file: str = MODEL_FILE
+    source: str = ""
+    base_model: str = ""
+    run_id: str = ""
+    created_at: float = field(default_factory=time.time)
+
+    def write(self, folder: Path) -> None:
+        (Path(folder) / MANIFEST).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> OnnxManifest:
+        path = Path(folder) / MANIFEST
+        if not path.is_file():
+            raise ExportError(f"{folder} is not an ONNX export (no {MANIFEST})")
+        data = json.loads(path.read_text())
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class EmbeddingGraph(nn.Module):
+    """The model's modules in order, then L2 normalisation: tokens in, final embedding out."""
+
+    def __init__(self, model: SentenceTransformer, input_names: list[str]) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(list(model))
+        self.input_names = list(input_names)
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        features: dict[str, Any] = dict(zip(self.input_names, tensors, strict=True))
+        for stage in self.stages:
+            features = stage(features)
+        embedding = features["sentence_embedding"]  # (batch, dim)
+        return nn.functional.normalize(embedding, p=2, dim=-1)
+
+
+def load_torch_model(model_dir: str | Path, device: str = "cpu") -> SentenceTransformer:
+    """Load a sentence-transformers folder, MoE models included (their type is registered)."""
+    from sentence_transformers import SentenceTransformer
+
+    _register_custom_models()
+    return SentenceTransformer(str(model_dir), device=device)
+
+
+def _register_custom_models() -> None:
+    # Importing the MoE modelling module registers `bert_moe` with transformers' Auto classes.
+    with contextlib.suppress(ImportError):
+        import core.losses.moe_modeling  # noqa: F401
+
+
+def graph_input_names(model: SentenceTransformer) -> list[str]:
+    """The tokenizer outputs the first module consumes, in a fixed order."""
+    names = list(getattr(model.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
+    order = ["input_ids", "attention_mask", "token_type_ids"]
+    picked = [n for n in order if n in names]
+    if "input_ids" not in picked or "attention_mask" not in picked:
+        raise ExportError(
+            f"unsupported tokenizer inputs {names}: need input_ids and attention_mask"
+        )
+    return picked
+
+
+def export_onnx(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    opset: int = DEFAULT_OPSET,
+    base_model: str = "",
+    run_id: str = "",
+) -> OnnxManifest:
+    """Export the model folder `model_dir` to `out_dir/model.onnx` (fp32) with its tokenizer.
+
+    Returns the manifest written beside the graph. `out_dir` is created (and must not hold an
+    earlier export). Takes a few seconds for MiniLM on CPU.
+    """
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if not (model_dir / "modules.json").is_file():
+        raise ExportError(f"{model_dir} is not a sentence-transformers model folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / MODEL_FILE).exists():
+        raise ExportError(f"{out_dir} already holds an export")
+    model = load_torch_model(model_dir).eval()
+    names = graph_input_names(model)
+    graph = EmbeddingGraph(model, names).eval()
+    batch = model.tokenizer(list(_TRACE_TEXTS), padding=True, return_tensors="pt")
+    args = tuple(batch[n].to(torch.int64) for n in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in names} | {OUTPUT_NAME: {0: "batch"}}
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about Python-level checks on shapes in transformers' masking code;
+        # they hold for every padded batch, and the parity check verifies the result.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            args,
+            str(out_dir / MODEL_FILE),
+            dynamo=False,
+            input_names=names,
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+    model.tokenizer.save_pretrained(str(out_dir))
+    for name in _CONFIG_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, out_dir / name)
+    with torch.no_grad():
+        dim = int(graph(*args).shape[-1])
+    manifest = OnnxManifest(
+        precision="fp32",
+        input_names=names,
+        dim=dim,
+        max_seq_length=int(model.max_seq_length or 512),
+        opset=opset,
+        source=str(model_dir),
+        base_model=base_model,
+        run_id=run_id,
+    )
+    manifest.write(out_dir)
+    return manifest

@@ -1,0 +1,161 @@
+"""ONNX export of a run: self-contained folders, parity in a fresh process, loud failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.export.onnx_export import MANIFEST
+from core.export.parity import ParityError, check_parity, cosine_per_text
+from core.export.runtime import OnnxEmbedder, TorchEmbedder, load_embedder
+from tests.conftest import REPO
+from tests.export_helpers import RUN_ID, add_run, scifact_passages, shared_export
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return shared_export(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def torch_model(exported):
+    ws, _ = exported
+    return TorchEmbedder(ws.run_dir(RUN_ID) / "model")
+
+
+def test_export_folders_are_self_contained(exported):
+    ws, info = exported
+    root = Path(info["path"])
+    assert root.parent == ws.exports_dir and root.name.startswith(RUN_ID)
+    for sub in ("onnx", "onnx-int8"):
+        names = {p.name for p in (root / sub).iterdir()}
+        assert {"model.onnx", "tokenizer.json", "tokenizer_config.json", MANIFEST} <= names
+        assert "modules.json" not in names  # must not pass for a PyTorch folder
+    assert (root / "onnx-int8" / "model.onnx").stat().st_size < 0.4 * (
+        root / "onnx" / "model.onnx"
+    ).stat().st_size
+    fp32, int8 = (info["formats"][f]["parity"] for f in ("onnx-fp32", "onnx-int8"))
+    assert fp32["passed"] and fp32["mean"] >= 0.999 and fp32["n"] == 16
+    assert int8["passed"] and int8["mean"] >= 0.99
+    assert int8["mean"] < fp32["mean"]  # quantization is not free: the figures are real
+    assert set(info["speed_vs_torch"]) == {"torch", "onnx-fp32", "onnx-int8"}
+    with zipfile.ZipFile(info["zip"]) as zf:
+        names = set(zf.namelist())
+    assert f"{root.name}/onnx/model.onnx" in names and f"{root.name}/README.md" in names
+
+
+def test_model_card_reports_run_data_and_parity(exported):
+    _, info = exported
+    card = (Path(info["path"]) / "README.md").read_text()
+    assert "sentence-transformers/all-MiniLM-L6-v2" in card
+    assert "loss: **mnrl**" in card and "chunks: 40" in card
+    assert "| ndcg@10 | 0.5000 | 0.6000 | +0.1000 |" in card
+    assert "| onnx-int8 | 16 |" in card and "## Limitations" in card
+
+
+def test_reload_in_fresh_process_matches_pytorch(exported, torch_model, tmp_path):
+    _, info = exported
+    long_text = " ".join(scifact_passages(6))  # far over 256 tokens: truncated on both sides
+    texts = ["hello", *scifact_passages(5), long_text]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    script = (
+        "import json, sys, numpy as np\n"
+        "from core.export.runtime import load_embedder\n"
+        "texts = json.load(open(sys.argv[2]))\n"
+        "for sub in ('onnx', 'onnx-int8'):\n"
+        "    e = load_embedder(sys.argv[1] + '/' + sub)\n"
+        "    one = e.embed(texts[:1])\n"  # batch of one: dynamic batch axis
+        "    np.save(f'{sys.argv[3]}/{sub}.npy', np.vstack([one, e.embed(texts[1:], 4)]))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, info["path"], str(tmp_path / "texts.json"), str(tmp_path)],
+        cwd=REPO,
+        check=True,
+        timeout=120,
+    )
+    reference = torch_model.embed(texts)
+    fp32 = cosine_per_text(reference, np.load(tmp_path / "onnx.npy"))
+    int8 = cosine_per_text(reference, np.load(tmp_path / "onnx-int8.npy"))
+    assert fp32.min() > 0.9999, fp32
+    assert int8.mean() >= 0.99 and int8.min() > 0.97, int8
+    norms = np.linalg.norm(np.load(tmp_path / "onnx.npy"), axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)  # normalisation is inside the graph
+
+
+def _perturbed_copy(src: Path, dst: Path, scale: float = 0.05) -> Path:
+    """A copy of the export whose weight matrices got Gaussian noise (scale × their std)."""
+    import onnx
+    from onnx import numpy_helper
+
+    dst.mkdir()
+    for item in src.iterdir():
+        if item.name != "model.onnx":
+            (dst / item.name).write_bytes(item.read_bytes())
+    model = onnx.load(str(src / "model.onnx"))
+    rng = np.random.default_rng(0)
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype == np.float32 and w.ndim == 2 and w.size > 10_000:
+            noisy = w + rng.normal(0, scale * w.std(), w.shape).astype(np.float32)
+            init.CopyFrom(numpy_helper.from_array(noisy, init.name))
+    onnx.save(model, str(dst / "model.onnx"))
+    return dst
+
+
+def test_parity_check_fails_loudly_on_a_broken_graph(exported, torch_model, tmp_path):
+    _, info = exported
+    broken = _perturbed_copy(Path(info["path"]) / "onnx", tmp_path / "broken")
+    texts = scifact_passages(8)
+    reference = torch_model.embed(texts)
+    with pytest.raises(ParityError, match=r"fp32 export fails the parity check: mean cosine"):
+        check_parity(reference, broken, texts)
+    result = check_parity(reference, broken, texts, raise_on_fail=False)
+    assert not result.passed and result.mean < 0.999
+    # A different model's embeddings (here: of other texts) fail as well.
+    with pytest.raises(ParityError):
+        check_parity(reference[::-1].copy(), Path(info["path"]) / "onnx", texts)
+
+
+def test_failed_export_leaves_no_folder(exported, ws, monkeypatch):
+    """export_run raises and cleans up when the graph it wrote is wrong."""
+    from core.export import pipeline
+    from core.export.onnx_export import OnnxManifest
+
+    _, info = exported
+    add_run(ws, "run-broken")
+
+    def broken_export(model_dir, out_dir, **kwargs):
+        _perturbed_copy(Path(info["path"]) / "onnx", Path(out_dir))
+        return OnnxManifest.read(Path(out_dir))
+
+    monkeypatch.setattr(pipeline, "export_onnx", broken_export)
+    with pytest.raises(ParityError):
+        pipeline.export_run(ws, "run-broken", int8=False, n_texts=8)
+    assert list(ws.exports_dir.iterdir()) == []
+
+
+def test_load_embedder_picks_the_backend(exported):
+    ws, info = exported
+    assert isinstance(load_embedder(info["path"]), OnnxEmbedder)  # whole export → fp32
+    assert load_embedder(Path(info["path"]) / "onnx-int8").backend == "onnx-int8"
+    torch_embedder = load_embedder(ws.run_dir(RUN_ID) / "model")
+    assert isinstance(torch_embedder, TorchEmbedder) and torch_embedder.name == RUN_ID
+    with pytest.raises(FileNotFoundError):
+        load_embedder(ws.root)
+
+
+def test_export_job_and_cli_report_a_missing_run(ws, capsys):
+    from core.cli import main
+    from core.jobs import get_job, run_worker, start_job
+
+    job_id = start_job(ws, "export", {"run_id": "nope"}, spawn=False)
+    assert run_worker(ws, job_id) == "failed"
+    assert "no run 'nope'" in get_job(ws, job_id)["error"]
+    assert main(["export", str(ws.root), "--run", "nope"]) == 1
+    assert "no run 'nope'" in capsys.readouterr().err
