@@ -10,6 +10,7 @@ undone; earlier pairs are never touched).
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -162,7 +163,7 @@ def generate(
     chunk_ids = [c["id"] for c in all_chunks]
     row_of = {cid: i for i, cid in enumerate(chunk_ids)}
     by_id = {c["id"]: c for c in all_chunks}
-    chunk_emb = _encode(embedder, [c["text"] for c in all_chunks])
+    chunk_emb = chunk_embeddings(ws, all_chunks, embedder, settings.base_model)
     passages = {c["id"]: c["text"] for c in all_chunks}
 
     with ws.connect() as conn:
@@ -394,6 +395,37 @@ def _encode(embedder: Any, texts: Sequence[str]) -> np.ndarray:
         ),
         dtype=np.float32,
     )
+
+
+def chunk_embeddings(
+    ws: Workspace, chunks: Sequence[dict], embedder: Any, model_name: str
+) -> np.ndarray:
+    """L2-normalised embeddings of `chunks` [n, d], cached in the workspace (cache/ folder) by
+    model name and chunk text, so reruns encode only new or changed chunks."""
+    import hashlib
+
+    slug = hashlib.sha1(model_name.encode()).hexdigest()[:12]
+    path = ws.root / "cache" / f"chunk-embeddings-{slug}.npz"
+    keys = [hashlib.sha1(f"{c['id']}:{c['text']}".encode()).hexdigest() for c in chunks]
+    cached: dict[str, np.ndarray] = {}
+    if path.is_file():
+        try:
+            with np.load(path) as data:
+                cached = dict(zip(data["keys"].tolist(), data["emb"], strict=True))
+        except (OSError, ValueError, KeyError):
+            cached = {}  # a damaged cache is rebuilt
+    missing = [i for i, k in enumerate(keys) if k not in cached]
+    if missing:
+        fresh = _encode(embedder, [chunks[i]["text"] for i in missing])
+        for i, row in zip(missing, fresh, strict=True):
+            cached[keys[i]] = row
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}.npz")
+        np.savez(tmp, keys=np.array(keys), emb=np.stack([cached[k] for k in keys]))
+        os.replace(tmp, path)
+    if not keys:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([cached[k] for k in keys]).astype(np.float32)
 
 
 def _pseudo_candidates(

@@ -1,0 +1,40 @@
+"""A small real workspace for generation tests: one Rust book chapter in ~12 fixed chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.chunking import ChunkingSettings
+from core.ingest import ingest_files
+from core.store import Workspace
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "assets" / "samples" / "rust-references-and-borrowing.md"
+
+
+def ingest_sample(ws: Workspace, path: Path = SAMPLE, words: int = 120) -> Workspace:
+    """Ingest `path` into `ws` with fixed windows of `words` words."""
+    settings = ChunkingSettings(mode="fixed", chunk_words=words, overlap_words=20)
+    results = ingest_files(ws, [(path.name, path.read_bytes())], settings)
+    assert results[0].status == "ingested", results[0].error
+    return ws
+
+
+def prepared_workspace(root: Path) -> Path:
+    """A workspace with the sample ingested and its chunk embeddings cached (for copying)."""
+    from core.documents import list_chunks
+    from core.generation.pipeline import chunk_embeddings
+    from core.models import DEFAULT_BASE_MODEL, load_sentence_model
+
+    ws = ingest_sample(Workspace.create(root))
+    model = load_sentence_model(DEFAULT_BASE_MODEL)
+    chunk_embeddings(ws, list_chunks(ws), model, DEFAULT_BASE_MODEL)
+    return ws.root
+
+
+def copy_workspace(src: Path, dst: Path) -> Workspace:
+    """A private copy of a prepared workspace (cheaper than ingesting again)."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    return Workspace.open(dst)

@@ -1,0 +1,210 @@
+"""The OpenAI-compatible path over real HTTP: the real `openai` client against tests/fake.py.
+
+Each test asserts what the workspace holds afterwards: pairs with positives, judge and
+round-trip fields, and per-chunk errors in generation_log.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.cli import main as cli_main
+from core.generation.pipeline import GenerateSettings, GenerationError, generate
+from core.generation.providers import (
+    AnswerFormatError,
+    OpenAIWriter,
+    RetryPolicy,
+    parse_json_answer,
+    questions_from_json,
+)
+from tests.fake import FakeOpenAI
+from tests.gen_helpers import copy_workspace, prepared_workspace
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return prepared_workspace(tmp_path_factory.mktemp("tpl") / "ws")
+
+
+@pytest.fixture
+def sample_ws(template, tmp_path):
+    return copy_workspace(template, tmp_path / "ws")
+
+
+def _settings(fake, **kw) -> GenerateSettings:
+    base = dict(
+        provider="openai",
+        base_url=fake.base_url,
+        kinds=("simple",),
+        limit_chunks=3,
+        max_retries=1,
+        timeout_s=5.0,
+    )
+    base.update(kw)
+    return GenerateSettings(**base)
+
+
+def _fast_writer(fake, timeout_s=5.0, retries=2, slept=None) -> OpenAIWriter:
+    return OpenAIWriter(
+        model="fake",
+        base_url=fake.base_url,
+        timeout_s=timeout_s,
+        retry=RetryPolicy(max_retries=retries, base_delay_s=0.01),
+        sleep=(slept.append if slept is not None else lambda s: None),
+    )
+
+
+def _rows(ws, sql, args=()):
+    with ws.connect() as conn:
+        return [dict(r) for r in conn.execute(sql, args).fetchall()]
+
+
+def test_parse_json_answer_is_defensive():
+    assert parse_json_answer('```json\n{"questions": ["a?"]}\n```') == {"questions": ["a?"]}
+    assert parse_json_answer('Sure! {"questions": ["a?", "b?",]} Hope it helps.') == {
+        "questions": ["a?", "b?"]
+    }
+    assert questions_from_json([{"question": "x?"}, "y?"]) == ["x?", "y?"]
+    with pytest.raises(AnswerFormatError, match="not JSON"):
+        parse_json_answer("no json here")
+    with pytest.raises(AnswerFormatError, match="questions"):
+        questions_from_json({"answer": 42})
+
+
+def test_normal_answers_store_pairs_and_rerun_skips(sample_ws, fake):
+    summary = generate(sample_ws, _settings(fake))
+    assert summary["errors"] == 0 and summary["kept"] >= 1
+    pairs = _rows(sample_ws, "SELECT * FROM pairs")
+    assert len(pairs) == summary["kept"] + summary["dropped"] == 3  # 1 question x 3 chunks
+    for p in pairs:
+        assert p["origin"] == "openai:gpt-4o-mini" and p["kind"] == "simple"
+        assert p["roundtrip_rank"] >= 1 and p["reason"]
+        assert p["status"] in ("pending", "dropped")
+        n_pos = _rows(
+            sample_ws, "SELECT COUNT(*) AS n FROM pair_positives WHERE pair_id = ?", (p["id"],)
+        )[0]["n"]
+        assert n_pos >= 1
+    kept = [p for p in pairs if p["status"] == "pending"]
+    # The fake judge answers relevance 5, accuracy 4, clarity 5.
+    assert all(p["judge_score"] == pytest.approx(14 / 3, abs=0.01) for p in kept)
+    assert all(p["judge_accuracy"] == 4 for p in kept)
+    log = _rows(sample_ws, "SELECT * FROM generation_log")
+    assert len(log) == 3 and {r["status"] for r in log} == {"done"}
+
+    n_requests = len(fake.requests)
+    again = generate(sample_ws, _settings(fake))
+    assert again["chunks_skipped"] == 3 and again["kept"] == again["dropped"] == 0
+    assert len(fake.requests) == n_requests  # nothing asked twice
+    assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 3
+
+
+def test_malformed_json_records_errors_and_keeps_earlier_pairs(sample_ws, fake):
+    generate(sample_ws, _settings(fake, limit_chunks=2))
+    before = _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id")
+    fake.set("malformed")
+    with pytest.raises(GenerationError, match="not JSON"):
+        generate(sample_ws, _settings(fake, limit_chunks=4))
+    assert _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id") == before
+    errors = _rows(sample_ws, "SELECT chunk_id, error FROM generation_log WHERE status='error'")
+    assert len(errors) == 2 and all("not JSON" in e["error"] for e in errors)
+
+
+def test_rate_limit_honours_retry_after_then_succeeds(sample_ws, fake):
+    fake.set("rate_limit", times=2, retry_after=1)
+    slept: list[float] = []
+    writer = _fast_writer(fake, slept=slept)
+    summary = generate(sample_ws, _settings(fake, limit_chunks=1), writer=writer)
+    assert summary["errors"] == 0 and summary["kept"] + summary["dropped"] == 1
+    assert slept[:2] == [1.0, 1.0]  # the server's Retry-After, not the 0.01 s backoff
+    assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 1
+
+
+def test_timeouts_are_retried_then_recorded(sample_ws, fake):
+    fake.set("slow", delay=2.0)
+    writer = _fast_writer(fake, timeout_s=0.3, retries=1)
+    with pytest.raises(GenerationError, match="timed out"):
+        generate(sample_ws, _settings(fake, limit_chunks=1), writer=writer)
+    assert len(fake.requests) == 2  # first try + one retry
+    errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
+    assert len(errors) == 1 and "timed out; gave up after 2 attempts" in errors[0]["error"]
+    assert _rows(sample_ws, "SELECT id FROM pairs") == []
+
+
+def test_server_errors_are_retried_then_recorded(sample_ws, fake):
+    fake.set("error500")
+    writer = _fast_writer(fake, retries=2)
+    with pytest.raises(GenerationError, match="HTTP 500"):
+        generate(sample_ws, _settings(fake, limit_chunks=2), writer=writer)
+    assert len(fake.requests) == 6  # 2 chunks x 3 attempts
+    errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
+    assert len(errors) == 2 and all("server error HTTP 500" in e["error"] for e in errors)
+
+
+def test_endpoint_dying_halfway_keeps_finished_pairs_and_resumes(sample_ws, fake):
+    # Judge requests count too: 1 question + 1 judge per chunk, so 4 requests = 2 chunks.
+    fake.set("die_after", ok=2)
+    writer = _fast_writer(fake, retries=0)
+    s = _settings(fake, limit_chunks=4, batch_chunks=1)
+    summary = generate(sample_ws, s, writer=writer)
+    assert summary["errors"] == 3 and summary["kept"] + summary["dropped"] == 1
+    log = {r["chunk_id"]: r["status"] for r in _rows(sample_ws, "SELECT * FROM generation_log")}
+    assert sorted(log.values()) == ["done", "error", "error", "error"]
+    fake.set("normal")
+    resumed = generate(sample_ws, s, writer=_fast_writer(fake))
+    assert resumed["chunks_skipped"] == 1 and resumed["errors"] == 0
+    statuses = {r["status"] for r in _rows(sample_ws, "SELECT status FROM generation_log")}
+    assert statuses == {"done"}
+    assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 4
+
+
+def test_cli_generate_json_then_garbage_endpoint_fails_cleanly(sample_ws, fake, capsys):
+    ws_arg = str(sample_ws.root)
+    rc = cli_main(
+        [
+            "generate",
+            ws_arg,
+            "--provider",
+            "openai",
+            "--base-url",
+            fake.base_url,
+            "--kinds",
+            "simple,ict",
+            "--limit-chunks",
+            "2",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    payload = json.loads(out.out)
+    assert payload["kept"] >= 1 and "dropped_by_reason" in payload
+    assert "[2/2 chunks]" in out.err
+    before = _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id")
+
+    fake.set("garbage")
+    rc = cli_main(
+        [
+            "generate",
+            ws_arg,
+            "--provider",
+            "openai",
+            "--base-url",
+            fake.base_url,
+            "--kinds",
+            "simple",
+            "--limit-chunks",
+            "4",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert "embstudio generate: error:" in err and "failed" in err
+    assert _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id") == before
