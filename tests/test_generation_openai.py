@@ -19,7 +19,7 @@ from core.generation.providers import (
     parse_json_answer,
     questions_from_json,
 )
-from tests.fake import FakeOpenAI
+from tests.fake_openai import FakeOpenAI
 from tests.gen_helpers import copy_workspace, prepared_workspace
 
 
