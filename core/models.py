@@ -106,6 +106,8 @@ def load_sentence_model(name: str, device: str | None = None) -> SentenceTransfo
     """Load (once per process) a sentence-transformers model by name or folder."""
     from sentence_transformers import SentenceTransformer
 
+    import core.losses.moe_modeling  # noqa: F401  (registers `bert_moe`: MoE runs load too)
+
     return SentenceTransformer(resolve_model(name), device=device)
 
 
