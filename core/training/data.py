@@ -28,6 +28,12 @@ class TrainRecord:
     positive_id: int
     all_positive_ids: tuple[int, ...]  # every positive of the query (never a negative)
     negative_ids: tuple[int, ...]  # mined, best first (after false-negative flags)
+    positive_text: str | None = None  # the text trained on when it differs from the chunk's
+
+    def text_of_positive(self, chunk_text: dict[int, str]) -> str:
+        return (
+            self.positive_text if self.positive_text is not None else chunk_text[self.positive_id]
+        )
 
 
 @dataclass
@@ -67,6 +73,19 @@ def latest_mining_id(ws: Workspace) -> int | None:
     with ws.connect() as conn:
         row = conn.execute("SELECT MAX(id) FROM minings").fetchone()
     return row[0]
+
+
+def positive_texts(ws: Workspace) -> dict[int, str]:
+    """pair id -> positive text for pairs trained on a text other than their chunk's
+    (pairs.positive_text, e.g. inverse cloze with the query sentence removed)."""
+    with ws.connect() as conn:
+        cols = {r["name"] for r in conn.execute("PRAGMA table_info(pairs)")}
+        if "positive_text" not in cols:
+            return {}
+        rows = conn.execute(
+            "SELECT id, positive_text FROM pairs WHERE positive_text IS NOT NULL"
+        ).fetchall()
+    return {r["id"]: r["positive_text"] for r in rows}
 
 
 def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]:
@@ -125,8 +144,9 @@ def load_training_data(
 
     def positives_of(pair_id: int, base: list[int]) -> list[int]:
         extra = [c for c, a in flags.get(pair_id, {}).items() if a == "positive"]
-        return sorted(set(base) | set(extra) & set(chunk_text))
+        return sorted(set(base) | (set(extra) & set(chunk_text)))
 
+    own_text = positive_texts(ws)
     records: list[TrainRecord] = []
     by_chunk: dict[int, list[str]] = defaultdict(list)
     for pair_id, (query, base) in curated_pairs(ws, train_split).items():
@@ -136,7 +156,9 @@ def load_training_data(
             c for c in negatives.get(pair_id, []) if c not in flagged and c not in set(pos)
         )
         for cid in pos:
-            records.append(TrainRecord(pair_id, query, cid, tuple(pos), negs))
+            # An own positive text stands for the pair's original chunk(s), not flagged extras.
+            text = own_text.get(pair_id) if cid in base else None
+            records.append(TrainRecord(pair_id, query, cid, tuple(pos), negs, text))
             by_chunk[cid].append(query)
 
     val_queries: dict[str, str] = {}

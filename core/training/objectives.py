@@ -108,7 +108,7 @@ def triplet_columns(data: TrainingData, k: int, seed: int) -> dict[str, list[str
         cols[f"negative_{j + 1}"] = []
     for rec in data.train:
         cols["anchor"].append(rec.query)
-        cols["positive"].append(data.chunk_text[rec.positive_id])
+        cols["positive"].append(rec.text_of_positive(data.chunk_text))
         negs = list(rec.negative_ids[:k])
         blocked = set(rec.all_positive_ids) | set(negs)
         tries = 0

@@ -75,14 +75,14 @@ def pick_device(config: TrainConfig) -> str:
     return best_device() if config.device == "auto" else config.device
 
 
-def _set_run_row(ws: Workspace, run_id: str, config: TrainConfig, **fields: Any) -> None:
+def _set_run_row(ws: Workspace, run_id: str, cfg: TrainConfig, **fields: Any) -> None:
     with ws.transaction() as conn:
         exists = conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
         if not exists:
             conn.execute(
                 "INSERT INTO runs (id, created_at, base_model, loss, config, status)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, now_iso(), config.base_model, config.loss, config.to_json(), "queued"),
+                (run_id, now_iso(), cfg.base_model, cfg.loss, cfg.to_json(), "queued"),
             )
         for key, value in fields.items():
             if key not in ("status", "model_path", "metrics", "config"):

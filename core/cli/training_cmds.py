@@ -1,0 +1,231 @@
+"""`embstudio mine`, `embstudio train`, `embstudio jobs` (DESIGN.md section 7)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+from core.cli.output import add_common, emit, open_workspace, progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
+    add_common(p)
+    p.add_argument("--model", default=None, help="embedding model, folder or run:<RUN>")
+    p.add_argument("--negatives", type=int, default=4, help="K negatives per query")
+    p.add_argument(
+        "--relative-margin",
+        type=float,
+        default=0.05,
+        help="keep scores < min_pos - M*|min_pos| (negative value = off)",
+    )
+    p.add_argument("--absolute-margin", type=float, default=None, help="keep scores < min_pos - A")
+    p.add_argument("--skip-top", type=int, default=0, help="skip the N best non-positives")
+    p.add_argument(
+        "--exclude-same-document",
+        action="store_true",
+        help="never take a chunk of a positive's own document",
+    )
+    p.add_argument("--splits", default="train,validation", help="pair splits to mine for")
+    p.set_defaults(func=cmd_mine)
+
+    p = sub.add_parser("train", help="fine-tune a model as a background job")
+    add_common(p)
+    p.add_argument("--base", default=None, help="base model name, folder or run:<RUN>")
+    p.add_argument("--loss", default=None, help="objective: mnrl, cached-mnrl, dual, clp, soft")
+    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--negatives", type=int, default=None, help="hard negatives per record")
+    p.add_argument("--scale", type=float, default=None, help="1/temperature")
+    p.add_argument("--moe", action="store_true", help="mixture-of-experts feed-forward layers")
+    p.add_argument("--config", default=None, help="a config.json to start from")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any TrainConfig field (repeatable)",
+    )
+    p.add_argument("--wait", action="store_true", help="block until the run finishes")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("jobs", help="list jobs; cancel or resume a run")
+    add_common(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cancel", metavar="RUN", help="cancel a run (or job id)")
+    g.add_argument("--resume", metavar="RUN", help="resume a failed/cancelled run (or job id)")
+    p.set_defaults(func=cmd_jobs)
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    from core.mining import MiningSettings, mine_workspace
+    from core.models import DEFAULT_BASE_MODEL
+
+    ws = open_workspace(args.workspace)
+    rel = (
+        args.relative_margin
+        if args.relative_margin is not None and args.relative_margin >= 0
+        else None
+    )
+    settings = MiningSettings(
+        model=args.model or DEFAULT_BASE_MODEL,
+        negatives=args.negatives,
+        relative_margin=rel,
+        absolute_margin=args.absolute_margin,
+        skip_top=args.skip_top,
+        exclude_same_document=args.exclude_same_document,
+        splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()),
+    ).validate()
+    last = [-1]
+
+    def report(step: int, total: int, message: str) -> None:
+        pct = int(100 * step / max(1, total))
+        if pct != last[0]:
+            last[0] = pct
+            progress(f"{message}: {pct}%")
+
+    out = mine_workspace(ws, settings, on_progress=report)
+    s = out["stats"]
+    emit(
+        args,
+        out,
+        f"mining {out['mining_id']}: {s['negatives']} negatives for {s['queries']} queries "
+        f"({s['removed_by_margin']} candidates removed by the margin, "
+        f"{s['queries_short_of_k']} queries with fewer than {settings.negatives})",
+    )
+    return 0
+
+
+def _coerce(field: dataclasses.Field, raw: str) -> Any:
+    kind = str(field.type)
+    if "bool" in kind:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in ("int",):
+        return int(raw)
+    if kind in ("float",):
+        return float(raw)
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def build_config(args: argparse.Namespace):
+    from core.training.config import TrainConfig
+
+    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name, value in (
+        ("base_model", args.base),
+        ("loss", args.loss),
+        ("epochs", args.epochs),
+        ("batch_size", args.batch_size),
+        ("learning_rate", args.lr),
+        ("max_steps", args.max_steps),
+        ("negatives_per_query", args.negatives),
+        ("scale", args.scale),
+    ):
+        if value is not None:
+            setattr(cfg, name, value)
+    if args.moe:
+        if "moe" not in fields:
+            raise ValueError("this build has no MoE option")
+        cfg.moe = True  # type: ignore[attr-defined]
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep or key.strip() not in fields:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with a TrainConfig field")
+        setattr(cfg, key.strip(), _coerce(fields[key.strip()], raw))
+    return cfg.validate()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.jobs import wait_job
+    from core.training.jobs import start_training
+
+    ws = open_workspace(args.workspace)
+    cfg = build_config(args)
+    run_id, job_id = start_training(ws, cfg)
+    progress(f"run {run_id} started (job {job_id})")
+    if not args.wait:
+        emit(args, {"run_id": run_id, "job_id": job_id, "status": "queued"}, run_id)
+        return 0
+    last = [""]
+
+    def show(job: dict) -> None:
+        if job["message"] and job["message"] != last[0]:
+            last[0] = job["message"]
+            progress(job["message"])
+
+    job = wait_job(ws, job_id, poll_s=2.0, on_update=show)
+    result = job.get("result") or {}
+    payload = {
+        "run_id": run_id,
+        "job_id": job_id,
+        "status": job["status"],
+        "model_path": result.get("model_path"),
+        "metrics": result.get("metrics", {}),
+        "error": job.get("error"),
+    }
+    if job["status"] != "succeeded":
+        emit(args, payload, f"run {run_id} {job['status']}: {job.get('error') or ''}")
+        raise RuntimeError(
+            f"run {run_id} {job['status']}: {(job.get('error') or '').splitlines()[0:1]}"
+        )
+    emit(args, payload, f"{run_id}\nmodel: {payload['model_path']}")
+    return 0
+
+
+def _job_of(ws, ref: str) -> dict:
+    from core.jobs import JobError, list_jobs
+
+    for job in list_jobs(ws):
+        if job["id"] == ref or job["run_id"] == ref:
+            return job  # newest first
+    raise JobError(f"no job or run {ref!r}")
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from core.jobs import cancel_job, list_jobs, resume_job
+
+    ws = open_workspace(args.workspace)
+    if args.cancel:
+        job = _job_of(ws, args.cancel)
+        status = cancel_job(ws, job["id"])
+        emit(args, {"job_id": job["id"], "run_id": job["run_id"], "status": status}, status)
+        return 0
+    if args.resume:
+        job = _job_of(ws, args.resume)
+        new = resume_job(ws, job["id"])
+        emit(
+            args,
+            {"job_id": new, "run_id": job["run_id"], "resumed_from": job["id"]},
+            f"resumed as job {new}",
+        )
+        return 0
+    jobs = list_jobs(ws)
+    keep = (
+        "id",
+        "kind",
+        "status",
+        "run_id",
+        "step",
+        "total",
+        "progress",
+        "message",
+        "error",
+        "created_at",
+        "finished_at",
+    )
+    rows = [{k: j.get(k) for k in keep} for j in jobs]
+    lines = [
+        f"{j['id']}  {j['kind']:<8} {j['status']:<9} {j['step']}/{j['total']}  "
+        f"{j['run_id'] or ''}  {j['message'] or ''}"
+        for j in rows
+    ] or ["no jobs"]
+    emit(args, {"jobs": rows}, "\n".join(lines))
+    return 0

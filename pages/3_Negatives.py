@@ -1,0 +1,259 @@
+"""Negatives: mine hard negatives for the curated pairs, inspect them, flag false negatives."""
+
+from dataclasses import asdict
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.jobs import get_job, list_jobs, start_job
+from core.mining import (
+    MiningSettings,
+    flag_false_negative,
+    list_minings,
+    margin_threshold,
+    positive_scores,
+    query_view,
+)
+from core.models import DEFAULT_BASE_MODEL
+from ui.errors import user_errors
+from ui.state import require_workspace
+
+st.title("3 Negatives")
+st.write(
+    "Hard negatives are passages that look relevant to a query but are not its answer. "
+    "Training against them teaches the model the fine distinctions of your domain."
+)
+ws = require_workspace()
+
+with ws.connect() as conn:
+    n_curated = conn.execute(
+        "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted', 'edited')"
+    ).fetchone()[0]
+    runs = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM runs WHERE status = 'succeeded' ORDER BY created_at DESC"
+        )
+    ]
+if n_curated == 0:
+    st.info(
+        "No curated pairs yet: generate and accept pairs on the Pairs page first, then mine "
+        "negatives here."
+    )
+    st.stop()
+
+with st.expander("Mining settings", expanded=not list_minings(ws)):
+    model = st.selectbox(
+        "Model",
+        [DEFAULT_BASE_MODEL] + [f"run:{r}" for r in runs],
+        key="neg_model",
+        help="The base model, or a fine-tuned run's model to re-mine harder negatives "
+        "(ANCE-style).",
+    )
+    c1, c2, c3 = st.columns(3)
+    k = c1.number_input("Negatives per query (K)", 1, 50, 4, key="neg_k")
+    use_rel = c2.checkbox("Relative margin", True, key="neg_use_rel")
+    rel = c2.number_input(
+        "m",
+        0.0,
+        0.99,
+        0.05,
+        0.01,
+        key="neg_rel",
+        help="Keep candidates scoring below min_pos - m·|min_pos| (the weakest positive).",
+    )
+    use_abs = c3.checkbox("Absolute margin", False, key="neg_use_abs")
+    absm = c3.number_input(
+        "a", 0.0, 2.0, 0.1, 0.01, key="neg_abs", help="Keep candidates below min_pos - a."
+    )
+    c4, c5 = st.columns(2)
+    skip = c4.number_input(
+        "Skip top ranks",
+        0,
+        100,
+        0,
+        key="neg_skip",
+        help="Ignore the N best non-positive candidates (often unlabelled positives).",
+    )
+    same_doc = c5.checkbox(
+        "Exclude the positive's own document",
+        False,
+        key="neg_same_doc",
+        help="Chunks of the same document often share the answer.",
+    )
+    splits = st.multiselect(
+        "Splits", ["train", "validation", "test"], ["train", "validation"], key="neg_splits"
+    )
+    if st.button("Mine negatives", type="primary", key="neg_start"):
+        with user_errors("Could not start mining"):
+            settings = MiningSettings(
+                model=model,
+                negatives=int(k),
+                relative_margin=float(rel) if use_rel else None,
+                absolute_margin=float(absm) if use_abs else None,
+                skip_top=int(skip),
+                exclude_same_document=same_doc,
+                splits=tuple(splits),
+            ).validate()
+            st.session_state.neg_job = start_job(ws, "mine", asdict(settings))
+
+
+@st.fragment(run_every=2.0)
+def mining_status() -> None:
+    job_id = st.session_state.get("neg_job")
+    if job_id is None:
+        active = list_jobs(ws, kind="mine", active_only=True)
+        job_id = active[0]["id"] if active else None
+    if job_id is None:
+        return
+    job = get_job(ws, job_id)
+    if job["status"] in ("queued", "running"):
+        st.progress(float(job["progress"]), text=f"Mining: {job['message'] or job['status']}")
+    elif job["status"] == "failed":
+        st.error(f"Mining failed: {(job['error'] or '').splitlines()[0:1]}")
+        st.session_state.pop("neg_job", None)
+    else:
+        st.session_state.pop("neg_job", None)
+        st.rerun()
+
+
+mining_status()
+
+minings = list_minings(ws)
+if not minings:
+    st.info("No negatives mined yet: choose the settings above and press **Mine negatives**.")
+    st.stop()
+
+labels = {
+    m["id"]: f"mining {m['id']} · {m['created_at']} · {m['config'].get('model')}" for m in minings
+}
+mid = st.selectbox("Mining", list(labels), format_func=labels.get, key="neg_mining")
+mining = next(m for m in minings if m["id"] == mid)
+s = mining["stats"]
+cols = st.columns(6)
+cols[0].metric("Queries", s.get("queries", 0))
+cols[1].metric("Negatives", s.get("negatives", 0))
+cols[2].metric("Removed by margin", s.get("removed_by_margin", 0))
+mp, mn = s.get("mean_positive_score"), s.get("mean_negative_score")
+cols[3].metric("Mean positive", f"{mp:.3f}" if mp is not None else "–")
+cols[4].metric("Mean negative", f"{mn:.3f}" if mn is not None else "–")
+cols[5].metric(
+    f"Queries < {mining['config'].get('negatives')} neg.", s.get("queries_short_of_k", 0)
+)
+
+with ws.connect() as conn:
+    mined = conn.execute(
+        "SELECT DISTINCT p.id, p.query FROM negatives n JOIN pairs p ON p.id = n.pair_id"
+        " WHERE n.mining_id = ? ORDER BY p.id",
+        (mid,),
+    ).fetchall()
+if not mined:
+    st.info("This mining found no negatives (try a smaller margin or a larger corpus).")
+    st.stop()
+needle = st.text_input("Filter queries", key="neg_filter")
+options = [r for r in mined if needle.lower() in r["query"].lower()][:500]
+if not options:
+    st.info("No query matches the filter.")
+    st.stop()
+pair_id = st.selectbox(
+    "Query",
+    [r["id"] for r in options],
+    format_func=lambda i: next(r["query"] for r in options if r["id"] == i)[:150],
+    key="neg_query",
+)
+view = query_view(ws, pair_id, mid)
+pos_scores = positive_scores(ws, mid).get(pair_id, {})
+cfg = mining["config"]
+min_pos = min(pos_scores.values()) if pos_scores else None
+threshold = (
+    margin_threshold(min_pos, cfg.get("relative_margin"), cfg.get("absolute_margin"))
+    if min_pos is not None
+    else None
+)
+
+st.markdown(f"**Query:** {view['query']}")
+st.markdown("**Positives**")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {"chunk": p["id"], "score": pos_scores.get(p["id"]), "text": p["text"][:300]}
+            for p in view["positives"]
+        ]
+    ),
+    hide_index=True,
+    key="neg_pos_table",
+)
+st.markdown("**Negatives** (flag a negative that actually answers the query)")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "rank": n["rank"],
+                "chunk": n["chunk_id"],
+                "score": round(n["score"], 4),
+                "flag": n["action"] or "",
+                "text": n["text"][:300],
+            }
+            for n in view["negatives"]
+        ]
+    ),
+    hide_index=True,
+    key="neg_neg_table",
+)
+
+fig = go.Figure()
+fig.add_trace(
+    go.Scatter(
+        x=[n["rank"] for n in view["negatives"]],
+        y=[n["score"] for n in view["negatives"]],
+        mode="markers",
+        name="negatives",
+        text=[f"chunk {n['chunk_id']}" for n in view["negatives"]],
+    )
+)
+if pos_scores:
+    fig.add_trace(
+        go.Scatter(
+            x=[0] * len(pos_scores),
+            y=list(pos_scores.values()),
+            mode="markers",
+            marker={"symbol": "star", "size": 12},
+            name="positives",
+        )
+    )
+if threshold is not None and threshold != float("inf"):
+    fig.add_hline(y=threshold, line_dash="dash", annotation_text="margin")
+fig.update_layout(height=300, xaxis_title="rank among all chunks", yaxis_title="cosine")
+st.plotly_chart(fig, key="neg_plot")
+
+FLAG_LABELS = {
+    "": "no flag",
+    "positive": "it answers: make it a positive",
+    "exclude": "unsure: exclude it",
+}
+
+
+def _save_flag(key: str, pair_id: int, chunk_id: int) -> None:
+    # A callback runs before the rerun, so the tables above already show the new flag.
+    try:
+        flag_false_negative(ws, pair_id, chunk_id, st.session_state[key] or None)
+        st.toast("Saved.")
+    except Exception as exc:
+        st.session_state.neg_flag_error = str(exc)
+
+
+if err := st.session_state.pop("neg_flag_error", None):
+    st.error(f"Could not save the flag: {err}")
+st.markdown("**False-negative flags**")
+for n in view["negatives"]:
+    key = f"neg_flag_{pair_id}_{n['chunk_id']}"
+    st.selectbox(
+        f"Rank {n['rank']} · chunk {n['chunk_id']} · {n['score']:.3f}",
+        list(FLAG_LABELS),
+        index=list(FLAG_LABELS).index(n["action"] or ""),
+        format_func=FLAG_LABELS.get,
+        key=key,
+        on_change=_save_flag,
+        args=(key, pair_id, n["chunk_id"]),
+    )

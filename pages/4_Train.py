@@ -1,0 +1,238 @@
+"""Train: choose the base model, objective and settings; start, follow, cancel or resume."""
+
+import dataclasses
+import json
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.jobs import cancel_job, resume_job
+from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
+from core.training.config import TrainConfig
+from core.training.data import latest_mining_id
+from core.training.jobs import job_for_run, start_training
+from core.training.objectives import describe_objectives
+from core.training.trainer import last_checkpoint, read_progress
+from ui.errors import user_errors
+from ui.state import require_workspace
+
+st.title("4 Train")
+st.write(
+    "Fine-tune the base model on your curated pairs and mined negatives. Training runs in the "
+    "background: you can leave this page and come back, progress is kept."
+)
+ws = require_workspace()
+HELP = TrainConfig.help()
+DEFAULTS = TrainConfig()
+
+with ws.connect() as conn:
+    n_train = conn.execute(
+        "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted', 'edited') AND split = 'train'"
+    ).fetchone()[0]
+    runs = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at DESC")]
+
+if n_train == 0 and not runs:
+    st.info(
+        "No curated training pairs yet: accept pairs on the Pairs page first (mining negatives "
+        "on the Negatives page helps too), then start training here."
+    )
+    st.stop()
+
+
+def _field_input(f: dataclasses.Field, key: str):
+    """A widget for one TrainConfig field, chosen by its type."""
+    default = getattr(DEFAULTS, f.name)
+    label, help_ = f.name.replace("_", " "), HELP.get(f.name, "")
+    if isinstance(default, bool):
+        return st.checkbox(label, default, key=key, help=help_)
+    if isinstance(default, int):
+        return int(st.number_input(label, value=default, step=1, key=key, help=help_))
+    if isinstance(default, float):
+        return float(st.number_input(label, value=default, format="%g", key=key, help=help_))
+    if isinstance(default, list):
+        raw = st.text_input(label, ", ".join(map(str, default)), key=key, help=help_)
+        items = [x.strip() for x in raw.split(",") if x.strip()]
+        return [int(x) for x in items] if all(x.lstrip("-").isdigit() for x in items) else items
+    return st.text_input(label, str(default), key=key, help=help_)
+
+
+with st.expander("New training run", expanded=not runs):
+    if latest_mining_id(ws) is None:
+        st.warning(
+            "No negatives mined yet: records get random chunks as negatives. Mine hard "
+            "negatives on the Negatives page for a better model."
+        )
+    finished = [r["id"] for r in runs if r["status"] == "succeeded"]
+    base = st.selectbox(
+        "Base model",
+        [DEFAULT_BASE_MODEL, MPNET_MODEL] + [f"run:{r}" for r in finished],
+        key="train_base",
+        help=HELP["base_model"],
+    )
+    objectives = describe_objectives()
+    loss = st.selectbox("Objective", list(objectives), key="train_loss", help=HELP["loss"])
+    st.caption(objectives.get(loss, ""))
+    c1, c2, c3 = st.columns(3)
+    epochs = c1.number_input(
+        "Epochs",
+        0.1,
+        100.0,
+        float(DEFAULTS.epochs),
+        0.5,
+        key="train_epochs",
+        help=HELP["epochs"],
+    )
+    batch = c2.number_input(
+        "Batch size", 1, 4096, DEFAULTS.batch_size, key="train_batch", help=HELP["batch_size"]
+    )
+    lr = c3.number_input(
+        "Learning rate",
+        1e-7,
+        1e-2,
+        DEFAULTS.learning_rate,
+        format="%.1e",
+        key="train_lr",
+        help=HELP["learning_rate"],
+    )
+    c4, c5, c6 = st.columns(3)
+    negs = c4.number_input(
+        "Hard negatives per record",
+        0,
+        20,
+        DEFAULTS.negatives_per_query,
+        key="train_negs",
+        help=HELP["negatives_per_query"],
+    )
+    scale = c5.number_input(
+        "Scale (1/temperature)",
+        1.0,
+        200.0,
+        DEFAULTS.scale,
+        key="train_scale",
+        help=HELP["scale"],
+    )
+    warmup = c6.number_input(
+        "Warm-up ratio",
+        0.0,
+        0.9,
+        DEFAULTS.warmup_ratio,
+        key="train_warmup",
+        help=HELP["warmup_ratio"],
+    )
+    extra: dict = {}
+    with st.popover("More settings"):
+        for name in (
+            "max_seq_length",
+            "seed",
+            "max_steps",
+            "in_batch_negatives",
+            "validate_every_epoch",
+            "checkpoint_steps",
+            "mini_batch_size",
+            "device",
+        ):
+            f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
+            extra[name] = _field_input(f, f"train_f_{name}")
+    # Objective-specific settings are the fields named after the objective (dual_*, clp_*...).
+    prefix = loss.split("-")[0] + "_"
+    own = [f for f in dataclasses.fields(TrainConfig) if f.name.startswith(prefix)]
+    if own:
+        st.markdown(f"**{loss} settings**")
+        for f in own:
+            extra[f.name] = _field_input(f, f"train_f_{f.name}")
+    moe_fields = [f for f in dataclasses.fields(TrainConfig) if f.name.startswith("moe")]
+    if moe_fields:
+        st.markdown("**Mixture of experts**")
+        for f in moe_fields:
+            extra[f.name] = _field_input(f, f"train_f_{f.name}")
+    if st.button("Start training", type="primary", key="train_start"):
+        with user_errors("Could not start training"):
+            cfg = TrainConfig(
+                base_model=base,
+                loss=loss,
+                epochs=float(epochs),
+                batch_size=int(batch),
+                learning_rate=float(lr),
+                negatives_per_query=int(negs),
+                scale=float(scale),
+                warmup_ratio=float(warmup),
+                **extra,
+            )
+            run_id, _ = start_training(ws, cfg)
+            st.session_state.train_view_run = run_id
+            st.success(f"Run {run_id} started.")
+            st.rerun()
+
+with ws.connect() as conn:
+    runs = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at DESC")]
+if not runs:
+    st.info("No runs yet: set up a run above and press **Start training**.")
+    st.stop()
+
+run_ids = [r["id"] for r in runs]
+if st.session_state.get("train_view_run") not in run_ids:
+    st.session_state.train_view_run = run_ids[0]
+run_id = st.selectbox("Run", run_ids, key="train_view_run")
+
+
+@st.fragment(run_every=2.0)
+def live(run_id: str) -> None:
+    job = job_for_run(ws, run_id)
+    status = job["status"] if job else "unknown"
+    if job:
+        text = f"{status}: {job['message'] or ''}"
+        st.progress(float(job["progress"]), text=text)
+        if job["status"] == "failed" and job.get("error"):
+            st.error(f"Training failed: {job['error'].splitlines()[0]}")
+    points = read_progress(ws.run_dir(run_id))
+    steps = [p for p in points if p.get("type") == "step"]
+    evals = [p for p in points if p.get("type") == "eval"]
+    if steps:
+        fig = go.Figure(
+            go.Scatter(
+                x=[p["step"] for p in steps], y=[p["loss"] for p in steps], name="train loss"
+            )
+        )
+        fig.update_layout(height=280, xaxis_title="step", yaxis_title="loss")
+        st.plotly_chart(fig, key=f"train_loss_{run_id}")
+    if evals:
+        ndcg = [(p["step"], v) for p in evals for k, v in p.items() if k.endswith("cosine_ndcg@10")]
+        if ndcg:
+            st.caption("Validation nDCG@10 by step: " + ", ".join(f"{s}: {v:.3f}" for s, v in ndcg))
+    c1, c2 = st.columns(2)
+    if job and job["status"] in ("queued", "running"):
+        if c1.button("Cancel", key="train_cancel"):
+            with user_errors("Could not cancel"):
+                cancel_job(ws, job["id"])
+                st.toast("Cancelling: a checkpoint is saved first.")
+    elif job and job["status"] in ("failed", "cancelled"):
+        ckpt = last_checkpoint(ws.run_dir(run_id))
+        label = f"Resume from {ckpt.name}" if ckpt else "Restart"
+        if c2.button(label, key="train_resume"):
+            with user_errors("Could not resume"):
+                resume_job(ws, job["id"])
+                st.rerun()
+
+
+live(run_id)
+
+st.subheader("Runs")
+table = []
+for r in runs:
+    metrics = json.loads(r["metrics"] or "{}")
+    val = metrics.get("validation", {})
+    base_val = metrics.get("validation_base", {})
+    table.append(
+        {
+            "run": r["id"],
+            "created": r["created_at"],
+            "base": r["base_model"],
+            "objective": r["loss"],
+            "status": r["status"],
+            "val nDCG@10 base": base_val.get("cosine_ndcg@10"),
+            "val nDCG@10 tuned": val.get("cosine_ndcg@10"),
+            "model": r["model_path"] or "",
+        }
+    )
+st.dataframe(pd.DataFrame(table), hide_index=True, key="train_runs_table")

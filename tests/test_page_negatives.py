@@ -1,0 +1,58 @@
+"""AppTest of the Negatives page: empty workspace, statistics, per-query view, a flag."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from core.jobs import list_jobs
+from core.mining import MiningSettings, mine_workspace
+from tests.conftest import REPO
+from tests.training_helpers import small_scifact
+
+PAGE = str(REPO / "pages" / "3_Negatives.py")
+
+
+def _app(ws) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["workspace_path"] = str(ws.root)
+    return at
+
+
+def test_empty_workspace_says_what_to_do(ws):
+    at = _app(ws).run()
+    assert not at.exception
+    assert any("No curated pairs yet" in i.value for i in at.info)
+
+
+def test_stats_view_and_flag(ws):
+    small_scifact(ws, n_queries=6, n_other=6, n_val=0)
+    at = _app(ws).run()
+    assert not at.exception
+    assert any("No negatives mined yet" in i.value for i in at.info)
+    at.button(key="neg_start").click().run()  # starts a background job
+    assert not at.exception
+    jobs = list_jobs(ws, kind="mine")
+    assert jobs and jobs[0]["params"]["negatives"] == 4
+    from core.jobs import cancel_job
+
+    cancel_job(ws, jobs[0]["id"])  # the test mines in-process instead (faster, deterministic)
+    mine_workspace(ws, MiningSettings(negatives=3))
+    at = _app(ws).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Queries"]) > 0 and int(metrics["Negatives"]) > 0
+    negs = at.dataframe[-1].value
+    assert len(negs) >= 1 and negs["rank"].is_monotonic_increasing
+    pos = at.dataframe[0].value
+    assert pos["score"].notna().all()
+    pair_id = at.selectbox(key="neg_query").value
+    chunk = int(negs["chunk"].iloc[0])
+    at.selectbox(key=f"neg_flag_{pair_id}_{chunk}").set_value("exclude").run()
+    assert not at.exception
+    with ws.connect() as conn:
+        row = conn.execute(
+            "SELECT action FROM false_negatives WHERE pair_id = ? AND chunk_id = ?",
+            (pair_id, chunk),
+        ).fetchone()
+    assert row["action"] == "exclude"
+    assert at.dataframe[-1].value["flag"].iloc[0] == "exclude"

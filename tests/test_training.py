@@ -1,0 +1,130 @@
+"""Training: config checks, data unrolling, a short real run, cancel and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.jobs import get_job, run_worker, start_job
+from core.mining import MiningSettings, mine_workspace
+from core.training.config import TrainConfig
+from core.training.data import load_training_data
+from core.training.jobs import start_training
+from core.training.objectives import available_objectives, get_objective, register_objective
+from core.training.trainer import (
+    TrainingCancelled,
+    _Quiet,
+    last_checkpoint,
+    read_progress,
+    train_run,
+)
+from tests.training_helpers import small_scifact
+
+
+def tiny(**kw) -> TrainConfig:
+    base = dict(
+        batch_size=4,
+        max_steps=3,
+        negatives_per_query=1,
+        learning_rate=5e-5,
+        max_seq_length=64,
+        warmup_ratio=0.0,
+        device="cpu",
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def test_config_validation_and_json_roundtrip(tmp_path):
+    cfg = TrainConfig(epochs=2, scale=30.0)
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    cfg.to_json(tmp_path / "c.json")
+    assert TrainConfig.from_json(tmp_path / "c.json") == cfg
+    for bad, word in (
+        (dict(batch_size=0), "batch_size"),
+        (dict(learning_rate=-1e-5), "learning_rate"),
+        (dict(base_model="no-such/model-xyz"), "base_model"),
+        (dict(loss="nope"), "loss"),
+        (dict(scale=0), "scale"),
+        (dict(in_batch_negatives=False, negatives_per_query=0), "in_batch"),
+    ):
+        with pytest.raises(ValueError, match=word):
+            TrainConfig(**bad).validate()
+    assert {"mnrl", "cached-mnrl"} <= set(available_objectives())
+    assert all(TrainConfig.help().values())  # every setting explains itself
+
+
+def test_registry_rejects_unknown_and_accepts_new():
+    with pytest.raises(KeyError, match="unknown objective"):
+        get_objective("nope")
+    register_objective("mnrl-alias", get_objective("mnrl"), "same as mnrl")
+    assert get_objective("mnrl-alias") is get_objective("mnrl")
+
+
+def test_multi_hop_unrolled_and_negatives_shared(ws):
+    small_scifact(ws, n_queries=8, n_other=10, n_val=2)
+    with ws.transaction() as conn:  # make one training pair multi-hop (two positives)
+        pid = conn.execute("SELECT id FROM pairs WHERE split='train' ORDER BY id").fetchone()[0]
+        extra = conn.execute(
+            "SELECT id FROM chunks WHERE id NOT IN (SELECT chunk_id FROM pair_positives"
+            " WHERE pair_id = ?) LIMIT 1",
+            (pid,),
+        ).fetchone()[0]
+        conn.execute("INSERT INTO pair_positives VALUES (?, ?)", (pid, extra))
+    mine_workspace(ws, MiningSettings(negatives=2))
+    data = load_training_data(ws)
+    recs = [r for r in data.train if r.pair_id == pid]
+    assert len(recs) == len(recs[0].all_positive_ids) >= 2
+    assert {r.positive_id for r in recs} == set(recs[0].all_positive_ids)
+    assert len({r.negative_ids for r in recs}) == 1  # shared negatives
+    assert data.val_queries and all(
+        data.val_relevant[q] <= set(data.val_corpus) for q in data.val_queries
+    )
+    assert extra in data.queries_by_positive_chunk
+
+
+def test_short_run_writes_loadable_model_and_cancel_resume(ws):
+    from sentence_transformers import SentenceTransformer
+
+    small_scifact(ws, n_queries=16, n_other=10, n_val=3)
+    mine_workspace(ws, MiningSettings(negatives=2))
+    out = train_run(ws, tiny(), "run-a")
+    run = ws.run_dir("run-a")
+    assert (run / "config.json").is_file() and (run / "metrics.json").is_file()
+    assert TrainConfig.from_json(run / "config.json").batch_size == 4
+    model = SentenceTransformer(out["model_path"], device="cpu")
+    assert model.encode(["a question"]).shape == (1, 384)
+    card = (run / "model" / "README.md").read_text()
+    assert "mnrl" in card and "Training records" in card
+    steps = [p for p in read_progress(run) if p["type"] == "step"]
+    assert steps and steps[-1]["step"] == 3 and all(p["loss"] > 0 for p in steps)
+    assert "ndcg@10" in " ".join(out["metrics"]["validation"])
+    with ws.connect() as conn:
+        row = conn.execute("SELECT status, model_path FROM runs WHERE id='run-a'").fetchone()
+    assert row["status"] == "succeeded" and row["model_path"] == "runs/run-a/model"
+
+    # Cancel after step 1 of 2: a checkpoint is saved, then resume finishes the run.
+    with pytest.raises(TrainingCancelled):
+        train_run(
+            ws, tiny(max_steps=2, validate_every_epoch=False), "run-b", _Quiet(cancel_after_step=1)
+        )
+    ckpt = last_checkpoint(ws.run_dir("run-b"))
+    assert ckpt is not None and ckpt.name == "checkpoint-1"
+    assert not (ws.run_dir("run-b") / "model").exists()
+    out = train_run(ws, tiny(max_steps=2, validate_every_epoch=False), "run-b", resume=True)
+    assert out["metrics"]["steps"] == 2
+    assert (ws.run_dir("run-b") / "model" / "modules.json").is_file()
+
+
+def test_train_job_records_run(ws):
+    small_scifact(ws, n_queries=8, n_other=4, n_val=0)
+    run_id, job_id = start_training(ws, tiny(max_steps=1, validate_every_epoch=False), spawn=False)
+    assert run_worker(ws, job_id) == "succeeded"
+    job = get_job(ws, job_id)
+    assert job["result"]["run_id"] == run_id and job["step"] == 1
+    with ws.connect() as conn:
+        assert conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0] == (
+            "succeeded"
+        )
+    assert json.loads((ws.run_dir(run_id) / "config.json").read_text())["max_steps"] == 1
+    assert start_job  # imported for the job machinery
