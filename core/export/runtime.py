@@ -49,7 +49,7 @@ class OnnxEmbedder:
 
         self.folder = Path(folder)
         self.manifest = OnnxManifest.read(self.folder)
-        self.name = (
+        self.name = self.manifest.run_id or (
             self.folder.parent.name if self.folder.name.startswith("onnx") else self.folder.name
         )
         self.dim = self.manifest.dim

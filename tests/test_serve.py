@@ -1,0 +1,194 @@
+"""The OpenAI-compatible service, called by the official `openai` client on a local port."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+from core.export.parity import cosine_per_text
+from core.export.runtime import TorchEmbedder, load_embedder
+from core.serve import ServeSettings, create_app
+from tests.conftest import REPO
+from tests.export_helpers import RUN_ID, scifact_passages, shared_export
+
+KEY = "test-key-3f9a"
+CLI = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return shared_export(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def torch_model(exported):
+    ws, _ = exported
+    return TorchEmbedder(ws.run_dir(RUN_ID) / "model")
+
+
+@pytest.fixture(scope="module")
+def server(exported):
+    """uvicorn in a thread serving the int8 export with an API key; yields its base URL."""
+    import uvicorn
+
+    _, info = exported
+    embedder = load_embedder(Path(info["path"]) / "onnx-int8")
+    settings = ServeSettings(max_batch=8, max_input_chars=5000, max_body_bytes=32_000)
+    app = create_app(embedder, settings, api_key=KEY)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def client(url: str, key: str = KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=60)
+
+
+def test_embeddings_match_pytorch_and_count_tokens(server, torch_model):
+    # Passages cut to 120 words: within the model's 256 tokens (longer inputs are refused).
+    texts = ["What causes antibiotic resistance?"]
+    texts += [" ".join(p.split()[:120]) for p in scifact_passages(3)]
+    resp = client(server).embeddings.create(model=RUN_ID, input=texts, encoding_format="float")
+    got = np.array([d.embedding for d in sorted(resp.data, key=lambda d: d.index)])
+    assert got.shape == (4, 384) and resp.model == RUN_ID
+    assert cosine_per_text(torch_model.embed(texts), got).min() >= 0.99
+    tokens = sum(len(ids) for ids in torch_model.model.tokenizer(texts)["input_ids"])
+    assert resp.usage.prompt_tokens == resp.usage.total_tokens == tokens
+
+    # The client's default is base64 (decoded by the client); the raw bytes are LE float32.
+    # (Same single-text request each time: int8 activation scales depend on the batch.)
+    one = client(server).embeddings.create(model=RUN_ID, input=texts[0], encoding_format="float")
+    default = client(server).embeddings.create(model=RUN_ID, input=texts[0])
+    np.testing.assert_allclose(default.data[0].embedding, one.data[0].embedding, atol=1e-6)
+    raw = httpx.post(
+        f"{server}/v1/embeddings",
+        json={"model": RUN_ID, "input": texts[0], "encoding_format": "base64"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    ).json()
+    decoded = np.frombuffer(base64.b64decode(raw["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(decoded, one.data[0].embedding, atol=1e-6)
+    assert raw["usage"]["prompt_tokens"] == len(torch_model.model.tokenizer(texts[0])["input_ids"])
+
+
+def test_models_and_health(server):
+    assert [m.id for m in client(server).models.list()] == [RUN_ID]
+    health = httpx.get(f"{server}/health", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert health["status"] == "ok" and health["backend"] == "onnx-int8" and health["dim"] == 384
+
+
+def test_missing_or_wrong_key_gets_401(server):
+    with pytest.raises(openai.AuthenticationError) as err:
+        client(server, key="wrong").embeddings.create(model=RUN_ID, input="x")
+    assert err.value.status_code == 401
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": f"Basic {KEY}"}):
+        r = httpx.get(f"{server}/v1/models", headers=headers)
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(f"{server}/health").status_code == 401  # every route is guarded
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"model": RUN_ID, "input": ["a"] * 9}, 400, "input"),  # over max_batch=8
+        ({"model": RUN_ID, "input": "word " * 400}, 400, "input"),  # over 256 tokens
+        ({"model": RUN_ID, "input": "x" * 5001}, 400, "input"),  # over max_input_chars
+        ({"model": RUN_ID, "input": 42}, 400, "input"),
+        ({"model": RUN_ID, "input": [1, 2, 3]}, 400, "input"),  # token arrays
+        ({"model": RUN_ID, "input": []}, 400, "input"),
+        ({"model": RUN_ID, "input": ""}, 400, "input"),
+        ({"input": "x"}, 400, "model"),
+        ({"model": RUN_ID}, 400, "input"),
+        ({"model": "gpt-4", "input": "x"}, 404, "model"),
+        ({"model": RUN_ID, "input": "x", "encoding_format": "int8"}, 400, "encoding_format"),
+        ({"model": RUN_ID, "input": "x", "dimensions": 64}, 400, "dimensions"),
+        ({"model": RUN_ID, "input": ["y" * 4999] * 8}, 413, None),  # over max_body_bytes
+    ],
+)
+def test_bad_requests_get_openai_style_4xx(server, body, status, param):
+    r = httpx.post(f"{server}/v1/embeddings", json=body, headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == status, r.text[:300]
+    error = r.json()["error"]
+    assert error["param"] == param and error["message"] and error["type"]
+
+
+def test_malformed_bodies_and_service_stays_up(server):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert (
+        httpx.post(f"{server}/v1/embeddings", content=b"{not json", headers=auth).status_code == 400
+    )
+    assert httpx.post(f"{server}/v1/embeddings", json=["a"], headers=auth).status_code == 400
+    assert httpx.get(f"{server}/v1/nothing", headers=auth).json()["error"]["code"] == "not_found"
+    with pytest.raises(openai.BadRequestError):
+        client(server).embeddings.create(model=RUN_ID, input=["a"] * 20)
+    resp = client(server).embeddings.create(model=RUN_ID, input=["still up"])
+    assert len(resp.data[0].embedding) == 384
+
+
+def test_pytorch_folder_is_served_too(exported, torch_model):
+    from fastapi.testclient import TestClient
+
+    app = create_app(torch_model)  # no key: open
+    with TestClient(app) as tc:
+        r = tc.post("/v1/embeddings", json={"model": RUN_ID, "input": ["a query", "a passage"]})
+    assert r.status_code == 200
+    got = np.array([d["embedding"] for d in r.json()["data"]])
+    np.testing.assert_allclose(got, torch_model.embed(["a query", "a passage"]), atol=1e-5)
+
+
+def test_cli_serve_binds_localhost_with_env_key(exported):
+    _, info = exported
+    port = free_port()
+    env = {**os.environ, "EMBSTUDIO_API_KEY": KEY, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "serve", f"{info['path']}/onnx", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, ok = time.time() + 90, False
+        while time.time() < deadline and proc.poll() is None and not ok:
+            try:
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/health", headers={"Authorization": f"Bearer {KEY}"}
+                )
+                ok = r.status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert ok, "the service did not come up"
+        resp = client(f"http://127.0.0.1:{port}").embeddings.create(model=RUN_ID, input="hi")
+        assert len(resp.data[0].embedding) == 384
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert KEY not in out  # the key is never logged
+    assert f"127.0.0.1:{port}" in out
