@@ -160,6 +160,14 @@ def test_soft_columns_and_agreement() -> None:
     assert -1 <= agree["spearman"] <= 1 and agree["pairs"] == 6
 
 
+def test_preview_agreement_with_two_real_experts() -> None:
+    from core.losses.soft import preview_agreement
+
+    rows = preview_agreement(_data(), ["all-MiniLM-L6-v2", "all-MiniLM-L6-v2"], 2, sample=6)
+    assert rows[0]["pairs"] == 6
+    assert rows[0]["pearson"] == pytest.approx(1.0)  # an expert agrees with itself
+
+
 # ------------------------------------------------------------------------------ MoE
 def test_load_balancing_term_by_hand() -> None:
     probs = T([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])

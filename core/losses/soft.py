@@ -168,6 +168,27 @@ def expert_agreement(scores: np.ndarray, names: list[str]) -> list[dict[str, Any
     return out
 
 
+def preview_agreement(
+    data: TrainingData,
+    experts: list[str],
+    negatives_per_query: int = 1,
+    sample: int = 200,
+    seed: int = 42,
+    base_url: str = "",
+) -> list[dict[str, Any]]:
+    """The experts' agreement on a sample of the training pairs (positives and negatives),
+    to show before training: rows {expert_a, expert_b, pearson, spearman, pairs}."""
+    import random
+
+    _, pairs = soft_columns(data, negatives_per_query, None, "expert-mean", 0.0)
+    if len(pairs) > sample:
+        pairs = random.Random(seed).sample(pairs, sample)
+    if len(experts) < 2 or len(pairs) < 3:
+        return []
+    scores = expert_scores(experts, [p[0] for p in pairs], [p[1] for p in pairs], base_url)
+    return expert_agreement(scores, experts)
+
+
 def soft_columns(
     data: TrainingData, k: int, scores: np.ndarray | None, kind: TargetKind, alpha: float
 ) -> tuple[dict[str, list], list[tuple[str, str, float]]]:
