@@ -120,10 +120,10 @@ def junk_reason(
     low = q.lower()
     if _REFUSAL.search(low):
         return "refusal"
-    if m := _SELF_REFERENCE.search(low):
-        return f"about the passage itself ({m.group(0)!r})"
     if _echoes_prompt(low, prompt_phrases):
         return "echoes the prompt"
+    if m := _SELF_REFERENCE.search(low):
+        return f"about the passage itself ({m.group(0)!r})"
     counts: dict[str, int] = {}
     for w in (w.strip("?,.;:").lower() for w in words):
         counts[w] = counts.get(w, 0) + 1

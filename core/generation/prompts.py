@@ -39,10 +39,27 @@ def conversation(
             {"role": "system", "content": load_template("system", prompts_dir)},
             {"role": "user", "content": render(kind, prompts_dir, **values)},
         ]
-    return [
-        {"role": "system", "content": load_template("local_system", prompts_dir)},
-        {"role": "user", "content": render(f"local_{kind}", prompts_dir, **values)},
-    ]
+    messages = [{"role": "system", "content": load_template("local_system", prompts_dir)}]
+    example = local_example(prompts_dir)
+    if example is not None:
+        # One worked example: the 135M model otherwise answers "What is the next question?".
+        shown = {**values, "passage": example[0], "passages": f"Passage 1:\n{example[0]}"}
+        messages += [
+            {"role": "user", "content": render(f"local_{kind}", prompts_dir, **shown)},
+            {"role": "assistant", "content": example[1]},
+        ]
+    messages.append({"role": "user", "content": render(f"local_{kind}", prompts_dir, **values)})
+    return messages
+
+
+def local_example(prompts_dir: Path | None = None) -> tuple[str, str] | None:
+    """(passage, question) from `local_example.txt` (passage, a line `---`, question)."""
+    try:
+        text = load_template("local_example", prompts_dir)
+    except FileNotFoundError:
+        return None
+    passage, sep, question = text.partition("\n---\n")
+    return (passage.strip(), question.strip()) if sep and question.strip() else None
 
 
 def template_phrases(prompts_dir: Path | None = None) -> list[str]:

@@ -1,0 +1,121 @@
+"""No-LLM pseudo-queries (inverse cloze, keywords, headings), prompts and document splits."""
+
+from __future__ import annotations
+
+from core.generation.kinds import build_conversation, related_chunks
+from core.generation.pseudo import (
+    heading_candidates,
+    ict_candidates,
+    keyword_candidates,
+    sentences,
+)
+from core.generation.splits import assign_splits, plan_splits
+
+TEXT_A = (
+    "# Borrowing\n\nA reference is like a pointer that is guaranteed to be valid. Unlike a "
+    "pointer, a reference always points to a valid value of a particular type. We call the "
+    "action of creating a reference borrowing in the Rust language. The scope of a reference "
+    "starts where it is introduced and ends at its last use."
+)
+TEXT_B = (
+    "A panic prints a failure message, unwinds the stack and quits the program. Rust programs "
+    "can abort on panic instead of unwinding to make the binary smaller. Use a Result when "
+    "failure is expected and a panic when continuing would be unsafe for the process."
+)
+CHUNKS = [
+    {
+        "id": 1,
+        "document_id": 1,
+        "document": "a.md",
+        "text": TEXT_A,
+        "heading_path": "Rust book > References and Borrowing",
+    },
+    {
+        "id": 2,
+        "document_id": 1,
+        "document": "a.md",
+        "text": TEXT_A.replace("pointer", "address"),
+        "heading_path": "Rust book > References and Borrowing",
+    },
+    {"id": 3, "document_id": 2, "document": "b.md", "text": TEXT_B, "heading_path": ""},
+]
+
+
+def test_ict_uses_sentences_of_the_chunk_and_can_remove_them():
+    cands = ict_candidates(CHUNKS[:1], per_chunk=2)
+    assert len(cands) == 2 and len({c.query for c in cands}) == 2
+    assert all(c.query in TEXT_A and c.positives == [1] and c.positive_text is None for c in cands)
+    assert ict_candidates(CHUNKS[:1], per_chunk=2) == cands  # deterministic
+    removed = ict_candidates(CHUNKS[:1], per_chunk=1, remove_from_positive=True)[0]
+    assert removed.query not in removed.positive_text
+    assert "borrowing" in removed.positive_text or "pointer" in removed.positive_text
+    assert "# Borrowing" not in sentences(TEXT_A)[0]  # headings are not sentences
+
+
+def test_keywords_are_salient_phrases_of_the_chunk():
+    cands = keyword_candidates(CHUNKS, per_chunk=1)
+    by_chunk = {c.chunk_id: c.query for c in cands}
+    assert set(by_chunk) == {1, 2, 3}
+    for chunk in CHUNKS:
+        words = by_chunk[chunk["id"]].split()
+        assert 2 <= len(words) <= 9
+        assert all(w in chunk["text"].lower() for w in words)
+        assert words[0] not in {"the", "a", "of", "and"}  # phrases never start or end
+        assert words[-1] not in {"the", "a", "of", "and"}  # with a stopword
+    # Terms shared by chunks 1 and 2 are less salient than the one word that differs.
+    assert "address" in by_chunk[2] and "pointer" in by_chunk[1]
+
+
+def test_heading_queries_have_every_chunk_of_the_section_as_positive():
+    cands = heading_candidates(CHUNKS, per_chunk=2)
+    assert {c.query for c in cands} == {
+        "References and Borrowing",
+        "Rust book — References and Borrowing",
+    }
+    assert all(c.positives == [1, 2] for c in cands)  # chunk 3 has no heading
+
+
+def test_multi_hop_neighbours_and_local_prompt_example():
+    import numpy as np
+
+    emb = np.array([[1, 0, 0], [0.8, 0.6, 0], [0.6, 0.8, 0], [0, 0, 1]], dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    assert related_chunks(0, emb, [10, 11, 12, 13]) == [11, 12]  # not the orthogonal one
+    conv = build_conversation("simple", CHUNKS[0], 1, structured=False)
+    assert [m["role"] for m in conv] == ["system", "user", "assistant", "user"]
+    assert "aspirin" in conv[2]["content"] and "guaranteed to be valid" in conv[3]["content"]
+    structured = build_conversation("simple", CHUNKS[0], 3, structured=True)
+    assert "Write 3 different" in structured[-1]["content"]
+
+
+def test_plan_splits_small_and_large():
+    assert set(plan_splits([(1, "a"), (2, "b")]).values()) == {"train"}
+    plan = plan_splits([(i, f"h{i}") for i in range(20)])
+    counts = {s: list(plan.values()).count(s) for s in ("train", "validation", "test")}
+    assert counts == {"train": 16, "validation": 2, "test": 2}
+    assert plan == plan_splits([(i, f"h{i}") for i in reversed(range(20))])  # deterministic
+
+
+def test_assign_splits_in_a_workspace(ws):
+    from core.chunking import Chunk
+    from core.documents import insert_chunks, insert_document
+
+    with ws.transaction() as conn:
+        for i in range(4):
+            doc = insert_document(
+                conn,
+                name=f"d{i}.txt",
+                stored_path="",
+                sha256=f"s{i}",
+                fmt="txt",
+                size_bytes=1,
+                text="x",
+            )
+            insert_chunks(conn, doc, [Chunk(0, "x", "", 0, 1, 3)])
+    counts = assign_splits(ws)
+    assert counts["test"] == 1 and counts["train"] == 3
+    with ws.connect() as conn:
+        before = dict(conn.execute("SELECT id, split FROM documents").fetchall())
+    assign_splits(ws)  # stable on a rerun
+    with ws.connect() as conn:
+        assert dict(conn.execute("SELECT id, split FROM documents").fetchall()) == before
