@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.export.onnx_export import MANIFEST
+from core.export.manifest import MANIFEST
 from core.export.parity import ParityError, check_parity, cosine_per_text
 from core.export.runtime import OnnxEmbedder, TorchEmbedder, load_embedder
 from tests.conftest import REPO
@@ -108,9 +108,14 @@ def _perturbed_copy(src: Path, dst: Path, scale: float = 0.05) -> Path:
     return dst
 
 
-def test_parity_check_fails_loudly_on_a_broken_graph(exported, torch_model, tmp_path):
+@pytest.fixture(scope="module")
+def broken(exported, tmp_path_factory) -> Path:
     _, info = exported
-    broken = _perturbed_copy(Path(info["path"]) / "onnx", tmp_path / "broken")
+    return _perturbed_copy(Path(info["path"]) / "onnx", tmp_path_factory.mktemp("b") / "onnx")
+
+
+def test_parity_check_fails_loudly_on_a_broken_graph(exported, torch_model, broken):
+    _, info = exported
     texts = scifact_passages(8)
     reference = torch_model.embed(texts)
     with pytest.raises(ParityError, match=r"fp32 export fails the parity check: mean cosine"):
@@ -122,19 +127,20 @@ def test_parity_check_fails_loudly_on_a_broken_graph(exported, torch_model, tmp_
         check_parity(reference[::-1].copy(), Path(info["path"]) / "onnx", texts)
 
 
-def test_failed_export_leaves_no_folder(exported, ws, monkeypatch):
+def test_failed_export_leaves_no_folder(broken, ws, monkeypatch):
     """export_run raises and cleans up when the graph it wrote is wrong."""
-    from core.export import pipeline
-    from core.export.onnx_export import OnnxManifest
+    import shutil
 
-    _, info = exported
+    from core.export import onnx_export, pipeline
+    from core.export.manifest import OnnxManifest
+
     add_run(ws, "run-broken")
 
     def broken_export(model_dir, out_dir, **kwargs):
-        _perturbed_copy(Path(info["path"]) / "onnx", Path(out_dir))
+        shutil.copytree(broken, out_dir)
         return OnnxManifest.read(Path(out_dir))
 
-    monkeypatch.setattr(pipeline, "export_onnx", broken_export)
+    monkeypatch.setattr(onnx_export, "export_onnx", broken_export)
     with pytest.raises(ParityError):
         pipeline.export_run(ws, "run-broken", int8=False, n_texts=8)
     assert list(ws.exports_dir.iterdir()) == []

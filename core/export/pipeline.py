@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.export.model_card import build_model_card
-from core.export.onnx_export import export_onnx
 from core.export.parity import DEFAULT_N_TEXTS, check_parity, sample_texts
-from core.export.quantize import quantize_int8
 from core.store import Workspace, now_iso
 
 EXPORT_INFO = "export.json"
@@ -72,6 +70,8 @@ def export_run(
     int8: also write the dynamic-int8 graph; n_texts: texts for the parity check and the speed
     figures (real chunks of the workspace). Raises ParityError when a format misses its threshold.
     """
+    from core.export.onnx_export import export_onnx
+    from core.export.quantize import quantize_int8
     from core.export.runtime import TorchEmbedder
 
     def step(i: int, msg: str) -> None:

@@ -12,7 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from core.export.onnx_export import MANIFEST, MODEL_FILE, ExportError, OnnxManifest
+from core.export.manifest import MANIFEST, MODEL_FILE, ExportError, OnnxManifest
 
 
 def quantize_int8(

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from core.export.onnx_export import MANIFEST, OnnxManifest, load_torch_model
+from core.export.manifest import MANIFEST, OnnxManifest
 
 DEFAULT_BATCH = 32  # texts per forward pass
 
@@ -105,6 +105,8 @@ class TorchEmbedder:
     """A sentence-transformers model folder (or name) run with PyTorch."""
 
     def __init__(self, location: str | Path, device: str = "cpu") -> None:
+        from core.export.onnx_export import load_torch_model
+
         self.model = load_torch_model(location, device=device).eval()
         path = Path(str(location))
         self.name = path.parent.name if path.name == "model" else path.name
