@@ -11,7 +11,7 @@ from core.jobs import cancel_job, resume_job
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.training.config import TrainConfig
 from core.training.data import latest_mining_id
-from core.training.jobs import job_for_run, start_training
+from core.training.jobs import job_for_run, start_training, sync_run_statuses
 from core.training.objectives import describe_objectives
 from core.training.trainer import last_checkpoint, read_progress
 from ui.errors import user_errors
@@ -23,6 +23,7 @@ st.write(
     "background: you can leave this page and come back, progress is kept."
 )
 ws = require_workspace()
+sync_run_statuses(ws)
 HELP = TrainConfig.help()
 DEFAULTS = TrainConfig()
 

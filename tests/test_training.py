@@ -128,3 +128,35 @@ def test_train_job_records_run(ws):
         )
     assert json.loads((ws.run_dir(run_id) / "config.json").read_text())["max_steps"] == 1
     assert start_job  # imported for the job machinery
+
+
+def test_cli_jobs_cancel_and_dead_worker_mirrored_on_run(ws, capsys):
+    from core.cli import main
+    from core.jobs import _finish
+
+    small_scifact(ws, n_queries=4, n_other=2, n_val=0)
+    run_a, _ = start_training(ws, tiny(max_steps=1), spawn=False)
+    assert main(["jobs", str(ws.root), "--cancel", run_a, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
+    run_b, job_b = start_training(ws, tiny(max_steps=1), spawn=False)
+    _finish(ws, job_b, "failed", error="the worker process died")  # as refresh_stale does
+    assert main(["jobs", str(ws.root), "--json"]) == 0
+    listed = {j["run_id"]: j["status"] for j in json.loads(capsys.readouterr().out)["jobs"]}
+    assert listed == {run_a: "cancelled", run_b: "failed"}
+    with ws.connect() as conn:
+        status = dict(conn.execute("SELECT id, status FROM runs").fetchall())
+    assert status == {run_a: "cancelled", run_b: "failed"}
+
+
+@pytest.mark.slow
+def test_cli_train_wait_json_leaves_loadable_model(ws, capsys):
+    from sentence_transformers import SentenceTransformer
+
+    from core.cli import main
+
+    small_scifact(ws, n_queries=6, n_other=2, n_val=0)
+    args = ["train", str(ws.root), "--max-steps", "1", "--batch-size", "4", "--wait", "--json"]
+    assert main([*args, "--set", "max_seq_length=64", "--set", "device=cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "succeeded" and out["run_id"] in out["model_path"]
+    assert SentenceTransformer(out["model_path"], device="cpu").encode(["q"]).shape == (1, 384)

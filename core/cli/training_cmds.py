@@ -191,8 +191,10 @@ def _job_of(ws, ref: str) -> dict:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     from core.jobs import cancel_job, list_jobs, resume_job
+    from core.training.jobs import sync_run_statuses
 
     ws = open_workspace(args.workspace)
+    sync_run_statuses(ws)
     if args.cancel:
         job = _job_of(ws, args.cancel)
         status = cancel_job(ws, job["id"])

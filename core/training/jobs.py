@@ -50,3 +50,25 @@ def job_for_run(ws: Workspace, run_id: str) -> dict[str, Any] | None:
         if job["run_id"] == run_id:
             return job
     return None
+
+
+def sync_run_statuses(ws: Workspace) -> None:
+    """Runs whose job ended without the worker saying so (killed, found dead by
+    refresh_stale) take their job's final status, so the runs table never shows a ghost."""
+    from core.jobs import FINISHED, list_jobs
+    from core.training.trainer import set_run_status
+
+    with ws.connect() as conn:
+        open_runs = {
+            r["id"]
+            for r in conn.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")
+        }
+    if not open_runs:
+        return
+    seen: set[str] = set()
+    for job in list_jobs(ws, kind="train"):  # newest first: the run's current job
+        run_id = job["run_id"]
+        if run_id in open_runs and run_id not in seen:
+            seen.add(run_id)
+            if job["status"] in FINISHED:
+                set_run_status(ws, run_id, job["status"])
