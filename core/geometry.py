@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -29,12 +29,14 @@ class GeometrySettings:
     """sample_cap: most queries (and, separately, chunks) embedded per model;
     anisotropy_pairs: random pairs averaged for anisotropy; random_negatives: negatives per
     query drawn at random when no mining exists; split: pairs split to use (None = all
-    curated pairs); umap_neighbors / umap_min_dist: UMAP settings; seed: for every sample."""
+    curated pairs); projection: "umap" (umap-learn) or "pca" (fast, linear; for quick looks
+    and tests); umap_neighbors / umap_min_dist: UMAP settings; seed: for every sample."""
 
     sample_cap: int = 1_000
     anisotropy_pairs: int = 10_000
     random_negatives: int = 4
     split: str | None = None
+    projection: Literal["umap", "pca"] = "umap"
     umap_neighbors: int = 15
     umap_min_dist: float = 0.1
     seed: int = 0
@@ -65,6 +67,16 @@ def separation_auc(pos: Sequence[float], neg: Sequence[float]) -> float:
 
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     return float(roc_auc_score(y, np.r_[np.asarray(pos), np.asarray(neg)]))
+
+
+def pca_2d(emb: np.ndarray) -> np.ndarray:
+    """2-D projection on the first two principal components; (n, 2)."""
+    if emb.shape[0] < 2:
+        return np.zeros((emb.shape[0], 2))
+    centred = emb - emb.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T
+    return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
 
 
 def umap_2d(
@@ -184,7 +196,10 @@ def model_geometry(
     neg_sims = [float(q_emb[i] @ c_emb[row[c]]) for i, cs in enumerate(data.negatives) for c in cs]
     shown = [row[c] for c in data.chunk_ids]
     points = np.concatenate([q_emb, c_emb[shown]])
-    xy = umap_2d(points, settings.seed, settings.umap_neighbors, settings.umap_min_dist)
+    if settings.projection == "pca":
+        xy = pca_2d(points)
+    else:
+        xy = umap_2d(points, settings.seed, settings.umap_neighbors, settings.umap_min_dist)
     return {
         "anisotropy": {
             "chunks": anisotropy(c_emb[shown], settings.anisotropy_pairs, settings.seed),
@@ -194,7 +209,7 @@ def model_geometry(
         "pos_sims": pos_sims,
         "neg_sims": neg_sims,
         "auc": separation_auc(pos_sims, neg_sims),
-        "umap": {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist()},
+        "umap": {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "method": settings.projection},
     }
 
 

@@ -288,3 +288,60 @@ def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):
     assert grouped["metrics"]["Recall@3"] == 1.0
     assert main(["evaluate", str(ws.root), "--run", "nope"]) == 1
     assert "no run 'nope'" in capsys.readouterr().err
+
+
+def _geometry(ws: Workspace, projection: str) -> dict:
+    from core.evaluation.compare import base_spec
+    from core.geometry import GeometrySettings, compute_geometry
+
+    make_tiny_workspace(ws)
+    settings = GeometrySettings(projection=projection, anisotropy_pairs=2000, split="test")
+    return compute_geometry(ws, [base_spec()], settings)
+
+
+def test_geometry_on_real_model_with_random_negatives(ws):
+    geo = _geometry(ws, "pca")
+    assert geo["negatives_source"].startswith("random")
+    base = geo["models"]["base"]
+    n_points = len(geo["points"]["kind"])
+    assert geo["points"]["kind"].count("query") == 6  # the test pairs only
+    assert len(base["umap"]["x"]) == n_points == 6 + 6
+    assert len(base["pos_sims"]) == 6 and len(base["neg_sims"]) == 6 * 4
+    # Easy questions: positives clearly above random chunks.
+    assert base["auc"] > 0.9
+    assert geo["summary"]["base"]["pos_mean"] > geo["summary"]["base"]["neg_mean"]
+    assert -0.2 < base["anisotropy"]["chunks"] < 0.6
+
+
+def test_geometry_uses_latest_mining_negatives(ws):
+    from core.evaluation.compare import base_spec
+    from core.geometry import GeometrySettings, compute_geometry
+
+    ids = make_tiny_workspace(ws)
+    with ws.connect() as conn:
+        pair = conn.execute("SELECT id FROM pairs WHERE query LIKE 'Why does bread%'").fetchone()[0]
+        for mining in (1, 2):
+            conn.execute(
+                "INSERT INTO minings (id, created_at, config) VALUES (?, ?, '{}')",
+                (mining, now_iso()),
+            )
+        conn.execute(
+            "INSERT INTO negatives VALUES (1, ?, ?, 0.5, 2)", (pair, ids[("history.txt", 0)])
+        )
+        conn.execute(
+            "INSERT INTO negatives VALUES (2, ?, ?, 0.5, 2)", (pair, ids[("cooking.txt", 1)])
+        )
+    geo = compute_geometry(ws, [base_spec()], GeometrySettings(projection="pca"))
+    assert geo["negatives_source"] == "mining #2"
+    assert len(geo["models"]["base"]["neg_sims"]) == 1  # only that pair has mined negatives
+
+
+@pytest.mark.slow
+def test_geometry_umap_is_reproducible(ws):
+    geo = _geometry(ws, "umap")
+    from core.geometry import umap_2d
+
+    xy = umap_2d(np.random.default_rng(0).normal(size=(40, 8)), seed=0)
+    assert np.allclose(xy, umap_2d(np.random.default_rng(0).normal(size=(40, 8)), seed=0))
+    assert geo["models"]["base"]["umap"]["method"] == "umap"
+    assert len(set(geo["models"]["base"]["umap"]["x"])) > 1

@@ -3,7 +3,8 @@ plain functions behind them that the CLI calls in-process.
 
 evaluate params: dataset ("workspace" | "beir" | "general"), beir_dir (for beir/general),
 split (default "test"), group (None | field), base_model (default DEFAULT_BASE_MODEL),
-runs (list of run ids; the base model is always evaluated first, as reference A),
+runs (list of run ids; the base model is evaluated first, as reference A) or models (an
+explicit list, each "base" or a run id; the first two are compared as A and B),
 top_k (100), batch_size (32), seed (0), save (write the report, default True).
 geometry params: see `core.geometry.GeometrySettings` plus base_model and runs.
 """
@@ -14,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from core.evaluation.compare import base_spec, evaluate_models, run_spec
+from core.evaluation.compare import ModelSpec, base_spec, evaluate_models, run_spec
 from core.evaluation.datasets import EvalSet, beir_set, general_set, workspace_set
 from core.evaluation.report import build_payload, save_report
 from core.jobs import JobContext, register_handler
@@ -44,14 +45,23 @@ def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
     raise ValueError(f"unknown dataset {kind!r} (workspace, beir or general)")
 
 
+def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
+    """The models `params` names: `models` (each "base" or a run id), else base + `runs`."""
+    base = base_spec(params.get("base_model") or DEFAULT_BASE_MODEL)
+    names = params.get("models") or ["base", *(params.get("runs") or [])]
+    specs = [base if name == "base" else run_spec(ws, name) for name in names]
+    if len({s.label for s in specs}) != len(specs):
+        raise ValueError("the same model is named twice")
+    return specs
+
+
 def run_evaluation(
     ws: Workspace, params: dict[str, Any], on_progress: Progress | None = None
 ) -> dict[str, Any]:
     """Evaluate the base model and the given runs; returns the report payload (with
     `report_paths` when saved)."""
     evalset = load_evalset(ws, params)
-    specs = [base_spec(params.get("base_model") or DEFAULT_BASE_MODEL)]
-    specs += [run_spec(ws, rid) for rid in params.get("runs") or []]
+    specs = model_specs(ws, params)
     config = {
         "params": params,
         "top_k": int(params.get("top_k", 100)),
@@ -89,8 +99,7 @@ def geometry_job(ctx: JobContext) -> dict[str, Any]:
     from core.geometry import GeometrySettings, compute_geometry
 
     params = ctx.params
-    specs = [base_spec(params.get("base_model") or DEFAULT_BASE_MODEL)]
-    specs += [run_spec(ctx.ws, rid) for rid in params.get("runs") or []]
+    specs = model_specs(ctx.ws, params)
     settings = GeometrySettings.from_params(params)
     result = compute_geometry(
         ctx.ws, specs, settings, on_progress=lambda d, t, m: ctx.progress(d, t, m)

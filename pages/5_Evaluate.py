@@ -1,0 +1,342 @@
+"""Evaluate: base vs tuned retrieval metrics, significance, per-query analysis and geometry."""
+
+import json
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.evaluation.report import list_evaluations, load_report
+from core.jobs import cancel_job, list_jobs, start_job
+from core.models import DEFAULT_BASE_MODEL
+from ui.errors import user_errors
+from ui.state import require_workspace
+
+st.title("5 Evaluate")
+st.write(
+    "Check whether the tuned model really retrieves the right passage more often than the base "
+    "model: BEIR metrics on held-out questions, a significance test, the queries it won and "
+    "lost, and how the embedding space changed. A general set (SciFact) shows what tuning cost "
+    "outside your domain."
+)
+ws = require_workspace()
+
+with ws.connect() as conn:
+    n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    runs = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT id, status, model_path, base_model, loss, created_at FROM runs"
+            " ORDER BY created_at DESC"
+        )
+    ]
+
+# Only runs whose model folder exists can be evaluated.
+ready = [r for r in runs if r["model_path"] and (ws.root / r["model_path"]).is_dir()]
+evaluations = list_evaluations(ws)
+if n_chunks == 0 and not evaluations:
+    st.info(
+        "Nothing to evaluate yet: upload documents on the Documents page, write and accept "
+        "questions on the Pairs page and train a model; or evaluate the base model on a BEIR "
+        "folder below once the workspace has documents."
+    )
+    st.stop()
+
+# ---------------------------------------------------------------- start an evaluation / geometry
+st.subheader("Run")
+if runs:
+    st.dataframe(
+        pd.DataFrame(runs)[["id", "status", "loss", "base_model", "model_path", "created_at"]],
+        hide_index=True,
+        key="ev_runs_table",
+    )
+else:
+    st.caption("No training runs yet: only the base model can be evaluated.")
+choices = ["base", *[r["id"] for r in ready]]
+c1, c2 = st.columns(2)
+model_a = c1.selectbox("Model A (reference)", choices, index=0, key="ev_model_a")
+b_choices = ["(none)", *[c for c in choices if c != model_a]]
+model_b = c2.selectbox(
+    "Model B (candidate)",
+    b_choices,
+    index=1 if len(b_choices) > 1 else 0,
+    key="ev_model_b",
+    help="Compared with A per query: wins, losses and a paired significance test.",
+)
+base_model = st.text_input(
+    "Base model", DEFAULT_BASE_MODEL, key="ev_base_model", help="A model name or folder."
+)
+dataset = st.radio(
+    "Evaluation set",
+    ["workspace", "general", "beir"],
+    format_func={
+        "workspace": "Workspace held-out pairs",
+        "general": "General set (SciFact)",
+        "beir": "BEIR folder",
+    }.get,
+    horizontal=True,
+    key="ev_dataset",
+)
+c1, c2, c3 = st.columns(3)
+beir_dir = ""
+if dataset == "beir":
+    beir_dir = st.text_input("BEIR folder (corpus.jsonl, queries.jsonl, qrels/)", key="ev_beir_dir")
+split = c1.text_input("Split", "test", key="ev_split", help="pairs split or qrels file name")
+group = c2.text_input(
+    "Group by (optional)",
+    "",
+    key="ev_group",
+    help="Restrict each query's candidates to its own group: 'document' for workspace pairs, "
+    "or a corpus field of a BEIR folder (e.g. a course id).",
+)
+top_k = c3.number_input("Candidates per query", 10, 1000, 100, 10, key="ev_top_k")
+models = [model_a] + ([model_b] if model_b != "(none)" else [])
+params = {
+    "dataset": dataset,
+    "beir_dir": beir_dir or None,
+    "split": split.strip() or "test",
+    "group": group.strip() or None,
+    "base_model": base_model.strip() or DEFAULT_BASE_MODEL,
+    "models": models,
+    "top_k": int(top_k),
+}
+b1, b2, b3 = st.columns(3)
+projection = b3.radio(
+    "Projection",
+    ["umap", "pca"],
+    horizontal=True,
+    key="ev_projection",
+    help="UMAP shows neighbourhoods (slower); PCA is a fast linear view.",
+)
+if b1.button("Evaluate", type="primary", key="ev_start"):
+    if dataset == "beir" and not beir_dir:
+        st.error("Give the BEIR folder to evaluate on.")
+    else:
+        with user_errors("Could not start the evaluation"):
+            st.session_state.ev_watch = start_job(ws, "evaluate", params)
+if b2.button("Compute geometry", key="ev_geometry_start", help="Anisotropy, histograms, UMAP."):
+    with user_errors("Could not start the geometry job"):
+        st.session_state.ev_watch = start_job(
+            ws,
+            "geometry",
+            {"models": models, "base_model": params["base_model"], "projection": projection},
+        )
+
+
+@st.fragment(run_every=2.0)
+def job_status() -> None:
+    active = [j for j in list_jobs(ws, active_only=True) if j["kind"] in ("evaluate", "geometry")]
+    for job in active:
+        c1, c2 = st.columns([5, 1])
+        c1.progress(float(job["progress"]), text=f"{job['kind']}: {job['message'] or 'starting'}")
+        if c2.button("Cancel", key=f"ev_cancel_{job['id']}"):
+            cancel_job(ws, job["id"])
+    watched = st.session_state.get("ev_watch")
+    if watched and not any(j["id"] == watched for j in active):
+        st.session_state.ev_watch = None
+        done = [j for j in list_jobs(ws) if j["id"] == watched]
+        if done and done[0]["status"] == "failed":
+            st.session_state.ev_failed = done[0]["error"] or "unknown error"
+        st.rerun(scope="app")  # the finished job's results are drawn by the full page
+
+
+job_status()
+if failed := st.session_state.pop("ev_failed", None):
+    st.error(f"The job failed: {str(failed).splitlines()[0]}")
+
+# ---------------------------------------------------------------- results of an evaluation
+st.subheader("Results")
+if not evaluations:
+    st.info("No evaluation yet: pick the models and a set above and press Evaluate.")
+else:
+    labels = {
+        e["id"]: f"#{e['id']} · {e['dataset']} · {', '.join(json.loads(e['models']))}"
+        f" · {e['created_at']}"
+        for e in evaluations
+    }
+    chosen = st.selectbox("Evaluation", list(labels), format_func=labels.get, key="ev_report")
+    row = next(e for e in evaluations if e["id"] == chosen)
+    report = None
+    with user_errors("Could not read the report"):
+        report = load_report(ws, row["report_path"])
+    if report is not None:
+        ds = report["dataset"]
+        st.caption(
+            f"{ds['name']}: {ds['queries']} queries, {ds['documents']} documents"
+            + (" · candidates restricted to each query's group" if ds.get("grouped") else "")
+        )
+        ks = report["config"]["k_values"]
+        long = [
+            {"model": m["label"], "metric": name, "k": k, "value": m["metrics"][f"{key}@{k}"]}
+            for m in report["models"]
+            for key, name in (
+                ("NDCG", "nDCG"),
+                ("Recall", "Recall"),
+                ("MAP", "MAP"),
+                ("P", "Precision"),
+                ("MRR", "MRR"),
+            )
+            for k in ks
+            if f"{key}@{k}" in m["metrics"]
+        ]
+        table = pd.DataFrame(long).pivot_table(
+            index=["metric", "k"], columns="model", values="value", sort=False
+        )
+        st.dataframe(table.style.format("{:.4f}"), key="ev_metrics_table")
+        fig = px.line(
+            pd.DataFrame(long),
+            x="k",
+            y="value",
+            color="model",
+            facet_col="metric",
+            markers=True,
+            log_x=True,
+            title="Metrics per cut-off k",
+        )
+        st.plotly_chart(fig, key="ev_metrics_chart")
+
+        cmp = report.get("comparison")
+        if cmp:
+            sig = cmp["significance"]
+            (st.success if sig["significant"] and sig["diff"] > 0 else st.warning)(
+                cmp["significance_sentence"]
+            )
+            m1, m2, m3 = st.columns(3)
+            m1.metric(f"Wins of {cmp['label_b']}", cmp["wins"])
+            m2.metric("Losses", cmp["losses"])
+            m3.metric("Ties", cmp["ties"])
+
+            st.markdown("**Per-query inspector** (nDCG@10, B − A; largest losses first)")
+            outcome = st.radio(
+                "Show", ["all", "loss", "win", "tie"], horizontal=True, key="ev_outcome"
+            )
+            rows = [q for q in cmp["queries"] if outcome == "all" or q["outcome"] == outcome]
+            if not rows:
+                st.caption("No queries with this outcome.")
+            else:
+                st.dataframe(
+                    pd.DataFrame(rows)[
+                        ["query_id", "outcome", "delta", "ndcg_a", "ndcg_b", "query"]
+                    ].rename(columns={"ndcg_a": cmp["label_a"], "ndcg_b": cmp["label_b"]}),
+                    hide_index=True,
+                    key="ev_queries_table",
+                )
+                by_id = {q["query_id"]: q for q in rows}
+                qid = st.selectbox(
+                    "Inspect query",
+                    list(by_id),
+                    format_func=lambda q: f"{by_id[q]['delta']:+.3f} · {by_id[q]['query'][:90]}",
+                    key="ev_query",
+                )
+                q = by_id[qid]
+                st.markdown(f"**Query:** {q['query']}")
+                for rel in q["relevant"][:3]:
+                    st.markdown(f"**Relevant** `{rel['doc_id']}`: {rel['text']}")
+                left, right = st.columns(2)
+                for col, label, hits in (
+                    (left, cmp["label_a"], q["top_a"]),
+                    (right, cmp["label_b"], q["top_b"]),
+                ):
+                    col.markdown(f"**Top 3 of {label}**")
+                    for rank, hit in enumerate(hits, 1):
+                        mark = "✅" if hit["relevant"] else "·"
+                        col.markdown(f"{rank}. {mark} `{hit['doc_id']}` {hit['score']:.3f}")
+                        col.caption(hit["text"])
+        elif len(report["models"]) == 1:
+            st.caption("One model only: pick a model B to compare per query.")
+
+        d1, d2, d3 = st.columns(3)
+        folder = (ws.root / row["report_path"]).parent  # report.json/.md/.html side by side
+        for col, kind, suffix, mime in (
+            (d1, "Markdown", "md", "text/markdown"),
+            (d2, "HTML", "html", "text/html"),
+            (d3, "JSON", "json", "application/json"),
+        ):
+            path = folder / f"report.{suffix}"
+            if path.is_file():
+                col.download_button(
+                    f"Download {kind}",
+                    path.read_bytes(),
+                    file_name=f"{report['id']}.{suffix}",
+                    mime=mime,
+                    key=f"ev_download_{suffix}",
+                )
+
+# ---------------------------------------------------------------- geometry
+st.subheader("Geometry")
+geo_jobs = [j for j in list_jobs(ws, kind="geometry") if j["status"] == "succeeded"]
+if not geo_jobs:
+    st.info("No geometry yet: press Compute geometry above (needs curated pairs).")
+    st.stop()
+geo = None
+with user_errors("Could not read the geometry result"):
+    geo = json.loads((ws.root / geo_jobs[0]["result"]["geometry_path"]).read_text())
+if geo is None:
+    st.stop()
+labels = list(geo["models"])
+st.caption(
+    f"Sample of {geo['points']['kind'].count('query')} queries and "
+    f"{geo['points']['kind'].count('chunk')} chunks; negatives: {geo['negatives_source']}; "
+    f"seed {geo['settings']['seed']}."
+)
+aniso = pd.DataFrame(
+    [
+        {"model": m, "embeddings": part, "anisotropy": geo["models"][m]["anisotropy"][part]}
+        for m in labels
+        for part in ("queries", "chunks")
+    ]
+)
+st.plotly_chart(
+    px.bar(
+        aniso,
+        x="model",
+        y="anisotropy",
+        color="embeddings",
+        barmode="group",
+        title="Anisotropy (mean cosine of random pairs; high = a narrow cone)",
+    ),
+    key="ev_anisotropy_chart",
+)
+sims = pd.DataFrame(
+    [
+        {"model": m, "pair": kind, "cosine": v}
+        for m in labels
+        for kind, key in (("positive", "pos_sims"), ("hard negative", "neg_sims"))
+        for v in geo["models"][m][key]
+    ]
+)
+if not sims.empty:
+    fig = px.histogram(
+        sims,
+        x="cosine",
+        color="pair",
+        facet_col="model",
+        barmode="overlay",
+        nbins=40,
+        opacity=0.6,
+        title="Similarity of positive vs hard-negative pairs",
+    )
+    st.plotly_chart(fig, key="ev_similarity_hist")
+st.markdown(" · ".join(f"**{m}** separation AUC {geo['summary'][m]['auc']:.3f}" for m in labels))
+cols = st.columns(len(labels))
+for col, m in zip(cols, labels, strict=True):
+    points = pd.DataFrame(
+        {
+            "x": geo["models"][m]["umap"]["x"],
+            "y": geo["models"][m]["umap"]["y"],
+            "kind": geo["points"]["kind"],
+            "document": geo["points"]["document"],
+            "text": geo["points"]["text"],
+        }
+    )
+    fig = px.scatter(
+        points,
+        x="x",
+        y="y",
+        color="document",
+        symbol="kind",
+        hover_data={"text": True, "x": False, "y": False},
+        title=f"{geo['settings'].get('projection', 'umap').upper()} · {m}",
+    )
+    fig.update_layout(showlegend=col is cols[-1])
+    col.plotly_chart(fig, key=f"ev_umap_{m}")

@@ -1,0 +1,75 @@
+"""AppTest of the Evaluate page with two tiny runs (the base model saved as runs/<id>/model)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from core.evaluation.jobs import run_evaluation
+from core.jobs import cancel_job, get_job, list_jobs, run_worker, start_job
+from tests.conftest import REPO
+from tests.test_evaluation import make_tiny_workspace, save_base_as_run
+
+PAGE = str(REPO / "pages" / "5_Evaluate.py")
+
+
+def _app(ws) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["workspace_path"] = str(ws.root)
+    return at
+
+
+def test_evaluate_page_shows_results_geometry_and_starts_jobs(ws):
+    make_tiny_workspace(ws)
+    save_base_as_run(ws, "run-a")
+    save_base_as_run(ws, "run-b")
+    payload = run_evaluation(ws, {"dataset": "workspace", "models": ["base", "run-a"]})
+    job = start_job(ws, "geometry", {"models": ["base", "run-a"], "projection": "pca"}, spawn=False)
+    assert run_worker(ws, job) == "succeeded"
+
+    at = _app(ws).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    # Runs and model choices.
+    assert at.selectbox(key="ev_model_a").options == ["base", "run-a", "run-b"]
+    assert at.selectbox(key="ev_model_b").value == "run-a"
+    # Metrics table: every metric at every k for both models.
+    table = at.dataframe[1].value  # runs table, metrics table, per-query table
+    assert list(table.columns) == ["base", "run-a"]
+    assert len(table) == 5 * 5
+    ndcg10 = payload["models"][0]["metrics"]["NDCG@10"]
+    assert abs(float(table.loc[("nDCG", 10), "base"]) - ndcg10) < 1e-9
+    # Significance line and per-query counts: identical models tie everywhere.
+    assert any("p = 1.0000" in w.value and "not significant" in w.value for w in at.warning)
+    assert [m.value for m in at.metric] == ["0", "0", "6"]
+    queries = at.dataframe[2].value
+    assert len(queries) == 6 and set(queries["outcome"]) == {"tie"}
+    assert any("Top 3 of run-a" in m.value for m in at.markdown)
+    assert any("**Relevant**" in m.value for m in at.markdown)
+    at.radio(key="ev_outcome").set_value("loss").run()
+    assert any("No queries with this outcome" in c.value for c in at.caption)
+    # Charts: metrics per k, anisotropy, histograms, and one projection per model.
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 + 1 + 1 + 2
+    assert any("separation AUC" in m.value for m in at.markdown)
+    assert len(at.get("download_button")) == 3
+
+    # Starting an evaluation from the page records a job with the chosen models.
+    at.selectbox(key="ev_model_b").set_value("run-b").run()
+    at.button(key="ev_start").click().run()
+    assert not at.exception
+    started = list_jobs(ws, kind="evaluate")
+    assert len(started) == 1
+    assert started[0]["params"]["models"] == ["base", "run-b"]
+    assert started[0]["params"]["dataset"] == "workspace"
+    cancel_job(ws, started[0]["id"])  # no need to spend the CPU on it here
+    assert get_job(ws, started[0]["id"])["status"] in ("cancelled", "failed", "running")
+
+
+def test_evaluate_page_without_pairs_explains(ws):
+    """Documents but no evaluation yet: the results section says what to do."""
+    make_tiny_workspace(ws)
+    at = _app(ws).run()
+    assert not at.exception
+    assert any("No evaluation yet" in i.value for i in at.info)
+    assert any("No geometry yet" in i.value for i in at.info)
+    assert at.selectbox(key="ev_model_b").value == "(none)"
