@@ -6,7 +6,8 @@ Pipeline: SciFact train qrels -> training records (one per (query, relevant doc)
 mined with the base model (top-ranked non-relevant docs strictly below the sign-safe margin
 min_pos - 0.05·|min_pos|), the trainer's `build_trainer` with each objective, exact dense search
 of the test queries. To fit a shared 2-core CPU the defaults are reduced: a sample of train
-queries (--train-queries), a step budget (--steps), and a sub-corpus (every doc judged for the
+queries (--train-queries), optionally of test queries (--test-queries), a step budget (--steps),
+and a sub-corpus (every doc judged for the
 sampled train and the test queries plus --extra-docs random others; --extra-docs -1 = full
 corpus). Numbers from a reduced corpus are higher than full-corpus ones: compare rows only.
 
@@ -44,6 +45,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(SCIFACT))
     ap.add_argument("--train-queries", type=int, default=200, help="sampled train queries")
+    ap.add_argument("--test-queries", type=int, default=0, help="sample of test queries (0 = all)")
     ap.add_argument("--extra-docs", type=int, default=1000, help="-1 = full corpus")
     ap.add_argument("--steps", type=int, default=20, help="optimizer steps per objective")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -71,6 +73,9 @@ def main() -> int:
     train_qrels, test_qrels = load_qrels(args.data, "train"), load_qrels(args.data, "test")
     train_q = sorted(q for q in train_qrels if q in queries)
     train_q = sorted(rng.sample(train_q, min(args.train_queries, len(train_q))))
+    if args.test_queries > 0:
+        keep = sorted(rng.sample(sorted(test_qrels), min(args.test_queries, len(test_qrels))))
+        test_qrels = {q: test_qrels[q] for q in keep}
     judged = {d for q in train_q for d in train_qrels[q]} | {
         d for rel in test_qrels.values() for d in rel
     }
@@ -162,8 +167,8 @@ def main() -> int:
             train_s = time.monotonic() - t1  # includes building (soft: expert scoring)
             model.eval()
             ndcg, rec = score(model)
-            if build.info.get("agreement"):
-                print(f"soft experts agreement: {build.info['agreement']}", file=sys.stderr)
+            if build.info:
+                print(f"{name} info: {json.dumps(build.info, default=str)}", file=sys.stderr)
         if name == "base":
             base_ndcg, base_rec = ndcg, rec
         rows.append({"objective": name, "ndcg@10": ndcg, "recall@10": rec, "train_s": train_s})
