@@ -1,0 +1,320 @@
+"""Pairs: generate synthetic questions as a job, review them, import and export."""
+
+import pandas as pd
+import streamlit as st
+
+from core import pairs
+from core.documents import list_chunks, list_documents
+from core.generation.filters import FilterSettings
+from core.generation.pipeline import ALL_KINDS, DEFAULT_KINDS, GenerateSettings
+from core.generation.providers import DEFAULT_API_KEY_ENV, DEFAULT_OPENAI_MODEL
+from core.jobs import cancel_job, list_jobs, start_job
+from ui.errors import user_errors
+from ui.state import require_workspace
+
+EDITOR = "pairs_editor"
+
+st.title("2 Pairs")
+st.write(
+    "Training needs (question, passage) pairs. Write them from your chunks with an LLM or "
+    "without one (sentences, keywords, headings), let the filters drop the junk, then review: "
+    "edit, accept or reject. Accepted and edited pairs are what training uses."
+)
+ws = require_workspace()
+
+documents = list_documents(ws)
+if not documents:
+    st.info("No documents yet: upload documents on the Documents page first.")
+    st.stop()
+
+# ---------------------------------------------------------------- generate (background job)
+with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
+    c1, c2 = st.columns(2)
+    provider = c1.radio(
+        "Question writer",
+        ["local", "openai"],
+        horizontal=True,
+        key="pairs_provider",
+        help="local: the bundled SmolLM2-135M, offline, ~2 questions/s on 2 CPU cores. "
+        "openai: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, NIM).",
+    )
+    kinds = c2.multiselect(
+        "Kinds",
+        list(ALL_KINDS),
+        default=list(DEFAULT_KINDS),
+        key="pairs_kinds",
+        help="LLM: simple, multi-hop, structural, contextual. No LLM: ict (a sentence as "
+        "query), keywords (salient phrases), heading (section title → its chunks).",
+    )
+    model = base_url = None
+    key_env = DEFAULT_API_KEY_ENV
+    if provider == "openai":
+        o1, o2, o3 = st.columns(3)
+        model = o1.text_input("Model", DEFAULT_OPENAI_MODEL, key="pairs_model")
+        base_url = o2.text_input("Base URL (empty = OpenAI)", "", key="pairs_base_url") or None
+        key_env = o3.text_input(
+            "API key variable",
+            DEFAULT_API_KEY_ENV,
+            key="pairs_key_env",
+            help="Name of the environment variable holding the key; the key is never stored.",
+        )
+    g1, g2, g3 = st.columns(3)
+    per_chunk = g1.number_input(
+        "Per chunk (0 = defaults)",
+        0,
+        10,
+        0,
+        key="pairs_per_chunk",
+        help="Questions per chunk for each kind; 0 keeps each kind's default (ict 2, others 1).",
+    )
+    limit = g2.number_input("Only the first N chunks (0 = all)", 0, 100000, 0, key="pairs_limit")
+    min_score = g3.slider(
+        "Keep judge score ≥",
+        1.0,
+        5.0,
+        FilterSettings().min_judge_score,
+        0.5,
+        key="pairs_min_judge",
+    )
+    active = list_jobs(ws, kind="generate", active_only=True)
+    if st.button("Generate", type="primary", key="pairs_generate", disabled=bool(active)):
+        with user_errors("Could not start generation"):
+            settings = GenerateSettings(
+                provider=provider,
+                model=model,
+                base_url=base_url,
+                api_key_env=key_env,
+                kinds=tuple(kinds),
+                per_chunk={k: int(per_chunk) for k in kinds} if per_chunk else {},
+                limit_chunks=int(limit) or None,
+                filters=FilterSettings(min_judge_score=float(min_score)),
+            )
+            settings.validate()
+            start_job(ws, "generate", settings.to_params())
+            st.rerun()
+
+
+@st.fragment(run_every=2.0 if list_jobs(ws, kind="generate", active_only=True) else None)
+def generation_status() -> None:
+    jobs = list_jobs(ws, kind="generate")
+    if not jobs:
+        return
+    job = jobs[0]
+    if job["status"] in ("queued", "running"):
+        st.progress(float(job["progress"]), text=job["message"] or "starting…")
+        if st.button("Cancel generation", key="pairs_cancel"):
+            with user_errors("Could not cancel"):
+                cancel_job(ws, job["id"])
+    elif job["status"] == "succeeded" and job["result"]:
+        r = job["result"]
+        reasons = ", ".join(f"{k} {v}" for k, v in r.get("dropped_by_reason", {}).items())
+        st.success(
+            f"Last generation: kept {r['kept']}, dropped {r['dropped']}"
+            + (f" ({reasons})" if reasons else "")
+            + (f"; {r['errors']} chunks failed" if r.get("errors") else "")
+        )
+    elif job["status"] == "failed":
+        st.error(f"Last generation failed: {(job['error'] or '').splitlines()[0]}")
+
+
+generation_status()
+
+# ---------------------------------------------------------------- review
+all_pairs = pairs.list_pairs(ws)
+if not all_pairs:
+    st.info("No pairs yet: generate some above, add one by hand below, or import a file.")
+else:
+    st.subheader("Review")
+    counts = pairs.status_counts(ws)
+    st.caption(" · ".join(f"{k}: {v}" for k, v in counts.items()))
+    f1, f2, f3, f4 = st.columns(4)
+    kinds_present = sorted({p["kind"] for p in all_pairs})
+    f_kind = f1.multiselect("Kind", kinds_present, key="pairs_f_kind")
+    f_status = f2.multiselect(
+        "Status", list(pairs.REVIEWABLE), default=list(pairs.REVIEWABLE), key="pairs_f_status"
+    )
+    f_score = f3.number_input("Judge score ≥", 0.0, 5.0, 0.0, 0.5, key="pairs_f_score")
+    doc_names = {0: "all documents", **{d.id: d.name for d in documents}}
+    f_doc = f4.selectbox("Document", list(doc_names), format_func=doc_names.get, key="pairs_f_doc")
+    shown = pairs.list_pairs(
+        ws,
+        kind=f_kind or None,
+        status=f_status or list(pairs.REVIEWABLE),
+        min_score=f_score or None,
+        document_id=f_doc or None,
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "select": False,
+                "id": p["id"],
+                "question": p["query"],
+                "kind": p["kind"],
+                "status": p["status"],
+                "score": p["judge_score"],
+                "rank": p["roundtrip_rank"],
+                "split": p["split"],
+                "document": p["document"],
+                "reason": p["reason"],
+                "version": p["version"],
+            }
+            for p in shown
+        ],
+        columns=[
+            "select",
+            "id",
+            "question",
+            "kind",
+            "status",
+            "score",
+            "rank",
+            "split",
+            "document",
+            "reason",
+            "version",
+        ],
+    )
+    edited = st.data_editor(
+        table,
+        key=EDITOR,
+        hide_index=True,
+        width="stretch",
+        disabled=[c for c in table.columns if c not in ("select", "question")],
+        column_config={
+            "select": st.column_config.CheckboxColumn("✓", help="select for accept/reject"),
+            "question": st.column_config.TextColumn("question", width="large"),
+            "score": st.column_config.NumberColumn(
+                "judge", format="%.1f", help="mean of relevance, accuracy, clarity (1-5)"
+            ),
+            "rank": st.column_config.NumberColumn("round-trip", help="rank of the source chunk"),
+            "version": None,
+        },
+    )
+    selected = [int(i) for i in edited.loc[edited["select"], "id"]] if len(edited) else []
+    versions = {int(r["id"]): int(r["version"]) for _, r in table.iterrows()}
+
+    def _done(message: str) -> None:
+        st.session_state.pop(EDITOR, None)  # row edits refer to the old table
+        st.session_state.pairs_flash = message
+        st.rerun()
+
+    b1, b2, b3 = st.columns(3)
+    if b1.button(f"Accept selected ({len(selected)})", key="pairs_accept", disabled=not selected):
+        with user_errors("Could not accept"):
+            n = pairs.accept(ws, selected, expected_versions=versions)
+            _done(f"Accepted {n} pairs.")
+    if b2.button(f"Reject selected ({len(selected)})", key="pairs_reject", disabled=not selected):
+        with user_errors("Could not reject"):
+            n = pairs.reject(ws, selected, expected_versions=versions)
+            _done(f"Rejected {n} pairs.")
+    changed = [
+        (int(new["id"]), str(new["question"]))
+        for (_, new), (_, old) in zip(edited.iterrows(), table.iterrows(), strict=True)
+        if str(new["question"]).strip() != str(old["question"])
+    ]
+    if b3.button(f"Save edited questions ({len(changed)})", key="pairs_save", disabled=not changed):
+        with user_errors("Could not save the edits"):
+            for pair_id, question in changed:
+                pairs.edit_question(ws, pair_id, question, versions[pair_id])
+            _done(f"Saved {len(changed)} edited questions.")
+    if message := st.session_state.pop("pairs_flash", None):
+        st.success(message)
+
+    s1, s2 = st.columns([1, 2])
+    bulk = s1.number_input(
+        "Accept all pending with judge ≥", 1.0, 5.0, 4.0, 0.5, key="pairs_bulk_score"
+    )
+    if s2.button("Bulk accept", key="pairs_bulk_accept"):
+        with user_errors("Could not bulk-accept"):
+            n = pairs.accept_min_score(ws, float(bulk))
+            _done(f"Accepted {n} pending pairs with judge score ≥ {bulk:g}.")
+
+    if shown:
+        labels = {p["id"]: f"#{p['id']}: {p['query'][:80]}" for p in shown}
+        pick = st.selectbox(
+            "Show the source chunk(s) of",
+            list(labels),
+            format_func=labels.get,
+            key="pairs_show_source",
+            index=None,
+        )
+        if pick is not None:
+            for chunk in pairs.get_pair(ws, pick)["positives"]:
+                st.markdown(
+                    f"**{chunk['document']}** · chunk {chunk['ord']} · "
+                    f"{chunk['heading_path'] or ''}"
+                )
+                st.text(chunk["text"])
+
+    dropped = pairs.list_pairs(ws, status="dropped")
+    with st.expander(f"Dropped by the filters ({len(dropped)})"):
+        if dropped:
+            st.caption(" · ".join(f"{k}: {v}" for k, v in pairs.drop_reasons(ws).items()))
+            st.dataframe(
+                pd.DataFrame(dropped)[
+                    ["id", "query", "kind", "reason", "judge_score", "roundtrip_rank"]
+                ],
+                hide_index=True,
+                width="stretch",
+                key="pairs_dropped_table",
+            )
+            restore = st.multiselect(
+                "Restore to pending", [p["id"] for p in dropped], key="pairs_restore"
+            )
+            if restore and st.button("Restore", key="pairs_restore_btn"):
+                with user_errors("Could not restore"):
+                    n = pairs.set_status(ws, restore, "pending")
+                    _done(f"Restored {n} pairs.")
+
+# ---------------------------------------------------------------- manual pair
+with st.expander("Add a pair by hand"):
+    chunks = list_chunks(ws)
+    chunk_labels = {c["id"]: f"{c['document']} #{c['ord']}: {c['text'][:70]}" for c in chunks}
+    question = st.text_input("Question", key="pairs_manual_q")
+    chosen = st.multiselect(
+        "Chunks that answer it",
+        list(chunk_labels),
+        format_func=chunk_labels.get,
+        key="pairs_manual_chunks",
+    )
+    if st.button("Add pair", key="pairs_manual_add"):
+        with user_errors("Could not add the pair"):
+            pid = pairs.add_manual_pair(ws, question, chosen)
+            st.success(f"Added pair #{pid}.")
+
+# ---------------------------------------------------------------- import / export
+with st.expander("Import and export"):
+    upload = st.file_uploader("Import pairs (JSONL)", type=["jsonl"], key="pairs_import_file")
+    if upload is not None and st.button("Import", key="pairs_import_btn"):
+        with user_errors("Could not import"):
+            target = ws.exports_dir / f"import-{upload.name}"
+            target.write_bytes(upload.getvalue())
+            result = pairs.import_jsonl(ws, target)
+            st.success(
+                f"Imported {result['imported']} pairs; {result['duplicates']} already "
+                f"present, {result['skipped']} skipped."
+            )
+            for problem in result["problems"]:
+                st.warning(problem)
+    beir_dir = st.text_input(
+        "…or a BEIR folder on this machine (corpus.jsonl, queries.jsonl, qrels/)",
+        key="pairs_beir_dir",
+    )
+    if beir_dir and st.button("Import BEIR folder", key="pairs_beir_btn"):
+        with user_errors("Could not import the BEIR folder"):
+            result = pairs.import_pairs(ws, beir_dir)
+            st.success(f"Imported {result['imported']} labelled queries.")
+    if all_pairs and st.button("Export all pairs to JSONL", key="pairs_export_btn"):
+        with user_errors("Could not export"):
+            path = ws.exports_dir / "pairs.jsonl"
+            st.session_state.pairs_export_n = pairs.export_jsonl(ws, path)
+    if st.session_state.get("pairs_export_n") is not None:
+        path = ws.exports_dir / "pairs.jsonl"
+        if path.is_file():
+            st.download_button(
+                f"Download {st.session_state.pairs_export_n} pairs (pairs.jsonl)",
+                path.read_bytes(),
+                "pairs.jsonl",
+                "application/jsonl",
+                key="pairs_export",
+            )

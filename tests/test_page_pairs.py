@@ -1,0 +1,116 @@
+"""AppTest of the Pairs page: edit a question, accept, reject, bulk accept; the DB reflects it."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from core import pairs
+from core.jobs import get_job, list_jobs, wait_job
+from tests.conftest import REPO
+from tests.gen_helpers import ingest_sample
+from tests.test_pairs import _seed
+
+PAGE = str(REPO / "pages" / "2_Pairs.py")
+
+
+def _app(ws) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["workspace_path"] = str(ws.root)
+    return at
+
+
+def _row_of(at: AppTest, pair_id: int) -> int:
+    ids = list(at.data_editor(key="pairs_editor").value["id"])
+    return ids.index(pair_id)
+
+
+def test_empty_workspace_says_what_to_do(ws):
+    at = _app(ws).run()
+    assert not at.exception
+    assert any("No documents yet" in i.value for i in at.info)
+
+
+def test_review_edit_accept_reject_and_bulk(ws):
+    _seed(ws)
+    at = _app(ws).run()
+    assert not at.exception
+    table = at.data_editor(key="pairs_editor").value
+    assert len(table) == 4  # the dropped pair is listed separately
+    assert any("junk: refusal" in str(df.value["reason"].tolist()) for df in at.dataframe)
+
+    ids = pairs.list_pairs(ws, status="pending")
+    first, second, third = ids[0]["id"], ids[1]["id"], ids[2]["id"]
+
+    # Edit a question (the editor's state is seeded as a browser edit would set it).
+    at.session_state["pairs_editor"] = {
+        "edited_rows": {_row_of(at, first): {"question": "How is question zero worded?"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    at.button(key="pairs_save").click().run()
+    assert not at.exception
+    p = pairs.get_pair(ws, first)
+    assert p["query"] == "How is question zero worded?" and p["status"] == "edited"
+    assert p["edits"][0]["field"] == "query" and p["edits"][0]["at"]
+
+    # Accept one, reject another.
+    at.session_state["pairs_editor"] = {
+        "edited_rows": {_row_of(at, second): {"select": True}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    at.button(key="pairs_accept").click().run()
+    assert not at.exception
+    assert pairs.get_pair(ws, second)["status"] == "accepted"
+    at.session_state["pairs_editor"] = {
+        "edited_rows": {_row_of(at, third): {"select": True}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    at.button(key="pairs_reject").click().run()
+    assert not at.exception
+    assert pairs.get_pair(ws, third)["status"] == "rejected"
+
+    # Bulk accept: the remaining pending pair has no judge score, so a threshold keeps it out.
+    at.number_input(key="pairs_bulk_score").set_value(1.0).run()
+    at.button(key="pairs_bulk_accept").click().run()
+    assert not at.exception
+    assert pairs.status_counts(ws)["pending"] == 1
+    assert any("Accepted 0" in s.value for s in at.success)
+
+
+def test_manual_pair(ws):
+    chunk_ids = _seed(ws)
+    at = _app(ws).run()
+    at.text_input(key="pairs_manual_q").set_value("Which chunk is the first one?")
+    at.multiselect(key="pairs_manual_chunks").set_value([chunk_ids[0]])
+    at.button(key="pairs_manual_add").click().run()
+    assert not at.exception
+    manual = pairs.list_pairs(ws, kind="manual")
+    assert manual and manual[0]["status"] == "accepted"
+    assert manual[0]["query"] == "Which chunk is the first one?"
+
+
+def test_generate_runs_as_a_background_job(ws, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    ingest_sample(ws)
+    at = _app(ws).run()
+    # No LLM kinds, so the job is quick; the settings travel as the job's params.
+    at.multiselect(key="pairs_kinds").set_value(["ict", "keywords"])
+    at.number_input(key="pairs_limit").set_value(4)
+    at.button(key="pairs_generate").click().run()
+    assert not at.exception
+    jobs = list_jobs(ws, kind="generate")
+    assert len(jobs) == 1 and jobs[0]["params"]["kinds"] == ["ict", "keywords"]
+    assert "sk-secret-value" not in str(jobs[0]["params"])
+    wait_job(ws, jobs[0]["id"])
+    job = get_job(ws, jobs[0]["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["kept"] + job["result"]["dropped"] > 0
+    assert pairs.list_pairs(ws, kind="ict")
+    at.run()
+    assert not at.exception
+    assert any("Last generation: kept" in s.value for s in at.success)
