@@ -165,3 +165,47 @@ def test_export_job_and_cli_report_a_missing_run(ws, capsys):
     assert "no run 'nope'" in get_job(ws, job_id)["error"]
     assert main(["export", str(ws.root), "--run", "nope"]) == 1
     assert "no run 'nope'" in capsys.readouterr().err
+
+
+def test_moe_model_exports_with_routing_in_the_graph(tmp_path):
+    """An MoE run (custom encoder, core/losses/moe.py) exports, and a fresh process that never
+    imports the MoE code (nor runs remote code) reproduces its embeddings from the ONNX folder."""
+    moe = pytest.importorskip("core.losses.moe")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from core.export.onnx_export import export_onnx
+    from core.models import DEFAULT_BASE_MODEL, resolve_model
+
+    model = SentenceTransformer(resolve_model(DEFAULT_BASE_MODEL), device="cpu")
+    moe.convert_to_moe(model, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # make expert 1 differ, so which expert a token takes matters
+        for block in moe.moe_blocks(model):
+            for p in block.experts[1].parameters():
+                p.add_(0.3 * p.std() * torch.randn(p.shape, generator=gen))
+    model.save(str(tmp_path / "model"))
+    export_onnx(tmp_path / "model", tmp_path / "onnx")
+    assert not (tmp_path / "onnx" / "config.json").exists()  # its auto_map would ask for code
+
+    texts = scifact_passages(6)
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    script = (
+        "import json, sys, numpy as np\n"
+        "from core.export.runtime import load_embedder\n"
+        "e = load_embedder(sys.argv[1])\n"
+        "np.save(sys.argv[3], e.embed(json.load(open(sys.argv[2])), 3))\n"
+        "assert 'core.losses.moe_modeling' not in sys.modules\n"
+    )
+    out = tmp_path / "moe.npy"
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "onnx"), str(tmp_path / "texts.json"), out],
+        cwd=REPO,
+        check=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    reference = TorchEmbedder(tmp_path / "model").embed(texts)
+    base = TorchEmbedder(resolve_model(DEFAULT_BASE_MODEL)).embed(texts)
+    assert cosine_per_text(reference, base).mean() < 0.999  # the experts really differ
+    assert cosine_per_text(reference, np.load(out)).min() > 0.9999

@@ -15,6 +15,7 @@ the one recorded.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -68,6 +69,19 @@ def _register_custom_models() -> None:
     # Importing the MoE modelling module registers `bert_moe` with transformers' Auto classes.
     with contextlib.suppress(ImportError):
         import core.losses.moe_modeling  # noqa: F401
+
+
+def _config_target(path: Path) -> str:
+    """Name of a copied config file: a config.json pointing at custom modelling code (auto_map,
+    e.g. the MoE model) is kept as source_config.json, so that loading the tokenizer from the
+    export never asks to run that code; the graph does not need it."""
+    if path.name == "config.json":
+        try:
+            if "auto_map" in json.loads(path.read_text()):
+                return "source_config.json"
+        except ValueError:
+            return "source_config.json"
+    return path.name
 
 
 def graph_input_names(model: SentenceTransformer) -> list[str]:
@@ -124,7 +138,7 @@ def export_onnx(
     model.tokenizer.save_pretrained(str(out_dir))
     for name in _CONFIG_FILES:
         if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, out_dir / name)
+            shutil.copy2(model_dir / name, out_dir / _config_target(model_dir / name))
     with torch.no_grad():
         dim = int(graph(*args).shape[-1])
     manifest = OnnxManifest(

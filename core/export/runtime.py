@@ -55,7 +55,7 @@ class OnnxEmbedder:
         self.dim = self.manifest.dim
         self.max_seq_length = self.manifest.max_seq_length
         self.backend = f"onnx-{self.manifest.precision}"
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), trust_remote_code=False)
         # Counting tokens of long inputs must not warn or truncate; embedding truncates itself.
         self.tokenizer.model_max_length = 1 << 30
         options = ort.SessionOptions()
