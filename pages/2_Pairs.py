@@ -1,5 +1,7 @@
 """Pairs: generate synthetic questions as a job, review them, import and export."""
 
+import os
+
 import pandas as pd
 import streamlit as st
 
@@ -90,6 +92,15 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
                 filters=FilterSettings(min_judge_score=float(min_score)),
             )
             settings.validate()
+            if provider == "openai" and not os.environ.get(key_env):
+                # A key kept in Streamlit secrets reaches the job process through its
+                # environment; it is never written to the database or the job's params.
+                try:
+                    secret = st.secrets.get(key_env)
+                except Exception:  # no secrets file at all
+                    secret = None
+                if secret:
+                    os.environ[key_env] = str(secret)
             start_job(ws, "generate", settings.to_params())
             st.rerun()
 
