@@ -185,6 +185,12 @@ else:
             "version",
         ],
     )
+    # Row edits are kept by row position: when the rows change (filters, new pairs), old edits
+    # would land on other pairs, so they are cleared.
+    signature = tuple(int(i) for i in table["id"])
+    if st.session_state.get("pairs_editor_rows") != signature:
+        st.session_state.pop(EDITOR, None)
+        st.session_state.pairs_editor_rows = signature
     edited = st.data_editor(
         table,
         key=EDITOR,
