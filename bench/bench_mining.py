@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--synthetic-chunks", type=int, default=200_000)
     ap.add_argument("--synthetic-queries", type=int, default=10_000)
     ap.add_argument("--skip-scifact", action="store_true")
+    ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -111,7 +112,8 @@ def main() -> None:
         return
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report: dict = {}
+    out_path = RESULTS / "mining.json"
+    report: dict = json.loads(out_path.read_text()) if out_path.is_file() else {}
     if not args.skip_scifact:
         root = RESULTS / f"mining_ws_{args.max_docs or 'all'}"
         ws = scifact_workspace(root, args.max_docs)
@@ -131,14 +133,15 @@ def main() -> None:
             f"memory {ours['peak_rss_mb'] / st['peak_rss_mb']:.2f}x"
         )
         print(f"  stats: {ours['stats']}")
-    syn = run_worker("synthetic", str(args.synthetic_chunks), str(args.synthetic_queries))
-    report["synthetic"] = syn
-    print(
-        f"Synthetic {args.synthetic_chunks} x 384-d chunks, {args.synthetic_queries} queries: "
-        f"{syn['seconds']:.1f} s, peak RSS {syn['peak_rss_mb']:.0f} MB "
-        f"({'under' if syn['peak_rss_mb'] < 2048 else 'OVER'} 2 GB)"
-    )
-    (RESULTS / "mining.json").write_text(json.dumps(report, indent=2, default=float))
+    if not args.skip_synthetic:
+        syn = run_worker("synthetic", str(args.synthetic_chunks), str(args.synthetic_queries))
+        report["synthetic"] = syn
+        print(
+            f"Synthetic {args.synthetic_chunks} x 384-d chunks, {args.synthetic_queries} "
+            f"queries: {syn['seconds']:.1f} s, peak RSS {syn['peak_rss_mb']:.0f} MB "
+            f"({'under' if syn['peak_rss_mb'] < 2048 else 'OVER'} 2 GB)"
+        )
+    out_path.write_text(json.dumps(report, indent=2, default=float))
 
 
 if __name__ == "__main__":
