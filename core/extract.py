@@ -24,6 +24,10 @@ _EXTENSIONS = {
 }
 # A docx whose parts would inflate beyond this (bytes) is refused: a zip bomb guard.
 MAX_DOCX_UNCOMPRESSED = 200 * 1024 * 1024
+# HTML nested deeper than this (elements) is refused. It is libxml2's own limit, so real pages
+# never reach it; BeautifulSoup's tree edits cost time quadratic in depth (10 MB of <div>s
+# would take hours), so the depth is checked first with lxml's C parser, in milliseconds.
+MAX_HTML_DEPTH = 256
 
 
 class ExtractionError(Exception):
@@ -76,12 +80,22 @@ def decode_bytes(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if _UTF8_MULTIBYTE.search(data):
+        # Valid multi-byte UTF-8 with a few broken bytes is UTF-8 with damage, not a legacy
+        # encoding: guessing cp1252 would garble every accent. Broken bytes become U+FFFD.
+        return data.decode("utf-8", errors="replace")
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
     if best is None:
         raise ExtractionError("the text encoding could not be detected (not UTF-8)")
     return str(best)
+
+
+# A well-formed 2-, 3- or 4-byte UTF-8 sequence (legacy 8-bit encodings rarely form one).
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -181,9 +195,26 @@ def _docx_heading_level(style: str) -> int:
 _BLOCKS = {"p", "li", "div", "section", "article", "tr", "br", "pre", "blockquote", "dd", "dt"}
 
 
+def _check_html_depth(html: str) -> None:
+    """Raise ExtractionError when the markup nests deeper than MAX_HTML_DEPTH elements."""
+    import lxml.etree
+    import lxml.html
+
+    parser = lxml.html.HTMLParser(huge_tree=False)
+    try:
+        lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"), parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return  # an empty or odd document: the main parser decides what it holds
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        raise ExtractionError(
+            f"the HTML is nested more than {MAX_HTML_DEPTH} levels deep; refusing to parse it"
+        )
+
+
 def _html_text(html: str) -> str:
     from bs4 import BeautifulSoup
 
+    _check_html_depth(html)
     soup = BeautifulSoup(html, "lxml")
     for tag in soup(["script", "style", "noscript", "template", "svg", "head", "iframe"]):
         tag.decompose()

@@ -24,6 +24,7 @@ from core.store import Workspace
 
 DEFAULT_MAX_FILE_MB = 50.0
 MAX_NAME_CHARS = 120
+MAX_NAME_BYTES = 200  # UTF-8 bytes of a stored name, before its 17-byte hash prefix
 
 Status = Literal["ingested", "duplicate", "error"]
 
@@ -52,12 +53,17 @@ def safe_name(name: str) -> str:
     base = re.sub(r"[^\w.\- ()]+", "_", base).strip(" .")
     if not base:
         base = "unnamed"
-    if len(base) > MAX_NAME_CHARS:
+    if len(base) > MAX_NAME_CHARS or len(base.encode()) > MAX_NAME_BYTES:
         stem, dot, ext = base.rpartition(".")
-        if dot and len(ext) <= 10:
-            base = stem[: MAX_NAME_CHARS - len(ext) - 1] + "." + ext
-        else:
-            base = base[:MAX_NAME_CHARS]
+        if not (dot and len(ext) <= 10):
+            stem, ext = base, ""
+        suffix = f".{ext}" if ext else ""
+        stem = stem[: MAX_NAME_CHARS - len(suffix)]
+        # File systems limit names in bytes (255), and accented or CJK names take 2-4 bytes a
+        # character; the stored name also carries a hash prefix and a ".part" suffix.
+        while len((stem + suffix).encode()) > MAX_NAME_BYTES:
+            stem = stem[:-1]
+        base = stem + suffix
     return base
 
 
@@ -110,11 +116,12 @@ def _ingest_one(
     stored = ws.files_dir / f"{digest[:16]}-{display}"
     if not stored.resolve().is_relative_to(ws.files_dir.resolve()):
         return IngestResult(display, "error", error="unsafe file name")
+    tmp = stored.with_name(stored.name + ".part")
     try:
-        tmp = stored.with_name(stored.name + ".part")
         tmp.write_bytes(data)
         os.replace(tmp, stored)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)  # a full disk leaves half a file: give the space back
         return IngestResult(display, "error", error=f"cannot store the file: {exc.strerror}")
     try:
         with ws.transaction() as conn:
