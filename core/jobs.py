@@ -329,7 +329,7 @@ def _finish(
     result: dict | None = None,
     error: str | None = None,
 ) -> None:
-    with ws.connect() as conn:
+    with ws.transaction() as conn:
         conn.execute(
             "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?,"
             " progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END"
@@ -343,6 +343,14 @@ def _finish(
                 job_id,
             ),
         )
+        if status in ("failed", "cancelled"):
+            # The runs row mirrors its job; a worker killed without a word cannot update it,
+            # so a run still marked active follows its job here.
+            conn.execute(
+                "UPDATE runs SET status = ? WHERE status IN ('queued', 'running')"
+                " AND id = (SELECT run_id FROM jobs WHERE id = ?)",
+                (status, job_id),
+            )
 
 
 def _resolve(kind: str) -> Callable[[JobContext], dict[str, Any]]:
@@ -358,10 +366,15 @@ def run_worker(ws: Workspace, job_id: str) -> str:
     if job["status"] != "queued":
         return job["status"]
     folder = job_folder(ws, job_id, job["run_id"])
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(folder / "log.txt")
+    except OSError as exc:
+        # Without a folder there is no log: the reason goes to the job row instead.
+        _finish(ws, job_id, "failed", error=f"cannot write the job folder {folder}: {exc}")
+        return "failed"
     logger = logging.getLogger(f"embstudio.job.{job_id}")
     logger.setLevel(logging.INFO)
-    handler = logging.FileHandler(folder / "log.txt")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     ctx = JobContext(ws, job_id, job["kind"], job["params"], job["run_id"], folder, logger)

@@ -1,0 +1,256 @@
+"""Job faults (issue 9, case 3): dead workers, orphaned jobs, races on a run, full disks.
+
+The fast tests use the tiny "sleep" job and in-process workers; the real training worker killed
+with SIGKILL and resumed, and a training run that fills the disk, are marked slow
+(`pytest -m slow tests/reliability`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.cli import main as cli_main
+from core.jobs import (
+    JobContext,
+    JobError,
+    get_job,
+    list_jobs,
+    log_tail,
+    refresh_stale,
+    register_handler,
+    resume_job,
+    run_worker,
+    start_job,
+    wait_job,
+)
+from tests.conftest import REPO
+
+
+def _wait_for(predicate, timeout: float = 60.0, poll: float = 0.2) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return False
+
+
+def write_job(ctx: JobContext) -> dict[str, Any]:
+    """Writes `mb` megabytes into the job folder in 64 KB blocks (for the disk-full case)."""
+    block = b"x" * 65536
+    with (ctx.folder / "big.bin").open("wb") as f:
+        for i in range(int(ctx.params["mb"] * 16)):
+            f.write(block)
+            ctx.progress(i + 1, int(ctx.params["mb"] * 16))
+    return {"ok": True}
+
+
+register_handler("reliability-write", "tests.reliability.test_job_faults:write_job")
+
+
+def test_job_outlives_the_process_that_started_it(ws):
+    starter = textwrap.dedent(
+        """
+        import sys
+        from core.jobs import start_job
+        from core.store import Workspace
+        print(start_job(Workspace.open(sys.argv[1]), "sleep", {"steps": 15, "seconds": 0.2}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", starter, str(ws.root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    job_id = proc.stdout.strip()  # the starter (a stand-in for the Streamlit server) is gone
+    job = wait_job(ws, job_id, poll_s=0.2)
+    assert job["status"] == "succeeded" and job["step"] == 15
+    assert list_jobs(ws)[0]["id"] == job_id  # a fresh reader (the reloaded page) sees it
+
+
+def test_racing_starts_on_one_run_only_one_wins(ws):
+    barrier = threading.Barrier(8)
+    won: list[str] = []
+    refused: list[str] = []
+
+    def starter() -> None:
+        barrier.wait()
+        try:
+            won.append(start_job(ws, "sleep", {"steps": 1}, run_id="run-shared", spawn=False))
+        except JobError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=starter) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(won) == 1 and len(refused) == 7
+    assert all("already being written" in r for r in refused)
+    assert [j["id"] for j in list_jobs(ws, active_only=True)] == won
+
+
+def test_resume_of_an_active_run_is_refused(ws, capsys):
+    job_id = start_job(ws, "sleep", {"steps": 300, "seconds": 0.05}, run_id="run-busy")
+    try:
+        assert _wait_for(lambda: get_job(ws, job_id)["status"] == "running")
+        with pytest.raises(JobError, match="still running"):
+            resume_job(ws, job_id)
+        rc = cli_main(["jobs", str(ws.root), "--resume", "run-busy"])
+        err = capsys.readouterr().err
+        assert rc == 1 and len(err.strip().splitlines()) == 1 and "still running" in err
+    finally:
+        os.kill(get_job(ws, job_id)["pid"], signal.SIGTERM)
+        assert wait_job(ws, job_id, poll_s=0.1)["status"] == "cancelled"
+
+
+def test_unwritable_run_folder_is_reported_not_left_queued(ws):
+    ws.runs_dir.mkdir(exist_ok=True)
+    (ws.runs_dir / "run-blocked").write_text("a file where the run folder should be")
+    with pytest.raises(JobError, match="cannot write the job folder"):
+        start_job(ws, "sleep", {"steps": 1}, run_id="run-blocked")
+    (job,) = list_jobs(ws)
+    assert job["status"] == "failed" and "run-blocked" in job["error"]
+
+
+def test_worker_that_cannot_open_its_folder_fails_with_reason(ws):
+    job_id = start_job(ws, "sleep", {"steps": 1}, run_id="run-gone", spawn=False)
+    folder = ws.run_dir("run-gone")
+    for p in folder.iterdir():
+        p.unlink()
+    folder.rmdir()
+    folder.write_text("replaced by a file")
+    status = run_worker(ws, job_id)
+    job = get_job(ws, job_id)
+    assert status == job["status"] == "failed"
+    assert "run-gone" in job["error"]
+
+
+def test_disk_full_inside_a_job_is_reported_with_the_reason(ws):
+    job_id = start_job(ws, "reliability-write", {"mb": 4}, spawn=False)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, hard))
+    try:
+        status = run_worker(ws, job_id)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    job = get_job(ws, job_id)
+    assert status == "failed"
+    assert "File too large" in job["error"]  # the OS reason, not a generic "failed"
+    assert "File too large" in log_tail(ws, job_id, 50)
+
+
+def test_killed_run_is_marked_failed_on_its_run_row_too(ws):
+    # The runs table mirrors the job: a worker killed without a word must not leave its run
+    # "running" forever (the Train page lists runs from that table).
+    from core.store import now_iso
+
+    with ws.connect() as conn:
+        conn.execute(
+            "INSERT INTO runs (id, created_at, base_model, loss, config, status)"
+            " VALUES ('run-k', ?, 'm', 'mnrl', '{}', 'running')",
+            (now_iso(),),
+        )
+    job_id = start_job(ws, "sleep", {"steps": 500, "seconds": 0.05}, run_id="run-k")
+    assert _wait_for(lambda: get_job(ws, job_id)["step"] >= 1)
+    t0 = time.time()
+    os.kill(get_job(ws, job_id)["pid"], signal.SIGKILL)
+    assert _wait_for(lambda: bool(refresh_stale(ws)) or get_job(ws, job_id)["status"] == "failed")
+    assert time.time() - t0 < 30
+    with ws.connect() as conn:
+        assert conn.execute("SELECT status FROM runs WHERE id='run-k'").fetchone()[0] == "failed"
+
+
+# ----------------------------------------------------------------------------- slow: training
+
+
+def _tiny_training(ws, **kw):
+    from core.mining import MiningSettings, mine_workspace
+    from core.training.config import TrainConfig
+    from tests.training_helpers import small_scifact
+
+    small_scifact(ws, n_queries=16, n_other=10, n_val=0)
+    mine_workspace(ws, MiningSettings(negatives=1))
+    base = dict(
+        batch_size=4,
+        max_steps=30,
+        checkpoint_steps=2,
+        save_total_limit=2,
+        negatives_per_query=1,
+        max_seq_length=48,
+        warmup_ratio=0.0,
+        validate_every_epoch=False,
+        device="cpu",
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.slow
+def test_sigkilled_training_worker_fails_fast_and_resumes_from_checkpoint(ws):
+    from core.training.jobs import start_training
+    from core.training.trainer import last_checkpoint, read_progress
+
+    run_id, job_id = start_training(ws, _tiny_training(ws))
+    run = ws.run_dir(run_id)
+    assert _wait_for(lambda: last_checkpoint(run) is not None, timeout=300, poll=0.5)
+    assert _wait_for(lambda: get_job(ws, job_id)["step"] >= 5, timeout=120, poll=0.2)
+    killed_at = time.time()
+    os.kill(get_job(ws, job_id)["pid"], signal.SIGKILL)
+    assert _wait_for(lambda: get_job(ws, job_id)["status"] == "failed" or bool(refresh_stale(ws)))
+    assert time.time() - killed_at < 30
+    job = get_job(ws, job_id)
+    assert job["status"] == "failed" and "died" in job["error"]
+    assert "last log lines" in job["error"] and "started" in job["error"]
+    ckpt = last_checkpoint(run)
+    assert ckpt is not None
+    ckpt_step = int(ckpt.name.rsplit("-", 1)[1])
+    steps_before = [p["step"] for p in read_progress(run) if p["type"] == "step"]
+
+    new_id = resume_job(ws, job_id)
+    done = wait_job(ws, new_id, poll_s=1.0)
+    assert done["status"] == "succeeded", done["error"]
+    steps = [p["step"] for p in read_progress(run) if p["type"] == "step"]
+    resumed = steps[len(steps_before) :]
+    assert resumed and resumed[0] == ckpt_step + 1  # continued, not restarted at step 1
+    assert steps[-1] == 30 and (run / "model" / "modules.json").is_file()
+    assert done["result"]["metrics"]["steps"] == 30
+    with ws.connect() as conn:
+        row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    assert row["status"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_training_that_fills_the_disk_fails_with_the_reason(ws):
+    from core.training.jobs import start_training
+
+    config = _tiny_training(ws, max_steps=4)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # The worker inherits the limit: logs and the database fit, a 90 MB checkpoint does not.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20 * 1024 * 1024, hard))
+    try:
+        run_id, job_id = start_training(ws, config)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    job = wait_job(ws, job_id, poll_s=1.0)
+    assert job["status"] == "failed"
+    assert "too large" in job["error"].lower() or "no space" in job["error"].lower(), job["error"]
+    with ws.connect() as conn:
+        assert conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0] == (
+            "failed"
+        )
+    assert json.loads((Path(ws.run_dir(run_id)) / "config.json").read_text())["max_steps"] == 4
