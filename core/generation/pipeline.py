@@ -497,13 +497,19 @@ def _filter(
                     c.notes.append(f"LLM judge failed ({err[:80]}), heuristic used")
         index = {cid: i for i, cid in enumerate(chunk_ids)}
         q_row = {id(c): i for i, c in enumerate(candidates)}
-        for c in alive:
+        # Every pair gets scores, dropped ones too, so the review table can sort all of them;
+        # the heuristic is cheap, the LLM judge is spent on survivors only.
+        for c in candidates:
             if c.judge is None:
                 text = " ".join(passages.get(p, "") for p in c.positives)
-                cos = max(
-                    float(q_emb[q_row[id(c)]] @ chunk_emb[index[p]])
-                    for p in c.positives
-                    if p in index
+                cos = (
+                    max(
+                        float(q_emb[q_row[id(c)]] @ chunk_emb[index[p]])
+                        for p in c.positives
+                        if p in index
+                    )
+                    if any(p in index for p in c.positives)
+                    else 0.0
                 )
                 c.judge = filters.heuristic_judge(c, text, cos)
         filters.apply_judge_threshold(candidates, fs.min_judge_score)

@@ -89,7 +89,11 @@ def ict_candidates(
 
 def _ict_ok(sentence: str) -> bool:
     n = len(sentence.split())
-    return ICT_MIN_WORDS <= n <= ICT_MAX_WORDS and not sentence.lower().startswith("source:")
+    # A window cut mid-sentence leaves fragments at its edges: whole sentences only.
+    whole = sentence[-1] in '.!?"”)' and (sentence[0].isupper() or sentence[0] in '"“(0123456789')
+    return (
+        whole and ICT_MIN_WORDS <= n <= ICT_MAX_WORDS and not sentence.lower().startswith("source:")
+    )
 
 
 def _phrases(text: str, max_n: int = 3) -> list[str]:
