@@ -255,7 +255,7 @@ def build_trainer(
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float < 1 is a ratio of all steps
         weight_decay=config.weight_decay,
         seed=config.seed,
         data_seed=config.seed,
