@@ -106,6 +106,25 @@ def test_normal_answers_store_pairs_and_rerun_skips(sample_ws, fake):
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 3
 
 
+def test_all_llm_kinds_multi_hop_keeps_every_supporting_chunk(sample_ws, fake):
+    kinds = ("multi-hop", "structural", "contextual")
+    summary = generate(sample_ws, _settings(fake, kinds=kinds, limit_chunks=2, per_chunk={}))
+    assert summary["errors"] == 0
+    rows = _rows(
+        sample_ws,
+        "SELECT p.kind, COUNT(pp.chunk_id) AS n FROM pairs p"
+        " JOIN pair_positives pp ON pp.pair_id = p.id GROUP BY p.id",
+    )
+    assert {r["kind"] for r in rows} == set(kinds)
+    assert all(r["n"] >= 2 for r in rows if r["kind"] == "multi-hop")
+    assert all(r["n"] == 1 for r in rows if r["kind"] != "multi-hop")
+    prompts = [m["messages"][-1]["content"] for m in fake.requests]
+    assert any("Passage 2:" in p for p in prompts)  # the related chunk was shown
+    assert any("Section path:" in p for p in prompts) and any(
+        "Text just before" in p for p in prompts
+    )
+
+
 def test_malformed_json_records_errors_and_keeps_earlier_pairs(sample_ws, fake):
     generate(sample_ws, _settings(fake, limit_chunks=2))
     before = _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id")

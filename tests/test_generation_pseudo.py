@@ -81,6 +81,7 @@ def test_multi_hop_neighbours_and_local_prompt_example():
     emb = np.array([[1, 0, 0], [0.8, 0.6, 0], [0.6, 0.8, 0], [0, 0, 1]], dtype=np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     assert related_chunks(0, emb, [10, 11, 12, 13]) == [11, 12]  # not the orthogonal one
+    assert related_chunks(0, emb, [10, 11, 12, 13], allowed=lambda c: c != 11) == [12]
     conv = build_conversation("simple", CHUNKS[0], 1, structured=False)
     assert [m["role"] for m in conv] == ["system", "user", "assistant", "user"]
     assert "aspirin" in conv[2]["content"] and "guaranteed to be valid" in conv[3]["content"]

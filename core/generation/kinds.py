@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +36,17 @@ def related_chunks(
     chunk_emb: np.ndarray,
     chunk_ids: Sequence[int],
     max_hops: int = MAX_HOPS,
+    allowed: Callable[[int], bool] | None = None,
 ) -> list[int]:
-    """Up to `max_hops - 1` chunk ids most similar to chunk `row` (L2-normalised rows)."""
+    """Up to `max_hops - 1` chunk ids most similar to chunk `row` (L2-normalised rows);
+    `allowed(chunk_id)` restricts them (e.g. to the source's split, so no test text leaks)."""
     sims = chunk_emb @ chunk_emb[row]
     order = np.argsort(-sims)
     out: list[int] = []
     for j in order:
         if j == row or sims[j] >= MAX_RELATED_COSINE:
+            continue
+        if allowed is not None and not allowed(int(chunk_ids[j])):
             continue
         if sims[j] < MIN_RELATED_COSINE or len(out) >= max_hops - 1:
             break

@@ -236,7 +236,12 @@ def generate(
                 if kind == "multi-hop":
                     related = [
                         by_id[i]
-                        for i in kinds.related_chunks(row_of[chunk["id"]], chunk_emb, chunk_ids)
+                        for i in kinds.related_chunks(
+                            row_of[chunk["id"]],
+                            chunk_emb,
+                            chunk_ids,
+                            allowed=lambda cid, c=chunk: split_of.get(cid) == split_of.get(c["id"]),
+                        )
                     ]
                     if not related:
                         log_rows.append((chunk["id"], kind, "done", "no related chunk"))
