@@ -56,12 +56,9 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float) ->
     raise TimeoutError(f"streamlit did not answer {url} in {timeout_s:.0f}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory) -> Iterator[dict]:
-    """A running studio on an empty workspace: {"url", "workspace", "log"}."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing: install the Debian package `chromium` (.ci/run does)")
-    workspace = tmp_path_factory.mktemp("browser") / "ws"
+@contextlib.contextmanager
+def run_studio(workspace: Path) -> Iterator[dict]:
+    """`streamlit run app.py -- --workspace WORKSPACE` on a free port until the block ends."""
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "streamlit.log"
@@ -112,6 +109,15 @@ def studio(tmp_path_factory) -> Iterator[dict]:
             proc.kill()
             proc.wait()
         _stop_jobs(workspace)
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory) -> Iterator[dict]:
+    """A running studio on an empty workspace: {"url", "workspace", "log", "port"}."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing: install the Debian package `chromium` (.ci/run does)")
+    with run_studio(tmp_path_factory.mktemp("browser") / "ws") as info:
+        yield info
 
 
 def _stop_jobs(workspace: Path) -> None:

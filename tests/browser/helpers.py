@@ -28,10 +28,44 @@ def wait_text(page: Page, text: str | re.Pattern, timeout_ms: int = 60_000):
     return loc
 
 
-def click_button(page: Page, name: str | re.Pattern, timeout_ms: int = 60_000) -> None:
-    button = page.get_by_role("button", name=name).first
+def click_button(
+    page: Page, name: str | re.Pattern, timeout_ms: int = 60_000, exact: bool = False
+) -> None:
+    button = page.get_by_role("button", name=name, exact=exact).first
     expect(button).to_be_enabled(timeout=timeout_ms)
     button.click()
+
+
+def set_number(page: Page, label: str, value: float) -> None:
+    """Type into a number input and commit it (Streamlit reruns on Enter)."""
+    box = page.get_by_role("spinbutton", name=label, exact=True).first
+    box.fill(str(value))
+    box.press("Enter")
+    # Streamlit formats the value back ("1" → "1.00" for a float input).
+    whole = f"{value:g}"
+    expect(box).to_have_value(re.compile(rf"^{re.escape(whole)}(\.0*)?$"))
+
+
+def set_text(page: Page, label: str, value: str) -> None:
+    """Type into a text input and commit it (Streamlit reruns on Enter)."""
+    box = page.get_by_role("textbox", name=label, exact=True).first
+    box.fill(value)
+    box.press("Enter")
+    expect(box).to_have_value(value)
+
+
+def set_multiselect(page: Page, label: str, values: list[str]) -> None:
+    """Replace a multiselect's choices with `values` (clear all, then pick each)."""
+    box = page.get_by_test_id("stMultiSelect").filter(has_text=label).first
+    clear = box.get_by_role("button", name="Clear all")
+    if clear.count():
+        clear.first.click()
+    for value in values:
+        box.get_by_role("combobox").click()
+        page.get_by_role("option", name=value, exact=True).click()
+    page.keyboard.press("Escape")
+    for value in values:
+        expect(box.get_by_text(value, exact=True)).to_be_visible()
 
 
 def assert_no_exception(page: Page) -> None:
