@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.evaluation.jobs import run_evaluation
+    from core.evaluation.runner import run_evaluation
 
     ws = open_workspace(args.workspace)
     if args.beir:

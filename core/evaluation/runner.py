@@ -1,0 +1,76 @@
+"""Run an evaluation from plain params: the function behind `embstudio evaluate` and the
+"evaluate" job.
+
+params: dataset ("workspace" | "beir" | "general"), beir_dir (for beir/general),
+split (default "test"), group (None | field), base_model (default DEFAULT_BASE_MODEL),
+runs (list of run ids; the base model is evaluated first, as reference A) or models (an
+explicit list, each "base" or a run id; the first two are compared as A and B),
+top_k (100), batch_size (32), seed (0), save (write the report, default True).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from core.evaluation.compare import ModelSpec, base_spec, evaluate_models, run_spec
+from core.evaluation.datasets import EvalSet, beir_set, general_set, workspace_set
+from core.evaluation.report import build_payload, save_report
+from core.models import DEFAULT_BASE_MODEL
+from core.store import Workspace
+
+Progress = Callable[[int, int, str], None]
+
+
+def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
+    """The evaluation set that `params` names (see the module docstring)."""
+    kind = params.get("dataset", "workspace")
+    split = params.get("split") or "test"
+    group = params.get("group") or None
+    if kind == "workspace":
+        return workspace_set(ws, split, group)
+    if kind == "beir":
+        if not params.get("beir_dir"):
+            raise ValueError("dataset 'beir' needs beir_dir")
+        return beir_set(params["beir_dir"], split, group)
+    if kind == "general":
+        evalset = general_set(params.get("beir_dir"), split)
+        return evalset
+    raise ValueError(f"unknown dataset {kind!r} (workspace, beir or general)")
+
+
+def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
+    """The models `params` names: `models` (each "base" or a run id), else base + `runs`."""
+    base = base_spec(params.get("base_model") or DEFAULT_BASE_MODEL)
+    names = params.get("models") or ["base", *(params.get("runs") or [])]
+    specs = [base if name == "base" else run_spec(ws, name) for name in names]
+    if len({s.label for s in specs}) != len(specs):
+        raise ValueError("the same model is named twice")
+    return specs
+
+
+def run_evaluation(
+    ws: Workspace, params: dict[str, Any], on_progress: Progress | None = None
+) -> dict[str, Any]:
+    """Evaluate the base model and the given runs; returns the report payload (with
+    `report_paths` when saved)."""
+    evalset = load_evalset(ws, params)
+    specs = model_specs(ws, params)
+    config = {
+        "params": params,
+        "top_k": int(params.get("top_k", 100)),
+        "batch_size": int(params.get("batch_size", 32)),
+        "seed": int(params.get("seed", 0)),
+    }
+    outcomes, comparison = evaluate_models(
+        evalset,
+        specs,
+        top_k=config["top_k"],
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+        on_progress=(lambda msg, d, t: on_progress(d, t, msg)) if on_progress else None,
+    )
+    payload = build_payload(ws, evalset, outcomes, comparison, config)
+    if params.get("save", True):
+        payload["report_paths"] = save_report(ws, payload)
+    return payload
