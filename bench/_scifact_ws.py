@@ -15,7 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from core.beir_data import import_beir, load_qrels  # noqa: E402
 from core.store import Workspace  # noqa: E402
 
-SCIFACT = REPO.parent / "shared" / "data" / "scifact"
+SCIFACT = Path(os.environ.get("EMBSTUDIO_SCIFACT") or REPO.parent / "shared" / "data" / "scifact")
 RESULTS = REPO / "bench" / "results"
 
 

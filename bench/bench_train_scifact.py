@@ -50,14 +50,15 @@ def step_times(ws, config, steps: int) -> dict[str, float]:
     from core.models import resolve_model
     from core.training.data import load_training_data
     from core.training.objectives import triplet_dataset
-    from core.training.trainer import _callback, _Quiet, build_trainer
+    from core.training.trainer import _callback, _Quiet, build_trainer, pick_device
 
     data = load_training_data(ws, validation_split="none")
-    cfg = type(config).from_dict({**config.to_dict(), "max_steps": steps, "device": "cpu"})
-    out = {}
+    cfg = type(config).from_dict({**config.to_dict(), "max_steps": steps})
+    device = pick_device(cfg)
+    out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("plain", "ours"):
-            model = SentenceTransformer(resolve_model(cfg.base_model), device="cpu")
+            model = SentenceTransformer(resolve_model(cfg.base_model), device=device)
             model.max_seq_length = cfg.max_seq_length
             if name == "ours":
                 cb = _callback(_Quiet(), Path(tmp) / "progress.jsonl")
@@ -72,7 +73,9 @@ def step_times(ws, config, steps: int) -> dict[str, float]:
                     batch_sampler=BatchSamplers.NO_DUPLICATES,
                     save_strategy="no",
                     report_to="none",
-                    use_cpu=True,
+                    use_cpu=device == "cpu",
+                    warmup_steps=cfg.warmup_ratio,
+                    weight_decay=cfg.weight_decay,
                     disable_tqdm=True,
                 )
                 trainer = SentenceTransformerTrainer(
@@ -101,10 +104,26 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=None)
     ap.add_argument("--compare-steps", type=int, default=6, help="steps timed per trainer")
     ap.add_argument("--skip-compare", action="store_true")
+    ap.add_argument(
+        "--only-step-time",
+        metavar="WS",
+        help="only time steps (ours vs plain) on this mined workspace, e.g. the mining bench's",
+    )
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.only_step_time:
+        from core.store import Workspace
+
+        cfg = TrainConfig(device=args.device)
+        st = step_times(Workspace.open(args.only_step_time), cfg, args.compare_steps)
+        print(
+            f"step time (batch {cfg.batch_size}, {cfg.negatives_per_query} negative): ours "
+            f"{st['ours']:.2f} s, plain trainer {st['plain']:.2f} s, ratio {st['ratio']:.2f}x"
+        )
+        (RESULTS / "train_step_time.json").write_text(json.dumps(st, indent=2))
+        return
     report: dict = {}
     t0 = time.perf_counter()
     ws = scifact_workspace(RESULTS / "scifact_ws")

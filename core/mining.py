@@ -284,12 +284,14 @@ def mine_workspace(
 
         model = SentenceTransformer(resolve_base(ws, settings.model), device=best_device())
     texts = [r["text"] for r in rows]
+    # Embed longest first in large blocks: similar lengths share a batch (little padding, as
+    # sentence-transformers does over a whole call) while progress and cancel stay responsive.
     chunk_emb = np.zeros((len(texts), model.get_embedding_dimension()), np.float32)
-    block = 512
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    block = 4096
     for start in range(0, len(texts), block):
-        chunk_emb[start : start + block] = encode(
-            model, texts[start : start + block], settings.batch_size
-        )
+        idx = order[start : start + block]
+        chunk_emb[idx] = encode(model, [texts[i] for i in idx], settings.batch_size)
         say(min(len(texts), start + block), len(texts) + len(pairs), "embedding chunks")
     query_emb = encode(model, [q for _, q, _ in pairs], settings.batch_size)
     positives = [[row_of[c] for c in pos if c in row_of] for _, _, pos in pairs]

@@ -62,7 +62,8 @@ class TrainConfig:
     # Defaults (lr 1e-4, 3 epochs, batch 32, 1 hard negative, scale 20, relative margin 0.05)
     # come from a SciFact sweep (train split, 2,035 chunk records): test nDCG@10 0.645 -> 0.784
     # in 192 steps (1 epoch: 0.733; 2e-5/5e-5 learn slower; 4 negatives: 0.804 at 2x the step
-    # cost). About 7 s a step on 2 CPU cores, so under 30 min; see bench/bench_train_scifact.py.
+    # cost). Measured on an H100 (192 steps, 31 s); on 2 CPU cores a batch-32 step with one
+    # negative should take ~7-8 s (DESIGN.md: ~5 s for pairs), ~25 min in all (estimate).
     learning_rate: float = field(
         default=1e-4, metadata=_h("Peak learning rate of AdamW (per step).")
     )
