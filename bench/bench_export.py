@@ -162,6 +162,15 @@ def main() -> int:
             if name != "torch"
         }
         backends = bench_backends(embedders, texts, args.rounds, args.batch, args.latency_calls)
+        print(
+            f"{'backend':<10} {'texts/s':>8} {'×torch':>7} {'p50 ms':>8} {'p95 ms':>8} {'cos':>7}"
+        )
+        for name, b in backends.items():
+            print(
+                f"{name:<10} {b['texts_per_s']:8.1f} {b['vs_torch']:7.2f} "
+                f"{b['latency_ms_p50']:8.1f} {b['latency_ms_p95']:8.1f} {parity.get(name, 1.0):7.4f}",
+                flush=True,
+            )
         endpoint = bench_endpoint(
             embedders["onnx-int8"], texts, args.endpoint_calls, max(1, args.endpoint_calls // 3)
         )
@@ -184,13 +193,6 @@ def main() -> int:
             "fp32_speedup>=1.0": backends["onnx-fp32"]["vs_torch"] >= 1.0,
         },
     }
-    print(f"{'backend':<10} {'texts/s':>8} {'×torch':>7} {'p50 ms':>8} {'p95 ms':>8} {'cos':>7}")
-    for name, b in backends.items():
-        cos = parity.get(name, 1.0)
-        print(
-            f"{name:<10} {b['texts_per_s']:8.1f} {b['vs_torch']:7.2f} "
-            f"{b['latency_ms_p50']:8.1f} {b['latency_ms_p95']:8.1f} {cos:7.4f}"
-        )
     print(
         f"endpoint ({endpoint['backend']}): one short input p50 "
         f"{endpoint['short_latency_ms_p50']:.1f} ms, p95 {endpoint['short_latency_ms_p95']:.1f} ms;"

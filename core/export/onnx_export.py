@@ -71,6 +71,17 @@ def _register_custom_models() -> None:
         import core.losses.moe_modeling  # noqa: F401
 
 
+def _use_eager_attention(model: SentenceTransformer) -> None:
+    """Trace attention as plain MatMul/Softmax rather than through SDPA: the SDPA trace carries
+    extra mask arithmetic, and onnxruntime ran the plain graph faster here (about 1.3× on
+    MiniLM, 2 CPU threads). The maths, hence the embeddings, are the same."""
+    hf = getattr(model[0], "auto_model", None)
+    setter = getattr(hf, "set_attn_implementation", None)
+    if setter is not None:
+        with contextlib.suppress(ValueError, ImportError, NotImplementedError):
+            setter("eager")
+
+
 def _config_target(path: Path) -> str:
     """Name of a copied config file: a config.json pointing at custom modelling code (auto_map,
     e.g. the MoE model) is kept as source_config.json, so that loading the tokenizer from the
@@ -115,6 +126,7 @@ def export_onnx(
     if (out_dir / MODEL_FILE).exists():
         raise ExportError(f"{out_dir} already holds an export")
     model = load_torch_model(model_dir).eval()
+    _use_eager_attention(model)
     names = graph_input_names(model)
     graph = EmbeddingGraph(model, names).eval()
     batch = model.tokenizer(list(_TRACE_TEXTS), padding=True, return_tensors="pt")

@@ -62,6 +62,9 @@ class OnnxEmbedder:
         if threads:
             options.intra_op_num_threads = int(threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads sleep instead of spinning: on a few shared cores (a server beside
+        # other work, or interleaved benchmarks) spinning threads steal the CPU others need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.folder / self.manifest.model_file),
             options,
@@ -110,7 +113,11 @@ class TorchEmbedder:
         self.model = load_torch_model(location, device=device).eval()
         path = Path(str(location))
         self.name = path.parent.name if path.name == "model" else path.name
-        self.dim = int(self.model.get_embedding_dimension())
+        dim_of = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dim_of())
         self.max_seq_length = int(self.model.max_seq_length)
         self.backend = "torch"
         self._lock = threading.Lock()
