@@ -83,6 +83,35 @@ def test_job_outlives_the_process_that_started_it(ws):
     assert list_jobs(ws)[0]["id"] == job_id  # a fresh reader (the reloaded page) sees it
 
 
+def test_restarted_app_shows_the_job_started_by_the_old_one(ws):
+    from streamlit.testing.v1 import AppTest
+
+    starter = (
+        "import sys; from core.jobs import start_job; from core.store import Workspace;"
+        " print(start_job(Workspace.open(sys.argv[1]), 'sleep', {'steps': 400, 'seconds': 0.05}))"
+    )
+    job_id = subprocess.run(
+        [sys.executable, "-c", starter, str(ws.root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    try:
+        assert _wait_for(lambda: get_job(ws, job_id)["step"] >= 1)
+        # A fresh session of the app (as after a server restart) finds the job in the database.
+        at = AppTest.from_file(str(REPO / "pages" / "0_Home.py"), default_timeout=60)
+        at.session_state["workspace_path"] = str(ws.root)
+        at.run()
+        assert not at.exception
+        shown = [str(el.proto) for el in at.get("progress")]
+        assert any("sleep" in p and "running" in p for p in shown), shown
+    finally:
+        os.kill(get_job(ws, job_id)["pid"], signal.SIGTERM)
+        assert wait_job(ws, job_id, poll_s=0.1)["status"] == "cancelled"
+
+
 def test_racing_starts_on_one_run_only_one_wins(ws):
     barrier = threading.Barrier(8)
     won: list[str] = []
@@ -205,17 +234,19 @@ def test_sigkilled_training_worker_fails_fast_and_resumes_from_checkpoint(ws):
     from core.training.jobs import start_training
     from core.training.trainer import last_checkpoint, read_progress
 
-    run_id, job_id = start_training(ws, _tiny_training(ws))
+    run_id, job_id = start_training(ws, _tiny_training(ws, max_steps=12))
     run = ws.run_dir(run_id)
-    assert _wait_for(lambda: last_checkpoint(run) is not None, timeout=300, poll=0.5)
-    assert _wait_for(lambda: get_job(ws, job_id)["step"] >= 5, timeout=120, poll=0.2)
+    # Killed as soon as the first checkpoint (step 2) is on disk, mid-way through the run.
+    assert _wait_for(lambda: last_checkpoint(run) is not None, timeout=600, poll=0.2)
     killed_at = time.time()
     os.kill(get_job(ws, job_id)["pid"], signal.SIGKILL)
     assert _wait_for(lambda: get_job(ws, job_id)["status"] == "failed" or bool(refresh_stale(ws)))
     assert time.time() - killed_at < 30
     job = get_job(ws, job_id)
     assert job["status"] == "failed" and "died" in job["error"]
-    assert "last log lines" in job["error"] and "started" in job["error"]
+    assert "last log lines" in job["error"]
+    tail = job["error"].split("last log lines:\n", 1)[1]
+    assert tail.strip() and tail.splitlines()[-1] in log_tail(ws, job_id, 50)
     ckpt = last_checkpoint(run)
     assert ckpt is not None
     ckpt_step = int(ckpt.name.rsplit("-", 1)[1])
@@ -227,8 +258,8 @@ def test_sigkilled_training_worker_fails_fast_and_resumes_from_checkpoint(ws):
     steps = [p["step"] for p in read_progress(run) if p["type"] == "step"]
     resumed = steps[len(steps_before) :]
     assert resumed and resumed[0] == ckpt_step + 1  # continued, not restarted at step 1
-    assert steps[-1] == 30 and (run / "model" / "modules.json").is_file()
-    assert done["result"]["metrics"]["steps"] == 30
+    assert steps[-1] == 12 and (run / "model" / "modules.json").is_file()
+    assert done["result"]["metrics"]["steps"] == 12
     with ws.connect() as conn:
         row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
     assert row["status"] == "succeeded"
