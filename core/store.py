@@ -271,8 +271,14 @@ class Workspace:
         ws = cls(path)
         for sub in (ws.files_dir, ws.runs_dir, ws.exports_dir, ws.jobs_dir):
             sub.mkdir(exist_ok=True)
-        with ws.connect() as conn:
-            migrate(conn)
+        try:
+            with ws.connect() as conn:
+                migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(
+                f"{ws.db_path} is damaged or not a studio database ({exc}); "
+                "restore it from a backup or create a new workspace"
+            ) from exc
         return ws
 
     @contextmanager

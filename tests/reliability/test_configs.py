@@ -118,6 +118,18 @@ def test_init_on_a_file_or_foreign_folder_is_refused(tmp_path, capsys):
         Workspace.open(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("garbage", [b"not a database at all", bytes(range(256)) * 8])
+def test_damaged_database_is_a_clear_workspace_error(tmp_path, capsys, garbage):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "studio.db").write_bytes(garbage)
+    with pytest.raises(WorkspaceError, match="damaged"):
+        Workspace.open(root)
+    rc, _, err = run_cli(["jobs", str(root)], capsys)
+    assert rc != 0 and len(err.strip().splitlines()) == 1 and "damaged" in err
+    assert (root / "studio.db").read_bytes() == garbage  # left as it was for recovery
+
+
 def test_cli_exit_status_and_single_line_in_a_real_process(tmp_path):
     fake = tmp_path / "ws.txt"
     fake.write_text("x")
