@@ -270,7 +270,10 @@ class Workspace:
             raise WorkspaceError(f"{path} is not a workspace (no {DB_NAME}); run `embstudio init`")
         ws = cls(path)
         for sub in (ws.files_dir, ws.runs_dir, ws.exports_dir, ws.jobs_dir):
-            sub.mkdir(exist_ok=True)
+            try:
+                sub.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise WorkspaceError(f"{sub} must be a folder: {exc.strerror}") from exc
         try:
             with ws.connect() as conn:
                 migrate(conn)

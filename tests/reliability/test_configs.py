@@ -130,6 +130,17 @@ def test_damaged_database_is_a_clear_workspace_error(tmp_path, capsys, garbage):
     assert (root / "studio.db").read_bytes() == garbage  # left as it was for recovery
 
 
+@pytest.mark.parametrize("sub", ["files", "runs", "exports", "jobs"])
+def test_workspace_part_that_is_a_file_is_refused(ws, capsys, sub):
+    target = ws.root / sub
+    target.rmdir()
+    target.write_text("in the way")
+    with pytest.raises(WorkspaceError, match="must be a folder"):
+        Workspace.open(ws.root)
+    rc, _, err = run_cli(["ingest", str(ws.root), str(ws.db_path)], capsys)
+    assert rc != 0 and len(err.strip().splitlines()) == 1 and sub in err
+
+
 def test_cli_exit_status_and_single_line_in_a_real_process(tmp_path):
     fake = tmp_path / "ws.txt"
     fake.write_text("x")
