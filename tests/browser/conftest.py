@@ -116,6 +116,8 @@ def studio(tmp_path_factory) -> Iterator[dict]:
     """A running studio on an empty workspace: {"url", "workspace", "log", "port"}."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing: install the Debian package `chromium` (.ci/run does)")
+    for old in ARTIFACTS.glob("*.png"):  # screenshots of one run only
+        old.unlink()
     with run_studio(tmp_path_factory.mktemp("browser") / "ws") as info:
         yield info
 
