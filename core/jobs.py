@@ -139,6 +139,8 @@ def start_job(
         raise JobError(f"unknown job kind {kind!r}")
     job_id = new_id(kind)
     folder = job_folder(ws, job_id, run_id)
+    if run_id is not None:
+        refresh_stale(ws)  # a dead worker must not block its run (it still reads "running")
     with ws.transaction() as conn:
         if run_id is not None:
             busy = conn.execute(
@@ -296,6 +298,7 @@ def cancel_job(ws: Workspace, job_id: str) -> str:
 
 def resume_job(ws: Workspace, job_id: str, spawn: bool = True) -> str:
     """Start a new job with the same kind, params and run, flagged `resume`; returns its id."""
+    refresh_stale(ws)  # resuming right after a crash: the dead worker is found first
     job = get_job(ws, job_id)
     if job["status"] in ACTIVE:
         raise JobError(f"job {job_id} is still {job['status']}")

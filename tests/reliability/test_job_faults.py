@@ -25,6 +25,7 @@ from core.cli import main as cli_main
 from core.jobs import (
     JobContext,
     JobError,
+    cancel_job,
     get_job,
     list_jobs,
     log_tail,
@@ -110,6 +111,19 @@ def test_restarted_app_shows_the_job_started_by_the_old_one(ws):
     finally:
         os.kill(get_job(ws, job_id)["pid"], signal.SIGTERM)
         assert wait_job(ws, job_id, poll_s=0.1)["status"] == "cancelled"
+
+
+def test_resume_right_after_a_crash_is_not_blocked_by_the_dead_worker(ws):
+    job_id = start_job(ws, "sleep", {"steps": 500, "seconds": 0.05}, run_id="run-crash")
+    assert _wait_for(lambda: get_job(ws, job_id)["step"] >= 1)
+    os.kill(get_job(ws, job_id)["pid"], signal.SIGKILL)
+    assert _wait_for(lambda: not os.path.exists(f"/proc/{get_job(ws, job_id)['pid']}/cmdline"))
+    new_id = resume_job(ws, job_id)  # no page refresh or job listing in between
+    assert get_job(ws, job_id)["status"] == "failed"
+    with pytest.raises(JobError, match="already being written"):  # the run is busy again
+        start_job(ws, "sleep", {"steps": 1}, run_id="run-crash")
+    cancel_job(ws, new_id)
+    assert wait_job(ws, new_id, poll_s=0.1)["status"] in ("cancelled", "succeeded")
 
 
 def test_racing_starts_on_one_run_only_one_wins(ws):
@@ -285,3 +299,49 @@ def test_training_that_fills_the_disk_fails_with_the_reason(ws):
             "failed"
         )
     assert json.loads((Path(ws.run_dir(run_id)) / "config.json").read_text())["max_steps"] == 4
+
+
+@pytest.mark.slow
+def test_sigkilled_generate_job_keeps_its_pairs_and_resume_finishes(tmp_path):
+    from core.generation.pipeline import GenerateSettings
+    from core.store import Workspace
+    from tests.fake_openai import FakeOpenAI, default_answer
+    from tests.gen_helpers import ingest_sample
+
+    ws = ingest_sample(Workspace.create(tmp_path / "ws"))
+
+    def slow_answer(messages):
+        time.sleep(0.5)  # time to kill the worker between batches
+        return default_answer(messages)
+
+    def pairs() -> list[tuple]:
+        with ws.connect() as conn:
+            return [tuple(r) for r in conn.execute("SELECT id, query, status FROM pairs")]
+
+    with FakeOpenAI() as fake:
+        fake.answer = slow_answer
+        params = GenerateSettings(
+            provider="openai",
+            base_url=fake.base_url,
+            kinds=("simple",),
+            limit_chunks=8,
+            batch_chunks=1,
+            judge="heuristic",
+            concurrency=1,
+        ).to_params()
+        job_id = start_job(ws, "generate", params)
+        assert _wait_for(lambda: len(pairs()) >= 2, timeout=600, poll=0.2)
+        os.kill(get_job(ws, job_id)["pid"], signal.SIGKILL)
+        assert _wait_for(
+            lambda: get_job(ws, job_id)["status"] == "failed" or bool(refresh_stale(ws))
+        )
+        before = pairs()
+        with ws.connect() as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            logged = conn.execute("SELECT COUNT(*) FROM generation_log").fetchone()[0]
+        assert logged == len(before)  # each committed batch has its pair and its log row
+        fake.answer = default_answer
+        done = wait_job(ws, resume_job(ws, job_id), poll_s=0.5)
+        assert done["status"] == "succeeded", done["error"]
+    after = pairs()
+    assert after[: len(before)] == before and len(after) == 8
