@@ -230,3 +230,30 @@ def test_cli_ingest_mixed_folder_reports_each_file(ws, tmp_path, capsys):
     rc = cli_main(["ingest", str(ws.root), str(folder / "empty.txt")])
     out = capsys.readouterr()
     assert rc == 1 and "Traceback" not in out.err + out.out
+
+
+def test_documents_page_upload_of_a_hostile_batch(ws, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    before = _tree(tmp_path)
+    at = AppTest.from_file(str(REPO / "pages" / "1_Documents.py"), default_timeout=120)
+    at.session_state["workspace_path"] = str(ws.root)
+    at.run()
+    batch = [
+        ("../../escape.md", f"# Escape\n\n{LOREM}".encode(), "text/markdown"),
+        ("nested.html", _nested_html(100_000), "text/html"),
+        ("random.pdf", os.urandom(2048), "application/pdf"),
+        ("good.txt", LOREM.encode(), "text/plain"),
+        ("good-again.txt", LOREM.encode(), "text/plain"),
+    ]
+    at.file_uploader(key="docs_uploader").set_value(batch).run()
+    at.button(key="docs_ingest").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("nested.html:") and "nested" in e for e in errors), errors
+    assert any(e.startswith("random.pdf:") and "not a PDF" in e for e in errors), errors
+    assert any("already in the workspace" in i.value for i in at.info)
+    assert sorted(d.name for d in list_documents(ws)) == ["escape.md", "good.txt"]
+    assert all(p.startswith("ws/") for p in _tree(tmp_path) - before)
