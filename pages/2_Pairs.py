@@ -11,6 +11,7 @@ from core.generation.filters import FilterSettings
 from core.generation.pipeline import ALL_KINDS, DEFAULT_KINDS, GenerateSettings
 from core.generation.providers import DEFAULT_API_KEY_ENV, DEFAULT_OPENAI_MODEL
 from core.jobs import cancel_job, list_jobs, start_job
+from core.settings import load_settings
 from ui.errors import user_errors
 from ui.state import require_workspace
 
@@ -30,11 +31,14 @@ if not documents:
     st.stop()
 
 # ---------------------------------------------------------------- generate (background job)
+# The Settings page holds the workspace's provider choice; this form starts from it.
+llm_settings = load_settings(ws).llm
 with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     c1, c2 = st.columns(2)
     provider = c1.radio(
         "Question writer",
         ["local", "openai"],
+        index=0 if llm_settings.provider == "local" else 1,
         horizontal=True,
         key="pairs_provider",
         help="local: the bundled SmolLM2-135M, offline, ~2 questions/s on 2 CPU cores. "
@@ -52,11 +56,18 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     key_env = DEFAULT_API_KEY_ENV
     if provider == "openai":
         o1, o2, o3 = st.columns(3)
-        model = o1.text_input("Model", DEFAULT_OPENAI_MODEL, key="pairs_model")
-        base_url = o2.text_input("Base URL (empty = OpenAI)", "", key="pairs_base_url") or None
+        model = o1.text_input(
+            "Model", llm_settings.model or DEFAULT_OPENAI_MODEL, key="pairs_model"
+        )
+        base_url = (
+            o2.text_input(
+                "Base URL (empty = OpenAI)", llm_settings.base_url or "", key="pairs_base_url"
+            )
+            or None
+        )
         key_env = o3.text_input(
             "API key variable",
-            DEFAULT_API_KEY_ENV,
+            llm_settings.api_key_env or DEFAULT_API_KEY_ENV,
             key="pairs_key_env",
             help="Name of the environment variable holding the key; the key is never stored.",
         )
@@ -112,10 +123,16 @@ def generation_status() -> None:
         return
     job = jobs[0]
     if job["status"] in ("queued", "running"):
+        st.session_state.pairs_watched_job = job["id"]
         st.progress(float(job["progress"]), text=job["message"] or "starting…")
         if st.button("Cancel generation", key="pairs_cancel"):
             with user_errors("Could not cancel"):
                 cancel_job(ws, job["id"])
+    elif st.session_state.get("pairs_watched_job") == job["id"]:
+        # The job this page was polling has just ended: rerun the whole page so the review
+        # table shows the new pairs without a manual refresh.
+        del st.session_state.pairs_watched_job
+        st.rerun(scope="app")
     elif job["status"] == "succeeded" and job["result"]:
         r = job["result"]
         reasons = ", ".join(f"{k} {v}" for k, v in r.get("dropped_by_reason", {}).items())
