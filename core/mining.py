@@ -280,9 +280,9 @@ def mine_workspace(
     chunk_ids = [r["id"] for r in rows]
     row_of = {cid: i for i, cid in enumerate(chunk_ids)}
     if model is None:
-        from sentence_transformers import SentenceTransformer
+        from core.models import load_sentence_model  # knows the MoE model type of MoE runs
 
-        model = SentenceTransformer(resolve_base(ws, settings.model), device=best_device())
+        model = load_sentence_model(resolve_base(ws, settings.model), device=best_device())
     texts = [r["text"] for r in rows]
     # Embed longest first in large blocks: similar lengths share a batch (little padding, as
     # sentence-transformers does over a whole call) while progress and cancel stay responsive.

@@ -142,7 +142,7 @@ def clp_columns(
     cols["label"] = []
     n_neg = n_qstar = 0
     for rec in data.train:
-        pos = data.chunk_text[rec.positive_id]
+        pos = rec.text_of_positive(data.chunk_text)
         cols["anchor"].append(rec.query)
         cols["positive"].append(pos)
         neg_mask, q_mask = [], []

@@ -80,7 +80,7 @@ def dual_datasets(data: TrainingData, seed: int) -> dict[str, dict[str, list]]:
     rows: list[tuple[str, str, float]] = []
     seen_neg: set[tuple[str, int]] = set()
     for rec in data.train:
-        pos = data.chunk_text[rec.positive_id]
+        pos = rec.text_of_positive(data.chunk_text)
         pairs["anchor"].append(rec.query)
         pairs["positive"].append(pos)
         rows.append((rec.query, pos, 1.0))

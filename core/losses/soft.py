@@ -196,7 +196,7 @@ def soft_columns(
     [(query, passage, y)] in row-major order, present candidates only."""
     pairs: list[tuple[str, str, float]] = []
     for rec in data.train:
-        pairs.append((rec.query, data.chunk_text[rec.positive_id], 1.0))
+        pairs.append((rec.query, rec.text_of_positive(data.chunk_text), 1.0))
         for cid in rec.negative_ids[:k]:
             pairs.append((rec.query, data.chunk_text[cid], 0.0))
     if scores is None:
@@ -208,7 +208,7 @@ def soft_columns(
     cols["label"] = []
     pos = 0
     for rec in data.train:
-        positive = data.chunk_text[rec.positive_id]
+        positive = rec.text_of_positive(data.chunk_text)
         cols["anchor"].append(rec.query)
         cols["positive"].append(positive)
         t_row = [float(targets[pos])]
