@@ -137,6 +137,12 @@ def parse_request(
     for i, text in enumerate(texts):
         if not text:
             raise ApiError(400, f"input[{i}] is an empty string.", "input", "invalid_value")
+        try:
+            text.encode("utf-8")  # JSON may carry lone surrogates ("\ud800") the tokenizer refuses
+        except UnicodeEncodeError:
+            raise ApiError(
+                400, f"input[{i}] is not valid Unicode text.", "input", "invalid_value"
+            ) from None
         if len(text) > settings.max_input_chars:
             raise ApiError(
                 400,
@@ -243,6 +249,10 @@ def create_app(
         except (ValueError, UnicodeDecodeError):
             raise ApiError(
                 400, "The request body is not valid JSON.", code="invalid_json"
+            ) from None
+        except RecursionError:  # e.g. [[[[...]]]] a few kilobytes deep
+            raise ApiError(
+                400, "The request body is nested too deeply.", code="invalid_json"
             ) from None
         req = parse_request(payload, model_id, settings, embedder.dim)
         # Tokenizing and the forward pass are blocking: run them off the event loop.

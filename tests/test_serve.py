@@ -175,7 +175,7 @@ def test_cli_serve_binds_localhost_with_env_key(exported):
         text=True,
     )
     try:
-        deadline, ok = time.time() + 240  # generous: CPU-starved CI, False
+        deadline, ok = time.time() + 240, False  # generous: CPU-starved CI
         while time.time() < deadline and proc.poll() is None and not ok:
             try:
                 r = httpx.get(

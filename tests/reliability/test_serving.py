@@ -104,6 +104,18 @@ def test_unauthenticated_requests_are_refused_before_the_body_is_read(embedder):
         assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
 
 
+def test_deeply_nested_json_is_a_400(tc):
+    body = b"[" * 30_000 + b"]" * 30_000  # within the size limit
+    r = tc.post("/v1/embeddings", content=body, headers={"Content-Type": "application/json"})
+    _is_openai_error(r, 400)
+
+
+def test_lone_surrogate_is_a_400(tc):
+    body = b'{"model": "m", "input": ["fine", "\\ud800 lone surrogate"]}'
+    r = tc.post("/v1/embeddings", content=body, headers={"Content-Type": "application/json"})
+    assert _is_openai_error(r, 400)["param"] == "input"
+
+
 def test_service_still_answers_after_the_abuse(tc):
     r = tc.post("/v1/embeddings", json={"model": "m", "input": ["still", "alive"]})
     assert r.status_code == 200 and len(r.json()["data"]) == 2
