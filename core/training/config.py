@@ -216,6 +216,17 @@ class TrainConfig:
             errors.append("checkpoint_steps must be >= 0 and save_total_limit >= 1")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
+        # Objective settings are checked here too, so a bad value fails before any work starts.
+        if not 0 <= self.clp_lambda <= 1:
+            errors.append(f"clp_lambda must be in [0, 1] (got {self.clp_lambda})")
+        if self.clp_missing not in ("skip", "generate"):
+            errors.append(f"clp_missing must be 'skip' or 'generate', not {self.clp_missing!r}")
+        if not 0 <= self.soft_alpha <= 1:
+            errors.append(f"soft_alpha must be in [0, 1] (got {self.soft_alpha})")
+        if self.soft_target not in ("expert-mean", "blend"):
+            errors.append(f"soft_target must be 'expert-mean' or 'blend', not {self.soft_target!r}")
+        if self.moe_num_experts < 2 or self.moe_aux_weight < 0:
+            errors.append("moe_num_experts must be at least 2 and moe_aux_weight >= 0")
         if errors:
             raise ValueError("; ".join(errors))
         return self

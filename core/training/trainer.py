@@ -189,13 +189,26 @@ def _fmt_s(seconds: float) -> str:
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint of a run, or None.
 
+    The trainer writes trainer_state.json last, so a checkpoint without a readable one was cut
+    short (a worker killed while saving) and is skipped: resuming from it would fail.
+    """
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return None
-    found = get_last_checkpoint(str(folder))
-    return Path(found) if found else None
+    found = []
+    for path in folder.glob("checkpoint-*"):
+        step = path.name.rsplit("-", 1)[1]
+        if path.is_dir() and step.isdigit():
+            found.append((int(step), path))
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return path
+    return None
 
 
 def make_evaluator(data: TrainingData, batch_size: int = 64):

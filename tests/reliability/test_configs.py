@@ -177,6 +177,12 @@ def test_cli_exit_status_and_single_line_in_a_real_process(tmp_path):
         (dict(learning_rate=-1e-4), "learning_rate"),
         (dict(epochs=0, max_steps=-1), "epochs"),
         (dict(max_seq_length=0), "max_seq_length"),
+        (dict(clp_lambda=1.5), "clp_lambda"),
+        (dict(clp_lambda=-0.1), "clp_lambda"),
+        (dict(soft_alpha=2.0), "soft_alpha"),
+        (dict(soft_target="nonsense"), "soft_target"),
+        (dict(clp_missing="nonsense"), "clp_missing"),
+        (dict(moe_num_experts=0), "moe_num_experts"),
         (dict(mini_batch_size=0), "mini_batch_size"),
     ],
 )

@@ -219,6 +219,24 @@ def test_killed_run_is_marked_failed_on_its_run_row_too(ws):
         assert conn.execute("SELECT status FROM runs WHERE id='run-k'").fetchone()[0] == "failed"
 
 
+def test_last_checkpoint_skips_one_cut_short(tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    complete = ckpts / "checkpoint-2"
+    complete.mkdir(parents=True)
+    (complete / "model.safetensors").write_bytes(b"weights")
+    (complete / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    partial = ckpts / "checkpoint-4"  # killed while saving: weights only, no trainer state
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"half")
+    broken = ckpts / "checkpoint-6"  # killed while writing the trainer state itself
+    broken.mkdir()
+    (broken / "trainer_state.json").write_text('{"global_st')
+    from core.training.trainer import last_checkpoint
+
+    assert last_checkpoint(tmp_path) == complete
+    assert last_checkpoint(tmp_path / "nothing-here") is None
+
+
 # ----------------------------------------------------------------------------- slow: training
 
 
