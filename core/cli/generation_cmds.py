@@ -96,7 +96,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         api_key_env=args.api_key_env,
         kinds=kinds,
-        per_chunk={k: args.per_chunk for k in kinds} if args.per_chunk else {},
+        per_chunk={k: args.per_chunk for k in kinds} if args.per_chunk is not None else {},
         limit_chunks=args.limit_chunks,
         judge=args.judge,
         ict_remove_sentence=args.ict_remove_sentence,
@@ -104,6 +104,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         concurrency=args.concurrency,
     )
+    try:
+        settings.validate()  # before any model loads: a bad setting costs nothing
+    except GenerationError as exc:
+        raise ValueError(str(exc)) from exc
     progress(f"generate: provider {args.provider}, kinds {','.join(kinds)} (loading models…)")
 
     def on_progress(done: int, total: int, counts: dict[str, int]) -> None:

@@ -108,6 +108,14 @@ class GenerateSettings:
             raise GenerationError(f"unknown judge {self.judge!r}")
         if any(n < 1 for n in self.per_chunk.values()):
             raise GenerationError("--per-chunk must be at least 1")
+        if not self.timeout_s > 0:
+            raise GenerationError(f"timeout must be positive seconds (got {self.timeout_s})")
+        if self.max_retries < 0 or self.fail_fast < 1:
+            raise GenerationError("max_retries must be >= 0 and fail_fast >= 1")
+        if self.batch_chunks < 1 or self.concurrency < 1:
+            raise GenerationError("batch_chunks and concurrency must be at least 1")
+        if self.limit_chunks is not None and self.limit_chunks < 1:
+            raise GenerationError("--limit-chunks must be at least 1 (or left out for all)")
 
     def count(self, kind: str) -> int:
         return int(self.per_chunk.get(kind, DEFAULT_PER_CHUNK.get(kind, 1)))

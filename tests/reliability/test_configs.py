@@ -213,6 +213,11 @@ def test_mining_settings_validate(bad, word):
         (dict(kinds=()), "no kinds"),
         (dict(provider="azure-magic"), "provider"),
         (dict(per_chunk={"simple": 0}), "per-chunk"),
+        (dict(timeout_s=0), "timeout"),
+        (dict(max_retries=-1), "retries"),
+        (dict(batch_chunks=0), "batch"),
+        (dict(limit_chunks=0), "limit"),
+        (dict(concurrency=0), "concurrency"),
     ],
 )
 def test_generate_settings_validate(bad, word):
@@ -227,6 +232,14 @@ def test_generate_settings_validate(bad, word):
 def test_chunking_settings_validate(bad):
     with pytest.raises(ValueError):
         ChunkingSettings(**bad).validate()
+
+
+def test_cli_generate_per_chunk_zero_is_refused(ws, capsys):
+    rc, _, err = run_cli(
+        ["generate", str(ws.root), "--kinds", "ict", "--per-chunk", "0"],
+        capsys,
+    )
+    assert rc != 0 and "per-chunk" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_cli_serve_refuses_a_missing_model_folder(tmp_path, capsys):
