@@ -38,8 +38,11 @@ from core.store import Workspace, now_iso
 ALL_KINDS = (*LLM_KINDS, *pseudo.PSEUDO_KINDS)
 
 # The kinds `embstudio generate` uses when none are named. Issue 10 measured inverse-cloze
-# pairs (Recall@3 0.738) beating SmolLM2 questions (0.725) over base (0.674) on a real set,
-# so ICT always runs; `simple` adds real question phrasing. The bench in bench/ settles it.
+# pairs (Recall@3 0.738) beating SmolLM2 questions (0.725) over base (0.674) on a real set.
+# bench/bench_no_label.py on SciFact (300 sampled abstracts, 1 epoch, full-corpus test):
+# ict alone nDCG@10 0.621 vs base 0.645, i.e. below base; the mixes with `simple` could not be
+# measured in time (the local LLM managed 48 chunks on the loaded CPU). No measured mix beats
+# base, so the default stays the unmeasured ict+simple mix (README "No-label default").
 DEFAULT_KINDS: tuple[str, ...] = ("simple", "ict")
 
 # Questions (or pseudo-queries) per chunk per kind unless given.
