@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import ARTIFACTS
 
@@ -60,12 +61,28 @@ def set_multiselect(page: Page, label: str, values: list[str]) -> None:
     clear = box.get_by_role("button", name="Clear all")
     if clear.count():
         clear.first.click()
+        expect(clear).to_have_count(0)
     for value in values:
-        box.get_by_role("combobox").click()
-        page.get_by_role("option", name=value, exact=True).click()
+        _pick_option(page, box, value)
     page.keyboard.press("Escape")
     for value in values:
         expect(box.get_by_text(value, exact=True)).to_be_visible()
+
+
+def _pick_option(page: Page, box, value: str, attempts: int = 5) -> None:
+    """Open the dropdown and click `value`. A rerun triggered by the previous widget change can
+    re-render the multiselect and close its dropdown under the cursor: reopen and try again."""
+    option = page.get_by_role("option", name=value, exact=True)
+    for attempt in range(attempts):
+        box.get_by_role("combobox").click()
+        try:
+            expect(option).to_be_visible(timeout=10_000)
+            option.click(timeout=10_000)
+            return
+        except (AssertionError, PlaywrightTimeoutError):
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
 
 
 def assert_no_exception(page: Page) -> None:
