@@ -38,3 +38,14 @@ LOREM = (
     "ten percent of the grade per day. The final project is worth forty percent of the course "
     "grade and is presented in the last week of term. Office hours are held on Tuesdays."
 )
+
+
+def page_app(ws, page_file: str, timeout_s: float = 60):
+    """An AppTest of `pages/<page_file>` bound to the workspace `ws` (not yet run)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    at = AppTest.from_file(str(REPO / "pages" / page_file), default_timeout=timeout_s)
+    at.session_state["workspace_path"] = str(ws.root)
+    return at

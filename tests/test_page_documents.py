@@ -3,16 +3,11 @@
 from streamlit.testing.v1 import AppTest
 
 from core.documents import list_documents
-from tests.conftest import REPO
-from tests.helpers import LOREM
-
-PAGE = str(REPO / "pages" / "1_Documents.py")
+from tests.helpers import LOREM, page_app
 
 
 def _app(ws) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["workspace_path"] = str(ws.root)
-    return at
+    return page_app(ws, "1_Documents.py")
 
 
 def test_empty_workspace_says_what_to_do(ws):

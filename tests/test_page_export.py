@@ -7,16 +7,12 @@ from streamlit.testing.v1 import AppTest
 
 import core.jobs
 from core.jobs import get_job, list_jobs
-from tests.conftest import REPO
 from tests.export_helpers import RUN_ID, add_run, shared_export
-
-PAGE = str(REPO / "pages" / "6_Export.py")
+from tests.helpers import page_app
 
 
 def _app(ws) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["workspace_path"] = str(ws.root)
-    return at
+    return page_app(ws, "6_Export.py")
 
 
 def test_empty_workspace_says_what_to_do(ws):

@@ -6,16 +6,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.jobs import list_jobs
 from core.mining import MiningSettings, mine_workspace
-from tests.conftest import REPO
+from tests.helpers import page_app
 from tests.training_helpers import small_scifact
-
-PAGE = str(REPO / "pages" / "3_Negatives.py")
 
 
 def _app(ws) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["workspace_path"] = str(ws.root)
-    return at
+    return page_app(ws, "3_Negatives.py")
 
 
 def test_empty_workspace_says_what_to_do(ws):

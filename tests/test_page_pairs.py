@@ -6,17 +6,13 @@ from streamlit.testing.v1 import AppTest
 
 from core import pairs
 from core.jobs import get_job, list_jobs, wait_job
-from tests.conftest import REPO
 from tests.gen_helpers import ingest_sample
+from tests.helpers import page_app
 from tests.test_pairs import _seed
-
-PAGE = str(REPO / "pages" / "2_Pairs.py")
 
 
 def _app(ws) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["workspace_path"] = str(ws.root)
-    return at
+    return page_app(ws, "2_Pairs.py")
 
 
 def _row_of(at: AppTest, pair_id: int) -> int:
