@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 DB_NAME = "studio.db"
 
@@ -318,3 +319,19 @@ class Workspace:
             for row in conn.execute("SELECT status, COUNT(*) AS n FROM pairs GROUP BY status"):
                 out[f"pairs_{row['status']}"] = row["n"]
         return out
+
+    def list_runs(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Training runs as row dicts, newest first; ``status`` keeps only runs in that state.
+
+        Runs started within the same second share ``created_at``; the insertion order
+        (rowid) breaks the tie so that every page lists them in the same stable order.
+        """
+        sql = "SELECT * FROM runs"
+        args: tuple[str, ...] = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            args = (status,)
+        with self.connect() as conn:
+            return [
+                dict(r) for r in conn.execute(sql + " ORDER BY created_at DESC, rowid DESC", args)
+            ]

@@ -30,12 +30,7 @@ with ws.connect() as conn:
     n_curated = conn.execute(
         "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted', 'edited')"
     ).fetchone()[0]
-    runs = [
-        r[0]
-        for r in conn.execute(
-            "SELECT id FROM runs WHERE status = 'succeeded' ORDER BY created_at DESC"
-        )
-    ]
+runs = [r["id"] for r in ws.list_runs(status="succeeded")]
 if n_curated == 0:
     st.info(
         "No curated pairs yet: generate and accept pairs on the Pairs page first, then mine "

@@ -31,7 +31,7 @@ with ws.connect() as conn:
     n_train = conn.execute(
         "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted', 'edited') AND split = 'train'"
     ).fetchone()[0]
-    runs = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at DESC")]
+runs = ws.list_runs()
 
 if n_train == 0 and not runs:
     st.info(
@@ -165,8 +165,7 @@ with st.expander("New training run", expanded=not runs):
             st.success(f"Run {run_id} started.")
             st.rerun()
 
-with ws.connect() as conn:
-    runs = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at DESC")]
+runs = ws.list_runs()
 if not runs:
     st.info("No runs yet: set up a run above and press **Start training**.")
     st.stop()

@@ -23,14 +23,8 @@ ws = require_workspace()
 
 with ws.connect() as conn:
     n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    runs = [
-        dict(r)
-        for r in conn.execute(
-            "SELECT id, status, model_path, base_model, loss, created_at FROM runs"
-            " ORDER BY created_at DESC"
-        )
-    ]
 
+runs = ws.list_runs()
 # Only runs whose model folder exists can be evaluated.
 ready = [r for r in runs if r["model_path"] and (ws.root / r["model_path"]).is_dir()]
 evaluations = list_evaluations(ws)

@@ -32,8 +32,9 @@ def test_evaluate_page_shows_results_geometry_and_starts_jobs(ws):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     # Runs and model choices.
-    assert at.selectbox(key="ev_model_a").options == ["base", "run-a", "run-b"]
-    assert at.selectbox(key="ev_model_b").value == "run-a"
+    # Newest run first; run-b was saved after run-a (often within the same second).
+    assert at.selectbox(key="ev_model_a").options == ["base", "run-b", "run-a"]
+    assert at.selectbox(key="ev_model_b").value == "run-b"
     # Metrics table: every metric at every k for both models.
     table = at.dataframe[1].value  # runs table, metrics table, per-query table
     assert list(table.columns) == ["base", "run-a"]

@@ -45,8 +45,7 @@ def run_model_dir(ws: Workspace, run_id: str) -> tuple[Path, dict[str, Any] | No
 
 def exportable_runs(ws: Workspace) -> list[dict[str, Any]]:
     """Runs with a saved model, newest first: id, created_at, base_model, loss, status."""
-    with ws.connect() as conn:
-        rows = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at DESC, id")]
+    rows = ws.list_runs()
     out = []
     for row in rows:
         try:
