@@ -31,6 +31,13 @@ with ws.connect() as conn:
     n_train = conn.execute(
         "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted', 'edited') AND split = 'train'"
     ).fetchone()[0]
+    train_kinds = {
+        r["kind"]: r["n"]
+        for r in conn.execute(
+            "SELECT kind, COUNT(*) AS n FROM pairs WHERE status IN ('accepted', 'edited')"
+            " AND split = 'train' GROUP BY kind ORDER BY kind"
+        )
+    }
 runs = ws.list_runs()
 
 if n_train == 0 and not runs:
@@ -122,6 +129,20 @@ with st.expander("New training run", expanded=not runs):
         help=HELP["warmup_ratio"],
     )
     extra: dict = {}
+    if len(train_kinds) > 1:
+        st.markdown("**Mix of question kinds**")
+        st.caption(HELP["kind_weights"])
+        weights = {}
+        for col, (kind, n) in zip(st.columns(len(train_kinds)), train_kinds.items(), strict=True):
+            weights[kind] = col.number_input(
+                f"{kind} ({n} pairs)",
+                0.0,
+                10.0,
+                float(DEFAULTS.kind_weights.get(kind, 1.0)),
+                0.25,
+                key=f"train_weight_{kind}",
+            )
+        extra["kind_weights"] = {k: float(w) for k, w in weights.items() if w != 1.0}
     with st.popover("More settings"):
         for name in (
             "max_seq_length",

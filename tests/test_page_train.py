@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import wait_job
@@ -26,9 +28,12 @@ def test_empty_workspace_says_what_to_do(ws):
 
 def test_start_follow_and_list_a_run(ws):
     small_scifact(ws, n_queries=8, n_other=4, n_val=0)
+    with ws.transaction() as conn:  # two kinds of pairs: the page offers a mix
+        conn.execute("UPDATE pairs SET kind = 'ict' WHERE id IN (SELECT id FROM pairs LIMIT 3)")
     at = _app(ws).run()
     assert not at.exception
     assert any("No negatives mined yet" in w.value for w in at.warning)
+    at.number_input(key="train_weight_ict").set_value(2.0)
     at.number_input(key="train_batch").set_value(4)
     at.number_input(key="train_f_max_steps").set_value(1)
     at.number_input(key="train_f_max_seq_length").set_value(64)
@@ -37,7 +42,8 @@ def test_start_follow_and_list_a_run(ws):
     assert not at.exception, at.exception
     with ws.connect() as conn:
         run = conn.execute("SELECT id, config FROM runs").fetchone()
-    assert run is not None and '"max_steps": 1' in run["config"]
+    assert run is not None and json.loads(run["config"])["max_steps"] == 1
+    assert json.loads(run["config"])["kind_weights"] == {"ict": 2.0}  # real ones weigh 1
     job = wait_job(ws, job_for_run(ws, run["id"])["id"], poll_s=0.5)
     assert job["status"] == "succeeded", job["error"]
 

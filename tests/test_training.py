@@ -83,6 +83,31 @@ def test_multi_hop_unrolled_and_negatives_shared(ws):
     assert extra in data.queries_by_positive_chunk
 
 
+def test_kind_weights_mix_the_training_set(ws):
+    """Weights repeat, thin out or drop a kind's pairs; other kinds weigh 1."""
+    small_scifact(ws, n_queries=40, n_other=10, n_val=2)
+    with ws.transaction() as conn:  # half the training pairs become inverse-cloze pairs
+        ids = [r[0] for r in conn.execute("SELECT id FROM pairs WHERE split='train' ORDER BY id")]
+        ict = ids[::2]
+        conn.executemany("UPDATE pairs SET kind='ict' WHERE id=?", [(i,) for i in ict])
+    data = load_training_data(ws)
+    assert {r.pair_id for r in data.train if r.kind == "ict"} == set(ict)
+    plain = data.counts()["records_by_kind"]
+
+    doubled = load_training_data(ws, kind_weights={"ict": 2.0}).counts()["records_by_kind"]
+    assert doubled["ict"] == 2 * plain["ict"]
+    assert doubled["real"] == plain["real"]  # a kind left out weighs 1
+
+    assert "ict" not in load_training_data(ws, kind_weights={"ict": 0}).counts()["records_by_kind"]
+
+    half = [load_training_data(ws, kind_weights={"ict": 0.5}, seed=s) for s in (1, 2)]
+    kept = [{r.pair_id for r in d.train if r.kind == "ict"} for d in half]
+    assert all(0 < len(k) < len(ict) for k in kept)
+    assert kept[0] != kept[1]  # the seed picks which ones
+    with pytest.raises(ValueError, match="kind_weights"):
+        TrainConfig(kind_weights={"ict": -1}).validate()
+
+
 def test_short_run_writes_loadable_model_and_cancel_resume(ws):
     from sentence_transformers import SentenceTransformer
 

@@ -118,6 +118,13 @@ class TrainConfig:
         default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
     )
     train_split: str = field(default="train", metadata=_h("Pairs split used for training."))
+    kind_weights: dict[str, float] = field(
+        default_factory=dict,
+        metadata=_h(
+            'Mix of question kinds, e.g. {"ict": 0.5, "simple": 2}: a pair of kind k is '
+            "used w times on average (0 drops the kind; kinds left out weigh 1)."
+        ),
+    )
     validation_split: str = field(
         default="validation", metadata=_h("Pairs split used for validation.")
     )
@@ -214,6 +221,10 @@ class TrainConfig:
             errors.append("with in_batch_negatives off, negatives_per_query must be at least 1")
         if self.checkpoint_steps < 0 or self.save_total_limit < 1:
             errors.append("checkpoint_steps must be >= 0 and save_total_limit >= 1")
+        if not isinstance(self.kind_weights, dict) or any(
+            not isinstance(w, int | float) or w < 0 for w in self.kind_weights.values()
+        ):
+            errors.append(f"kind_weights must map kinds to numbers >= 0 (got {self.kind_weights})")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
         # Objective settings are checked here too, so a bad value fails before any work starts.

@@ -5,12 +5,16 @@ positive): multi-hop pairs with several positives are unrolled and the records s
 query's mined negatives. Negatives come from the latest mining, minus the user's
 false-negative flags: action 'positive' turns the chunk into an extra positive, 'exclude'
 drops it. The validation split becomes BEIR-style IR dicts for the evaluator.
+
+Kind weights mix the training set (issue 10): a pair of kind k is used w_k times on average,
+the whole part of w_k as copies and the fraction as a seeded coin flip (w_k = 0 drops the kind,
+a kind left out weighs 1). Weights act on pairs, so a multi-hop pair's records stay together.
 """
 
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +33,7 @@ class TrainRecord:
     all_positive_ids: tuple[int, ...]  # every positive of the query (never a negative)
     negative_ids: tuple[int, ...]  # mined, best first (after false-negative flags)
     positive_text: str | None = None  # the text trained on when it differs from the chunk's
+    kind: str = ""  # the pair's question kind (simple, ict, ...), for mixing and counts
 
     def text_of_positive(self, chunk_text: dict[int, str]) -> str:
         return (
@@ -62,6 +67,7 @@ class TrainingData:
             "train_records": len(self.train),
             "train_queries": len({r.pair_id for r in self.train}),
             "records_with_negatives": sum(bool(r.negative_ids) for r in self.train),
+            "records_by_kind": dict(sorted(Counter(r.kind for r in self.train).items())),
             "validation_queries": len(self.val_queries),
             "validation_corpus": len(self.val_corpus),
             "chunks": len(self.chunk_text),
@@ -103,6 +109,31 @@ def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]
     return out
 
 
+def pair_kinds(ws: Workspace, split: str) -> dict[int, str]:
+    """pair id -> question kind for curated pairs of `split`."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT id, kind FROM pairs WHERE status IN (?, ?) AND split = ?", (*CURATED, split)
+        ).fetchall()
+    return {r["id"]: r["kind"] for r in rows}
+
+
+def copies_by_weight(
+    pair_ids: list[int], kinds: dict[int, str], weights: dict[str, float], seed: int
+) -> dict[int, int]:
+    """pair id -> times it is used under per-kind weights (see the module docstring)."""
+    bad = {k: w for k, w in weights.items() if not w >= 0}
+    if bad:
+        raise ValueError(f"kind weights must be >= 0 (got {bad})")
+    rng = random.Random(seed)
+    out: dict[int, int] = {}
+    for pair_id in pair_ids:
+        w = float(weights.get(kinds.get(pair_id, ""), 1.0))
+        whole = int(w)
+        out[pair_id] = whole + (1 if rng.random() < w - whole else 0)
+    return out
+
+
 def _flags(ws: Workspace) -> dict[int, dict[int, str]]:
     with ws.connect() as conn:
         rows = conn.execute("SELECT pair_id, chunk_id, action FROM false_negatives").fetchall()
@@ -133,8 +164,10 @@ def load_training_data(
     mining_id: int | None = None,
     validation_max_chunks: int = 20000,
     seed: int = 42,
+    kind_weights: dict[str, float] | None = None,
 ) -> TrainingData:
-    """Build TrainingData from the workspace (latest mining unless `mining_id` is given)."""
+    """Build TrainingData from the workspace (latest mining unless `mining_id` is given);
+    `kind_weights` mixes the question kinds of the training split (None = all weigh 1)."""
     if mining_id is None:
         mining_id = latest_mining_id(ws)
     flags = _flags(ws)
@@ -149,7 +182,12 @@ def load_training_data(
     own_text = positive_texts(ws)
     records: list[TrainRecord] = []
     by_chunk: dict[int, list[str]] = defaultdict(list)
-    for pair_id, (query, base) in curated_pairs(ws, train_split).items():
+    train_pairs = curated_pairs(ws, train_split)
+    kinds = pair_kinds(ws, train_split)
+    copies = copies_by_weight(list(train_pairs), kinds, kind_weights or {}, seed)
+    for pair_id, (query, base) in train_pairs.items():
+        if copies[pair_id] == 0:
+            continue
         pos = positives_of(pair_id, base)
         flagged = set(flags.get(pair_id, {}))
         negs = tuple(
@@ -158,7 +196,8 @@ def load_training_data(
         for cid in pos:
             # An own positive text stands for the pair's original chunk(s), not flagged extras.
             text = own_text.get(pair_id) if cid in base else None
-            records.append(TrainRecord(pair_id, query, cid, tuple(pos), negs, text))
+            record = TrainRecord(pair_id, query, cid, tuple(pos), negs, text, kinds[pair_id])
+            records.extend([record] * copies[pair_id])
             by_chunk[cid].append(query)
 
     val_queries: dict[str, str] = {}

@@ -333,6 +333,7 @@ def train_run(
         config.validation_split,
         validation_max_chunks=config.validation_max_chunks,
         seed=config.seed,
+        kind_weights=config.kind_weights,
     )
     if not data.train:
         raise ValueError(
