@@ -89,6 +89,14 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         0.5,
         key="pairs_min_judge",
     )
+    ict_remove = st.checkbox(
+        "Inverse cloze: remove the query sentence from its passage",
+        GenerateSettings().ict_remove_sentence,
+        key="pairs_ict_remove",
+        disabled="ict" not in kinds,
+        help="As in the original ICT: the model must find the passage from its context rather "
+        "than by matching the very same words.",
+    )
     active = list_jobs(ws, kind="generate", active_only=True)
     if st.button("Generate", type="primary", key="pairs_generate", disabled=bool(active)):
         with user_errors("Could not start generation"):
@@ -100,6 +108,7 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
                 kinds=tuple(kinds),
                 per_chunk={k: int(per_chunk) for k in kinds} if per_chunk else {},
                 limit_chunks=int(limit) or None,
+                ict_remove_sentence=bool(ict_remove),
                 filters=FilterSettings(min_judge_score=float(min_score)),
             )
             settings.validate()

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.jobs import cancel_job, resume_job
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
-from core.training.config import TrainConfig
+from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig
 from core.training.data import latest_mining_id
 from core.training.jobs import job_for_run, start_training, sync_run_statuses
 from core.training.objectives import describe_objectives
@@ -81,14 +81,25 @@ with st.expander("New training run", expanded=not runs):
     objectives = describe_objectives()
     loss = st.selectbox("Objective", list(objectives), key="train_loss", help=HELP["loss"])
     st.caption(objectives.get(loss, ""))
+    preset = st.radio(
+        "Preset", ["auto", *PRESETS], horizontal=True, key="train_preset", help=HELP["preset"]
+    )
+    in_force = TrainConfig(preset=preset).preset_for(train_kinds)
+    n_pseudo = sum(n for k, n in train_kinds.items() if k in PSEUDO_KINDS)
+    st.caption(
+        f"In force: **{in_force}** (lr {PRESETS[in_force]['learning_rate']:g}, "
+        f"{PRESETS[in_force]['epochs']:g} epochs); {n_pseudo} of {sum(train_kinds.values())} "
+        "curated training pairs are pseudo-queries."
+    )
     c1, c2, c3 = st.columns(3)
+    # Keyed by the preset in force, so switching presets shows that preset's values.
     epochs = c1.number_input(
         "Epochs",
         0.1,
         100.0,
-        float(DEFAULTS.epochs),
+        float(PRESETS[in_force]["epochs"]),
         0.5,
-        key="train_epochs",
+        key=f"train_epochs_{in_force}",
         help=HELP["epochs"],
     )
     batch = c2.number_input(
@@ -98,9 +109,9 @@ with st.expander("New training run", expanded=not runs):
         "Learning rate",
         1e-7,
         1e-2,
-        DEFAULTS.learning_rate,
+        float(PRESETS[in_force]["learning_rate"]),
         format="%.1e",
-        key="train_lr",
+        key=f"train_lr_{in_force}",
         help=HELP["learning_rate"],
     )
     c4, c5, c6 = st.columns(3)
@@ -173,6 +184,7 @@ with st.expander("New training run", expanded=not runs):
             cfg = TrainConfig(
                 base_model=base,
                 loss=loss,
+                preset=preset,
                 epochs=float(epochs),
                 batch_size=int(batch),
                 learning_rate=float(lr),

@@ -108,6 +108,29 @@ def test_kind_weights_mix_the_training_set(ws):
         TrainConfig(kind_weights={"ict": -1}).validate()
 
 
+def test_preset_fills_rate_and_epochs_from_the_kinds_trained_on(ws):
+    """Mostly pseudo-queries: the gentle 'pseudo' preset; real questions: 'questions'."""
+    from core.training.config import PRESETS
+
+    auto = TrainConfig()
+    assert auto.preset_for({"ict": 6, "simple": 4}) == "pseudo"
+    assert auto.preset_for({"ict": 4, "simple": 6}) == "questions"
+    assert TrainConfig(preset="questions").preset_for({"ict": 9}) == "questions"
+    explicit = TrainConfig(learning_rate=3e-5).resolved({"ict": 9})
+    assert explicit.learning_rate == 3e-5 and explicit.epochs == PRESETS["pseudo"]["epochs"]
+    with pytest.raises(ValueError, match="preset"):
+        TrainConfig(preset="fast").validate()  # type: ignore[arg-type]
+
+    small_scifact(ws, n_queries=8, n_other=4, n_val=0)
+    with ws.transaction() as conn:
+        conn.execute("UPDATE pairs SET kind = 'ict'")
+    out = train_run(ws, tiny(learning_rate=None, max_steps=1), "run-p")
+    saved = TrainConfig.from_json(ws.run_dir("run-p") / "config.json")
+    assert saved.preset == "auto" and out["metrics"]["preset"] == "pseudo"
+    assert saved.learning_rate == PRESETS["pseudo"]["learning_rate"]
+    assert saved.epochs == PRESETS["pseudo"]["epochs"]
+
+
 def test_short_run_writes_loadable_model_and_cancel_resume(ws):
     from sentence_transformers import SentenceTransformer
 

@@ -17,6 +17,7 @@ from core.store import Workspace
 # Settings shown in the card (TrainConfig fields), in this order, when the run recorded them.
 _SETTINGS = (
     "loss",
+    "preset",
     "epochs",
     "max_steps",
     "batch_size",
@@ -27,6 +28,7 @@ _SETTINGS = (
     "negatives_per_query",
     "in_batch_negatives",
     "moe",
+    "kind_weights",
     "seed",
 )
 _PREFERRED_METRICS = ("ndcg@10", "recall@10", "mrr@10", "map@10", "precision@1", "recall@100")

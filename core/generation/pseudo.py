@@ -18,9 +18,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from core.generation.types import PSEUDO_KINDS as PSEUDO_KINDS  # re-exported for callers
 from core.generation.types import Candidate
-
-PSEUDO_KINDS = ("ict", "keywords", "heading")
 
 # ICT sentences shorter or longer than this (in words) make poor queries.
 ICT_MIN_WORDS = 6

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LLM_KINDS = ("simple", "multi-hop", "structural", "contextual")
+# Pseudo-queries written without an LLM (core.generation.pseudo).
+PSEUDO_KINDS = ("ict", "keywords", "heading")
 
 
 @dataclass

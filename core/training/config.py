@@ -15,10 +15,24 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from core.generation.types import PSEUDO_KINDS
 from core.models import DEFAULT_BASE_MODEL
 
 LossName = Literal["mnrl", "cached-mnrl", "dual", "clp", "soft"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+PresetName = Literal["auto", "questions", "pseudo"]
+
+
+# Learning rate (peak, AdamW) and epochs per preset, each from a SciFact measurement:
+# - questions (real or LLM-written questions): test nDCG@10 0.645 -> 0.784 with lr 1e-4 and 3
+#   epochs (2,035 records; 5e-5 x3 0.767, 1 epoch 0.733) - bench/RESULTS_training.md.
+# - pseudo (inverse cloze, keywords, headings): lr 1e-4 for one epoch *lowered* nDCG@10 by
+#   0.024; lr 2e-5 for one epoch with a mined negative raised it by 0.008 - README, "No-label
+#   default". Pseudo-queries are an easy, noisy signal: small steps keep what the base knows.
+PRESETS: dict[str, dict[str, float]] = {
+    "questions": {"learning_rate": 1e-4, "epochs": 3.0},
+    "pseudo": {"learning_rate": 2e-5, "epochs": 1.0},
+}
 
 
 def _h(help: str) -> dict[str, str]:
@@ -44,8 +58,18 @@ class TrainConfig:
             "cached-mnrl (same maths, gradient caching for large batches), dual, clp, soft."
         ),
     )
-    epochs: float = field(
-        default=3.0, metadata=_h("Passes over the training records (may be fractional).")
+    preset: PresetName = field(
+        default="auto",
+        metadata=_h(
+            "Learning rate and epochs when those are left empty: 'questions' (lr 1e-4, 3 "
+            "epochs) for real or LLM-written questions, 'pseudo' (lr 2e-5, 1 epoch) for "
+            "pseudo-queries (ict, keywords, heading); 'auto' picks 'pseudo' when most training "
+            "records are pseudo-queries."
+        ),
+    )
+    epochs: float | None = field(
+        default=None,
+        metadata=_h("Passes over the training records (may be fractional); empty = preset."),
     )
     max_steps: int = field(
         default=-1, metadata=_h("Stop after this many optimizer steps; -1 = run all epochs.")
@@ -59,13 +83,12 @@ class TrainConfig:
             "cached-mnrl only: texts embedded at once; memory scales with this, not batch size."
         ),
     )
-    # Defaults (lr 1e-4, 3 epochs, batch 32, 1 hard negative, scale 20, relative margin 0.05)
-    # come from a SciFact sweep (train split, 2,035 chunk records): test nDCG@10 0.645 -> 0.784
-    # in 192 steps (1 epoch: 0.733; 2e-5/5e-5 learn slower; 4 negatives: 0.804 at 2x the step
-    # cost). Measured on an H100 (192 steps, 31 s); on 2 CPU cores a batch-32 step with one
-    # negative should take ~7-8 s (DESIGN.md: ~5 s for pairs), ~25 min in all (estimate).
-    learning_rate: float = field(
-        default=1e-4, metadata=_h("Peak learning rate of AdamW (per step).")
+    # Defaults (batch 32, 1 hard negative, scale 20, relative margin 0.05; lr and epochs from
+    # PRESETS) come from a SciFact sweep (train split, 2,035 chunk records): test nDCG@10
+    # 0.645 -> 0.784 in 192 steps (4 negatives: 0.804 at 2x the step cost), 31 s on an H100.
+    # On 2 CPU cores a batch-32 step with one negative took 20 s (MiniLM, 256 tokens).
+    learning_rate: float | None = field(
+        default=None, metadata=_h("Peak learning rate of AdamW (per step); empty = preset.")
     )
     warmup_ratio: float = field(
         default=0.1, metadata=_h("Fraction of all steps spent warming the rate up from 0.")
@@ -197,15 +220,17 @@ class TrainConfig:
         names = available_objectives()
         if self.loss not in names:
             errors.append(f"loss {self.loss!r} is unknown; choose one of {', '.join(names)}")
-        if not self.epochs > 0 and self.max_steps <= 0:
+        if self.preset not in ("auto", *PRESETS):
+            errors.append(f"preset {self.preset!r} is not auto, {' or '.join(PRESETS)}")
+        if self.epochs is not None and not self.epochs > 0 and self.max_steps <= 0:
             errors.append("epochs must be > 0 (or max_steps > 0)")
-        if self.epochs < 0:
+        if self.epochs is not None and self.epochs < 0:
             errors.append("epochs must not be negative")
         if self.batch_size < 1:
             errors.append(f"batch_size must be at least 1 (got {self.batch_size})")
         if self.mini_batch_size < 1:
             errors.append("mini_batch_size must be at least 1")
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:
             errors.append(f"learning_rate must be positive (got {self.learning_rate})")
         if not 0 <= self.warmup_ratio < 1:
             errors.append("warmup_ratio must be in [0, 1)")
@@ -241,6 +266,24 @@ class TrainConfig:
         if errors:
             raise ValueError("; ".join(errors))
         return self
+
+    def preset_for(self, records_by_kind: dict[str, int]) -> str:
+        """The preset in force for training records of these kinds (counts per kind)."""
+        if self.preset != "auto":
+            return self.preset
+        pseudo = sum(n for k, n in records_by_kind.items() if k in PSEUDO_KINDS)
+        return "pseudo" if pseudo * 2 > sum(records_by_kind.values()) else "questions"
+
+    def resolved(self, records_by_kind: dict[str, int]) -> TrainConfig:
+        """A copy whose empty learning rate and epochs are filled from the preset in force
+        (the preset itself is kept, so config.json says where the values came from)."""
+        values = PRESETS[self.preset_for(records_by_kind)]
+        out = dataclasses.replace(self)
+        if out.learning_rate is None:
+            out.learning_rate = values["learning_rate"]
+        if out.epochs is None:
+            out.epochs = values["epochs"]
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

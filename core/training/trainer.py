@@ -236,13 +236,16 @@ def build_trainer(
     callbacks: list | None = None,
     evaluator=None,
 ):
-    """The SentenceTransformerTrainer for `config` (public so benchmarks time the same thing)."""
+    """The SentenceTransformerTrainer for `config` (public so benchmarks time the same thing).
+    An empty learning rate or epochs is filled from the preset `data` calls for."""
     from sentence_transformers import (
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
     from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
 
+    config = config.resolved(data.counts()["records_by_kind"])
+    epochs, learning_rate = float(config.epochs or 0.0), float(config.learning_rate or 0.0)
     build = get_objective(config.loss)(model, config, data)
     for hook in build.prepare_model:
         hook(model, config)
@@ -263,11 +266,11 @@ def build_trainer(
     device = pick_device(config)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
-        num_train_epochs=config.epochs,
+        num_train_epochs=epochs,
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
+        learning_rate=learning_rate,
         warmup_steps=config.warmup_ratio,  # transformers 5: a float < 1 is a ratio of all steps
         weight_decay=config.weight_decay,
         seed=config.seed,
@@ -340,10 +343,18 @@ def train_run(
             f"no curated pairs in split {config.train_split!r}: accept pairs on the Pairs page "
             "(or `embstudio pairs --accept-all`) first"
         )
+    # Empty learning rate / epochs come from the preset the data calls for; the resolved
+    # values are what config.json keeps (a resume reads them back unchanged).
+    config = config.resolved(data.counts()["records_by_kind"])
+    config.to_json(run_dir / "config.json")
+    _set_run_row(ws, run_id, config, config=config.to_json())
     model = SentenceTransformer(resolve_base(ws, config.base_model), device=device)
     model.max_seq_length = config.max_seq_length
     evaluator = make_evaluator(data) if config.validate_every_epoch else None
-    metrics: dict[str, Any] = {"data": data.counts()}
+    metrics: dict[str, Any] = {
+        "data": data.counts(),
+        "preset": config.preset_for(data.counts()["records_by_kind"]),
+    }
     if evaluator is not None and not resume:
         reporter.progress(0, 1, "scoring the base model on the validation split", force=True)
         metrics["validation_base"] = _strip(evaluator(model))
