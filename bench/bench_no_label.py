@@ -7,16 +7,17 @@ local SmolLM2 model's `simple` questions, capped at `--llm-chunks` chunks); kept
 accepted as `embstudio pairs --accept-all` would. All kinds share one run, so the filters'
 dedup works across kinds, as in a mixed default run.
 
-Each config then trains one epoch of the default objective (TrainConfig defaults, batch 32)
-on the accepted train-split pairs of its kinds only (the others are set aside), with or without
-negatives mined by core.mining, and is scored by core.evaluation on the 300 real SciFact test
-queries against the FULL corpus (5,183 abstracts), next to the base model in the same table.
+Each config (CONFIGS) then trains with the product's defaults (TrainConfig, preset auto) plus
+its own changes on the accepted train-split pairs of its kinds only (the others are set
+aside), with or without negatives mined by core.mining, and is scored by core.evaluation on
+the 300 real SciFact test queries against the FULL corpus (5,183 abstracts), next to the base
+model in the same table. bench_default_pipeline.py runs the chosen default through the CLI.
 
 Generated pairs are cached in the workspace (bench/results/no_label_ws; generation skips
 chunks already done), the base model's scores in bench/results/scifact_base_eval.json, and
-each config's scores in bench/results/no_label.json as they finish, so a rerun resumes.
+each config's scores in bench/results/no_label_rows/ as they finish, so a rerun resumes.
 
-    python bench/bench_no_label.py [--docs 300] [--llm-chunks 300] [--deadline 18:25]
+    python bench/bench_no_label.py [--docs 300] [--llm-chunks 300] [--deadline 21:00]
     python bench/bench_no_label.py --generate-only
 """
 
@@ -28,6 +29,7 @@ import random
 import sqlite3
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,16 +43,35 @@ BASE_CACHE = RESULTS / "scifact_base_eval.json"
 PSEUDO = ("ict", "keywords", "heading")
 LLM = ("simple",)
 
-# (name, kinds, mined negatives), most informative for the default first: a deadline drops
-# the tail ("neg" in the plan = the best config so far again, with mined negatives).
-CONFIGS: list[tuple[str, tuple[str, ...], bool]] = [
-    ("ict", ("ict",), False),
-    ("ict+simple", ("ict", "simple"), False),
-    ("all", ("ict", "keywords", "heading", "simple"), False),
-    ("ict+heading+keywords", ("ict", "heading", "keywords"), False),
-    ("simple (LLM)", ("simple",), False),
-    ("heading", ("heading",), False),
-    ("keywords", ("keywords",), False),
+
+@dataclass(frozen=True)
+class Config:
+    """One row of the table: train on `kinds` (with mined negatives or not); `train` overrides
+    TrainConfig fields (none = the product's defaults, preset auto); source 'removed' uses
+    inverse-cloze pairs whose positive lacks the query sentence (a second workspace)."""
+
+    name: str
+    kinds: tuple[str, ...]
+    mined: bool = False
+    train: dict = field(default_factory=dict)
+    source: str = "plain"
+
+
+# Most informative for the default first: a deadline drops the tail.
+CONFIGS: list[Config] = [
+    Config("ict +mined", ("ict",), True),  # the default: ict, mined negatives, preset pseudo
+    Config("ict", ("ict",)),
+    Config("ict lr 1e-4", ("ict",), train={"learning_rate": 1e-4}),
+    Config("ict lr 5e-5", ("ict",), train={"learning_rate": 5e-5}),
+    Config("ict lr 1e-5 +mined", ("ict",), True, {"learning_rate": 1e-5}),
+    Config("ict sentence removed", ("ict",), source="removed"),
+    Config("ict+heading +mined", ("ict", "heading"), True),
+    Config("ict soft labels +mined", ("ict",), True, {"loss": "soft"}),
+    Config("heading lr 1e-4", ("heading",), train={"learning_rate": 1e-4}),
+    Config("ict+heading+keywords +mined", ("ict", "heading", "keywords"), True),
+    Config("all +mined", ("ict", "keywords", "heading", "simple"), True),
+    Config("keywords", ("keywords",)),
+    Config("simple (LLM)", ("simple",)),
 ]
 
 
@@ -167,37 +188,70 @@ def config_workspace(src, name: str, kinds: tuple[str, ...]):
     return ws
 
 
-def run_config(src, name: str, kinds: tuple[str, ...], mined: bool) -> dict:
-    """Train one epoch (TrainConfig defaults otherwise) on `kinds`, optionally with mined
-    negatives, and score the model; the model folder is removed afterwards (disk)."""
+def removed_sentence_workspace(src):
+    """A copy of the generated workspace whose ict pairs are regenerated with the query
+    sentence removed from the positive (`embstudio generate --kinds ict
+    --ict-remove-sentence`); made once and reused."""
+    from core.generation.pipeline import GenerateSettings, generate
+    from core.pairs import accept_all
+    from core.store import Workspace
+
+    root = RESULTS / "no_label_ws_removed"
+    if (root / "studio.db").is_file():
+        return Workspace.open(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(src.db_path) as a, sqlite3.connect(root / "studio.db") as b:
+        a.backup(b)
+    ws = Workspace.open(root)
+    with ws.transaction() as conn:
+        conn.execute("DELETE FROM pairs WHERE kind = 'ict'")
+        conn.execute("DELETE FROM generation_log WHERE kind = 'ict'")
+    generate(ws, GenerateSettings(kinds=("ict",), ict_remove_sentence=True))
+    accept_all(ws, kind="ict")
+    return ws
+
+
+def run_config(src, cfg: Config) -> dict:
+    """Train with the product's defaults plus `cfg.train` on `cfg.kinds`, optionally with
+    mined negatives, and score the model; the model folder is removed afterwards (disk)."""
     import shutil
 
     from core.mining import MiningSettings, mine_workspace
     from core.training.config import TrainConfig
     from core.training.trainer import train_run
 
-    ws = config_workspace(src, name, kinds)
-    row: dict = {"config": name, "kinds": list(kinds), "mined_negatives": mined}
+    if cfg.source == "removed":
+        src = removed_sentence_workspace(src)
+    ws = config_workspace(src, cfg.name, cfg.kinds)
+    row: dict = {
+        "config": cfg.name,
+        "kinds": list(cfg.kinds),
+        "mined_negatives": cfg.mined,
+        "train_overrides": cfg.train,
+        "source": cfg.source,
+    }
     with ws.connect() as conn:
         row["pairs"] = conn.execute(
             "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted','edited') AND split='train'"
         ).fetchone()[0]
-    if mined:
-        t0 = time.perf_counter()
-        m = mine_workspace(ws, MiningSettings(splits=("train",)))
-        row["mining_s"] = round(time.perf_counter() - t0, 1)
-        row["mining"] = m["stats"]
+    t0 = time.perf_counter()
+    if cfg.mined:
+        row["mining"] = mine_workspace(ws, MiningSettings(splits=("train",)))["stats"]
     # Without mining: in-batch negatives only (no random filler column, a third less encoding
     # per step); with mining: the default single hard negative per record.
-    cfg = TrainConfig(
-        epochs=1.0, batch_size=32, validate_every_epoch=False, negatives_per_query=int(mined)
+    train_cfg = TrainConfig(
+        batch_size=32, validate_every_epoch=False, negatives_per_query=int(cfg.mined)
     )
-    t0 = time.perf_counter()
-    out = train_run(ws, cfg, "bench")
-    row["train_s"] = round(time.perf_counter() - t0, 1)
+    for key, value in cfg.train.items():
+        setattr(train_cfg, key, value)
+    out = train_run(ws, train_cfg, "bench")
+    row["train_s"] = round(time.perf_counter() - t0, 1)  # mining included
     row["train_records"] = out["metrics"]["data"]["train_records"]
     row["steps"] = out["metrics"]["steps"]
-    row.update(evaluate(out["model_path"], name))
+    row["preset"] = out["metrics"]["preset"]
+    resolved = TrainConfig.from_json(ws.run_dir("bench") / "config.json")
+    row["learning_rate"], row["epochs"] = resolved.learning_rate, resolved.epochs
+    row.update(evaluate(out["model_path"], cfg.name))
     shutil.rmtree(ws.run_dir("bench"), ignore_errors=True)
     return row
 
@@ -205,14 +259,16 @@ def run_config(src, name: str, kinds: tuple[str, ...], mined: bool) -> dict:
 def table(base: dict, rows: list[dict]) -> str:
     """The results as a Markdown table (base first)."""
     lines = [
-        "| config | pairs | train s | nDCG@10 | Recall@10 | Δ nDCG@10 vs base |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| base (all-MiniLM-L6-v2) | 0 | 0 | {base['ndcg@10']:.4f} | {base['recall@10']:.4f} | — |",
+        "| config | pairs | lr | epochs | steps | train s | nDCG@10 | Recall@10 | Δ nDCG@10 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| base (all-MiniLM-L6-v2) | 0 | | | | | {base['ndcg@10']:.4f} | "
+        f"{base['recall@10']:.4f} | — |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['config']} | {r['pairs']} | {r['train_s']:.0f} | {r['ndcg@10']:.4f} | "
-            f"{r['recall@10']:.4f} | {r['ndcg@10'] - base['ndcg@10']:+.4f} |"
+            f"| {r['config']} | {r['pairs']} | {r['learning_rate']:g} | {r['epochs']:g} | "
+            f"{r['steps']} | {r['train_s']:.0f} | {r['ndcg@10']:.4f} | {r['recall@10']:.4f} | "
+            f"{r['ndcg@10'] - base['ndcg@10']:+.4f} |"
         )
     return "\n".join(lines)
 
@@ -272,7 +328,7 @@ def main() -> None:
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--skip-generation", action="store_true", help="use the pairs generated so far")
     ap.add_argument("--only", default="", help="comma-separated config names to run")
-    ap.add_argument("--deadline", default="18:25", help="UTC HH:MM; later configs are dropped")
+    ap.add_argument("--deadline", default="23:59", help="UTC HH:MM; later configs are dropped")
     ap.add_argument("--fresh", action="store_true", help="forget configs already scored")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -301,56 +357,38 @@ def main() -> None:
             f"chunking), ingested as markdown with the title as heading. Generation: the "
             f"product pipeline with its filters; ict 2 per chunk, keywords 1, heading 1, LLM "
             f"(local SmolLM2-135M, `simple`, 1 per chunk) on the first {llm_chunks} chunks. "
-            f"Pairs = accepted train-split pairs (product splits: ~80% of documents). One epoch "
-            f"of the default objective (MNRL, batch 32, lr 1e-4; in-batch negatives only, plus 1 "
-            f"mined hard negative per record where marked). Scored on the 300 SciFact test queries against the "
-            f"full corpus (5,183 abstracts)."
+            f"Pairs = accepted train-split pairs (product splits: ~80% of documents). Training: "
+            f"the product's defaults (MNRL, batch 32, preset auto: lr 2e-5 and 1 epoch for "
+            f"pseudo-queries, lr 1e-4 and 3 epochs for questions) unless the config names a "
+            f"change; in-batch negatives only, plus 1 mined hard negative per record where "
+            f"marked '+mined' ('train s' includes mining). Scored on the 300 SciFact test "
+            f"queries against the full corpus (5,183 abstracts)."
         ),
         "generation": gen,
         "rows": load_rows(),
         "dropped": [],
     }
     only = {n.strip() for n in args.only.split(",") if n.strip()}
-    plan: list = [CONFIGS[0], "neg", *CONFIGS[1:5], "neg", *CONFIGS[5:]]
-    for item in plan:
+    for cfg in CONFIGS:
         rows = load_rows()
-        done = {r["config"] for r in rows}
-        if item == "neg":
-            ranked = sorted(
-                (r for r in rows if not r["mined_negatives"]), key=lambda r: -r["ndcg@10"]
-            )
-            named = {c[0]: c[1] for c in CONFIGS if f"{c[0]} +mined" in only}
-            named = {n: k for n, k in named.items() if f"{n} +mined" not in done}
-            if named:  # asked for by name (--only "ict +mined"), before its plain row exists
-                name, kinds = next(iter(named.items()))
-                name, kinds, mined = f"{name} +mined", kinds, True
-            else:
-                pick = next((r for r in ranked if r["config"] + " +mined" not in done), None)
-                if pick is None:
-                    continue
-                name, kinds, mined = pick["config"] + " +mined", tuple(pick["kinds"]), True
-        else:
-            name, kinds, mined = item
-        if name in done or (only and name not in only and not (mined and "neg" in only)):
+        if cfg.name in {r["config"] for r in rows} or (only and cfg.name not in only):
             continue
-        if time.time() + estimate_s(ws, rows, kinds, mined) > stop_at:
-            report["dropped"].append(name)
-            print(f"dropped for time: {name}", flush=True)
+        if time.time() + estimate_s(ws, rows, cfg.kinds, cfg.mined) > stop_at:
+            report["dropped"].append(cfg.name)
+            print(f"dropped for time: {cfg.name}", flush=True)
             continue
-        print(f"== {name} ({time.strftime('%H:%M:%S', time.gmtime())} UTC)", flush=True)
-        row = run_config(ws, name, kinds, mined)
-        (ROWS_DIR / f"{slug(name)}.json").write_text(json.dumps(row, indent=2))
+        print(f"== {cfg.name} ({time.strftime('%H:%M:%S', time.gmtime())} UTC)", flush=True)
+        row = run_config(ws, cfg)
+        (ROWS_DIR / f"{slug(cfg.name)}.json").write_text(json.dumps(row, indent=2))
         print(
-            f"   {name}: pairs {row['pairs']}, train {row['train_s']} s, "
-            f"nDCG@10 {row['ndcg@10']:.4f}, Recall@10 {row['recall@10']:.4f}",
+            f"   {cfg.name}: pairs {row['pairs']}, lr {row['learning_rate']:g}, train "
+            f"{row['train_s']} s, nDCG@10 {row['ndcg@10']:.4f}, Recall@10 {row['recall@10']:.4f}",
             flush=True,
         )
     # The base model last: its cached scores are shared with any other process running.
     report["base"] = base = base_scores()
-    order = {c[0]: i for i, c in enumerate(CONFIGS)}
-    rows = sorted(
-        load_rows(), key=lambda r: (order.get(r["config"].split(" +")[0], 99), r["config"])
-    )
+    order = {c.name: i for i, c in enumerate(CONFIGS)}
+    rows = sorted(load_rows(), key=lambda r: (order.get(r["config"], 99), r["config"]))
     report["rows"] = rows
     write_report(report)
     print()
