@@ -95,18 +95,22 @@ def test_generate_runs_as_a_background_job(ws, monkeypatch):
     ingest_sample(ws)
     at = _app(ws).run()
     # No LLM kinds, so the job is quick; the settings travel as the job's params.
+    assert at.multiselect(key="pairs_kinds").value == ["ict"]  # the measured default
     at.multiselect(key="pairs_kinds").set_value(["ict", "keywords"])
     at.number_input(key="pairs_limit").set_value(4)
+    at.checkbox(key="pairs_ict_remove").check()
     at.button(key="pairs_generate").click().run()
     assert not at.exception
     jobs = list_jobs(ws, kind="generate")
     assert len(jobs) == 1 and jobs[0]["params"]["kinds"] == ["ict", "keywords"]
+    assert jobs[0]["params"]["ict_remove_sentence"] is True
     assert "sk-secret-value" not in str(jobs[0]["params"])
     wait_job(ws, jobs[0]["id"])
     job = get_job(ws, jobs[0]["id"])
     assert job["status"] == "succeeded", job["error"]
     assert job["result"]["kept"] + job["result"]["dropped"] > 0
-    assert pairs.list_pairs(ws, kind="ict")
+    ict = pairs.list_pairs(ws, kind="ict")
+    assert ict and all(p["origin"] == "pseudo:ict:removed" for p in ict)
     at.run()
     assert not at.exception
     assert any("Last generation: kept" in s.value for s in at.success)
