@@ -204,7 +204,12 @@ def test_cli_train_wait_json_leaves_loadable_model(ws, capsys):
 
     small_scifact(ws, n_queries=6, n_other=2, n_val=0)
     args = ["train", str(ws.root), "--max-steps", "1", "--batch-size", "4", "--wait", "--json"]
-    assert main([*args, "--set", "max_seq_length=64", "--set", "device=cpu"]) == 0
+    # Real questions, but the preset is forced: the gentle pseudo-query rate is used.
+    extra = ["--preset", "pseudo", "--set", "max_seq_length=64", "--set", "device=cpu"]
+    assert main([*args, *extra]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "succeeded" and out["run_id"] in out["model_path"]
+    assert out["metrics"]["preset"] == "pseudo"
+    saved = TrainConfig.from_json(ws.run_dir(out["run_id"]) / "config.json")
+    assert (saved.preset, saved.learning_rate) == ("pseudo", 2e-5)
     assert SentenceTransformer(out["model_path"], device="cpu").encode(["q"]).shape == (1, 384)

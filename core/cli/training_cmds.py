@@ -35,9 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     p.add_argument("--base", default=None, help="base model name, folder or run:<RUN>")
     p.add_argument("--loss", default=None, help="objective: mnrl, cached-mnrl, dual, clp, soft")
-    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument(
+        "--preset",
+        choices=["auto", "questions", "pseudo"],
+        default=None,
+        help="lr and epochs when not given: questions (1e-4, 3), pseudo (2e-5, 1); auto "
+        "(default) picks pseudo when most training pairs are pseudo-queries",
+    )
+    p.add_argument("--epochs", type=float, default=None, help="default: from the preset")
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--lr", type=float, default=None, help="learning rate; default: the preset's")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--negatives", type=int, default=None, help="hard negatives per record")
     p.add_argument("--scale", type=float, default=None, help="1/temperature")
@@ -122,6 +129,7 @@ def build_config(args: argparse.Namespace):
     for name, value in (
         ("base_model", args.base),
         ("loss", args.loss),
+        ("preset", args.preset),
         ("epochs", args.epochs),
         ("batch_size", args.batch_size),
         ("learning_rate", args.lr),
