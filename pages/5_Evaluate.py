@@ -7,9 +7,10 @@ import plotly.express as px
 import streamlit as st
 
 from core.evaluation.report import list_evaluations, load_report
-from core.jobs import cancel_job, list_jobs, start_job
+from core.jobs import list_jobs, start_job
 from core.models import DEFAULT_BASE_MODEL
 from ui.errors import user_errors
+from ui.job_panel import job_panel, watch
 from ui.state import require_workspace
 
 st.title("5 Evaluate")
@@ -107,36 +108,14 @@ if b1.button("Evaluate", type="primary", key="ev_start"):
         st.error("Give the BEIR folder to evaluate on.")
     else:
         with user_errors("Could not start the evaluation"):
-            st.session_state.ev_watch = start_job(ws, "evaluate", params)
+            watch("ev", start_job(ws, "evaluate", params))
 if b2.button("Compute geometry", key="ev_geometry_start", help="Anisotropy, histograms, UMAP."):
     with user_errors("Could not start the geometry job"):
-        st.session_state.ev_watch = start_job(
-            ws,
-            "geometry",
-            {"models": models, "base_model": params["base_model"], "projection": projection},
-        )
+        geometry = {"models": models, "base_model": params["base_model"], "projection": projection}
+        watch("ev", start_job(ws, "geometry", geometry))
 
 
-@st.fragment(run_every=2.0)
-def job_status() -> None:
-    active = [j for j in list_jobs(ws, active_only=True) if j["kind"] in ("evaluate", "geometry")]
-    for job in active:
-        c1, c2 = st.columns([5, 1])
-        c1.progress(float(job["progress"]), text=f"{job['kind']}: {job['message'] or 'starting'}")
-        if c2.button("Cancel", key=f"ev_cancel_{job['id']}"):
-            cancel_job(ws, job["id"])
-    watched = st.session_state.get("ev_watch")
-    if watched and not any(j["id"] == watched for j in active):
-        st.session_state.ev_watch = None
-        done = [j for j in list_jobs(ws) if j["id"] == watched]
-        if done and done[0]["status"] == "failed":
-            st.session_state.ev_failed = done[0]["error"] or "unknown error"
-        st.rerun(scope="app")  # the finished job's results are drawn by the full page
-
-
-job_status()
-if failed := st.session_state.pop("ev_failed", None):
-    st.error(f"The job failed: {str(failed).splitlines()[0]}")
+job_panel(ws, ("evaluate", "geometry"), "ev", "The job failed")
 
 # ---------------------------------------------------------------- results of an evaluation
 st.subheader("Results")

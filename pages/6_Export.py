@@ -7,8 +7,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.export.pipeline import exportable_runs, list_exports
-from core.jobs import cancel_job, list_jobs, start_job
+from core.jobs import start_job
 from ui.errors import user_errors
+from ui.job_panel import job_panel, watch
 from ui.state import require_workspace
 
 st.title("6 Export")
@@ -50,31 +51,12 @@ if runs:
     if st.button("Export", type="primary", key="exp_start"):
         with user_errors("Could not start the export"):
             params = {"run_id": run_id, "int8": bool(int8), "n_texts": int(n_texts)}
-            st.session_state.exp_watch = start_job(ws, "export", params)
+            watch("exp", start_job(ws, "export", params))
 else:
     st.caption("No run with a saved model: only earlier exports are shown.")
 
 
-@st.fragment(run_every=2.0)
-def job_status() -> None:
-    active = list_jobs(ws, kind="export", active_only=True)
-    for job in active:
-        c1, c2 = st.columns([5, 1])
-        c1.progress(float(job["progress"]), text=f"export: {job['message'] or 'starting'}")
-        if c2.button("Cancel", key=f"exp_cancel_{job['id']}"):
-            cancel_job(ws, job["id"])
-    watched = st.session_state.get("exp_watch")
-    if watched and not any(j["id"] == watched for j in active):
-        st.session_state.exp_watch = None
-        done = [j for j in list_jobs(ws, kind="export") if j["id"] == watched]
-        if done and done[0]["status"] == "failed":
-            st.session_state.exp_failed = done[0]["error"] or "unknown error"
-        st.rerun(scope="app")
-
-
-job_status()
-if failed := st.session_state.pop("exp_failed", None):
-    st.error(f"The export failed: {str(failed).splitlines()[0]}")
+job_panel(ws, ("export",), "exp", "The export failed")
 
 # ---------------------------------------------------------------- finished exports
 st.subheader("Exports")
