@@ -41,7 +41,7 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         index=0 if llm_settings.provider == "local" else 1,
         horizontal=True,
         key="pairs_provider",
-        help="local: the bundled SmolLM2-135M, offline, ~2 questions/s on 2 CPU cores. "
+        help="local: the bundled SmolLM2-135M, offline, ~0.35 questions/s on 2 CPU cores. "
         "openai: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, NIM).",
     )
     kinds = c2.multiselect(

@@ -75,8 +75,8 @@ class GenerateSettings:
     ict_remove_sentence: inverse cloze positives without the query sentence.
     batch_chunks: chunks per committed batch; concurrency/timeout_s: endpoint requests at
     once and seconds per request; fail_fast: consecutive failures (with no success yet) that
-    stop the run; max_llm_chunks: cap on chunks the local LLM writes for (~2 questions/s on
-    2 cores), None = no cap.
+    stop the run; max_llm_chunks: cap on chunks the local LLM writes for (~0.35
+    questions/s on 2 CPU cores, so 300 chunks take ~15 min), None = no cap.
     """
 
     provider: str = "local"
