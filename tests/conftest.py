@@ -21,3 +21,19 @@ SCIFACT_DIR = SHARED_DATA / "scifact"
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace.create(tmp_path / "ws")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """The sample chapter ingested with chunk embeddings cached, made once per test module."""
+    from tests.gen_helpers import prepared_workspace
+
+    return prepared_workspace(tmp_path_factory.mktemp("tpl") / "ws")
+
+
+@pytest.fixture
+def sample_ws(template: Path, tmp_path: Path) -> Workspace:
+    """A private copy of the module's prepared generation workspace."""
+    from tests.gen_helpers import copy_workspace
+
+    return copy_workspace(template, tmp_path / "ws")

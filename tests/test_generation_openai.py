@@ -20,23 +20,12 @@ from core.generation.providers import (
     questions_from_json,
 )
 from tests.fake_openai import FakeOpenAI
-from tests.gen_helpers import copy_workspace, prepared_workspace
 
 
 @pytest.fixture
 def fake():
     with FakeOpenAI() as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return prepared_workspace(tmp_path_factory.mktemp("tpl") / "ws")
-
-
-@pytest.fixture
-def sample_ws(template, tmp_path):
-    return copy_workspace(template, tmp_path / "ws")
 
 
 def _settings(fake, **kw) -> GenerateSettings:

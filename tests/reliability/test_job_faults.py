@@ -13,7 +13,6 @@ import resource
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -61,14 +60,13 @@ def write_job(ctx: JobContext) -> dict[str, Any]:
 register_handler("reliability-write", "tests.reliability.test_job_faults:write_job")
 
 
-def test_job_outlives_the_process_that_started_it(ws):
-    starter = textwrap.dedent(
-        """
-        import sys
-        from core.jobs import start_job
-        from core.store import Workspace
-        print(start_job(Workspace.open(sys.argv[1]), "sleep", {"steps": 15, "seconds": 0.2}))
-        """
+def _start_sleep_job_elsewhere(ws, steps: int, seconds: float) -> str:
+    """Start a `sleep` job from a separate Python process that exits at once (a stand-in for
+    the Streamlit server that started it); returns the job id."""
+    starter = (
+        "import sys; from core.jobs import start_job; from core.store import Workspace;"
+        f" print(start_job(Workspace.open(sys.argv[1]), 'sleep',"
+        f" {{'steps': {steps}, 'seconds': {seconds}}}))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", starter, str(ws.root)],
@@ -78,7 +76,11 @@ def test_job_outlives_the_process_that_started_it(ws):
         timeout=60,
         check=True,
     )
-    job_id = proc.stdout.strip()  # the starter (a stand-in for the Streamlit server) is gone
+    return proc.stdout.strip()
+
+
+def test_job_outlives_the_process_that_started_it(ws):
+    job_id = _start_sleep_job_elsewhere(ws, steps=15, seconds=0.2)  # the starter is gone
     job = wait_job(ws, job_id, poll_s=0.2)
     assert job["status"] == "succeeded" and job["step"] == 15
     assert list_jobs(ws)[0]["id"] == job_id  # a fresh reader (the reloaded page) sees it
@@ -87,18 +89,7 @@ def test_job_outlives_the_process_that_started_it(ws):
 def test_restarted_app_shows_the_job_started_by_the_old_one(ws):
     from streamlit.testing.v1 import AppTest
 
-    starter = (
-        "import sys; from core.jobs import start_job; from core.store import Workspace;"
-        " print(start_job(Workspace.open(sys.argv[1]), 'sleep', {'steps': 400, 'seconds': 0.05}))"
-    )
-    job_id = subprocess.run(
-        [sys.executable, "-c", starter, str(ws.root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.strip()
+    job_id = _start_sleep_job_elsewhere(ws, steps=400, seconds=0.05)
     try:
         assert _wait_for(lambda: get_job(ws, job_id)["step"] >= 1)
         # A fresh session of the app (as after a server restart) finds the job in the database.

@@ -14,21 +14,10 @@ import pytest
 from core.generation.pipeline import GenerateSettings, GenerationError, generate
 from core.generation.providers import OpenAIWriter, RetryPolicy
 from tests.fake_openai import FakeOpenAI
-from tests.gen_helpers import copy_workspace, prepared_workspace
 from tests.reliability._fakes import FaultyOpenAI, closed_port
 
 N_CHUNKS = 4
 EMB: list = [None]  # the base model, loaded once for the module (generate() takes it as is)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return prepared_workspace(tmp_path_factory.mktemp("tpl-faults") / "ws")
-
-
-@pytest.fixture
-def sample_ws(template, tmp_path):
-    return copy_workspace(template, tmp_path / "ws")
 
 
 @pytest.fixture(scope="module", autouse=True)

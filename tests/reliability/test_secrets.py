@@ -14,20 +14,9 @@ import pytest
 
 from core.cli import main as cli_main
 from core.jobs import log_tail, start_job, wait_job
-from tests.gen_helpers import copy_workspace, prepared_workspace
 from tests.reliability._fakes import FaultyOpenAI
 
 ENV = "EMBSTUDIO_RELIABILITY_KEY"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return prepared_workspace(tmp_path_factory.mktemp("tpl-secrets") / "ws")
-
-
-@pytest.fixture
-def sample_ws(template, tmp_path):
-    return copy_workspace(template, tmp_path / "ws")
 
 
 def new_key() -> str:
