@@ -345,15 +345,16 @@ def train_run(
         )
     # Empty learning rate / epochs come from the preset the data calls for; the resolved
     # values are what config.json keeps (a resume reads them back unchanged).
-    config = config.resolved(data.counts()["records_by_kind"])
+    counts = data.counts()
+    config = config.resolved(counts["records_by_kind"])
     config.to_json(run_dir / "config.json")
     _set_run_row(ws, run_id, config, config=config.to_json())
     model = SentenceTransformer(resolve_base(ws, config.base_model), device=device)
     model.max_seq_length = config.max_seq_length
     evaluator = make_evaluator(data) if config.validate_every_epoch else None
     metrics: dict[str, Any] = {
-        "data": data.counts(),
-        "preset": config.preset_for(data.counts()["records_by_kind"]),
+        "data": counts,
+        "preset": config.preset_for(counts["records_by_kind"]),
     }
     if evaluator is not None and not resume:
         reporter.progress(0, 1, "scoring the base model on the validation split", force=True)
