@@ -34,15 +34,18 @@ from core.export.runtime import Embedder
 API_KEY_ENV = "EMBSTUDIO_API_KEY"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+OPENAI_MAX_INPUTS = 2048  # inputs per embeddings request the OpenAI API accepts
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """max_batch: inputs per request; max_input_tokens: tokens per input, specials included
-    (None: the model's max_seq_length); max_input_chars: characters per input, checked before
-    tokenizing; max_body_bytes: request body size; batch_size: texts per forward pass."""
+    """max_batch: inputs per request (OpenAI's own limit, 2,048, so clients that batch up to
+    it work); max_input_tokens: tokens per input, specials included (None: the model's
+    max_seq_length); max_input_chars: characters per input, checked before tokenizing;
+    max_body_bytes: request body size; batch_size: texts per forward pass, the micro-batch
+    that bounds memory however many inputs a request holds."""
 
-    max_batch: int = 256
+    max_batch: int = OPENAI_MAX_INPUTS
     max_input_tokens: int | None = None
     max_input_chars: int = 20_000
     max_body_bytes: int = 8 * 1024 * 1024
@@ -119,7 +122,11 @@ def parse_request(
         texts = list(raw)
     elif isinstance(raw, list) and all(isinstance(t, int | list) for t in raw):
         raise ApiError(
-            400, "Token arrays are not supported; send strings.", "input", "invalid_type"
+            400,
+            "Token arrays are not supported; send strings. LangChain's OpenAIEmbeddings "
+            "sends token ids unless created with check_embedding_ctx_length=False.",
+            "input",
+            "invalid_type",
         )
     else:
         raise ApiError(

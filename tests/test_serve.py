@@ -192,3 +192,39 @@ def test_cli_serve_binds_localhost_with_env_key(exported):
         out, _ = proc.communicate(timeout=20)
     assert KEY not in out  # the key is never logged
     assert f"127.0.0.1:{port}" in out
+
+
+def test_default_cap_is_openais_and_a_full_request_is_embedded_in_micro_batches(exported):
+    from fastapi.testclient import TestClient
+
+    from core.serve import OPENAI_MAX_INPUTS, ApiError, parse_request
+
+    settings = ServeSettings()
+    assert settings.max_batch == OPENAI_MAX_INPUTS == 2048
+    texts = [f"passage number {i}" for i in range(OPENAI_MAX_INPUTS)]
+    assert len(parse_request({"model": "m", "input": texts}, "m", settings).texts) == 2048
+    with pytest.raises(ApiError) as err:
+        parse_request({"model": "m", "input": [*texts, "one more"]}, "m", settings)
+    assert err.value.code == "too_many_inputs"
+    _, info = exported
+    embedder = load_embedder(Path(info["path"]) / "onnx-int8")
+    seen: list[int] = []
+    real_embed = embedder.embed
+
+    def counting_embed(batch, batch_size=32):
+        seen.append(batch_size)
+        return real_embed(batch, batch_size=batch_size)
+
+    embedder.embed = counting_embed  # type: ignore[method-assign]
+    app = create_app(embedder, settings, model_id="m")
+    r = TestClient(app).post("/v1/embeddings", json={"model": "m", "input": texts[:600]})
+    assert r.status_code == 200 and len(r.json()["data"]) == 600
+    assert seen == [settings.batch_size]  # 600 inputs go through the model 32 at a time
+
+
+def test_token_arrays_get_a_400_naming_the_client_setting():
+    from core.serve import ApiError, parse_request
+
+    with pytest.raises(ApiError) as err:
+        parse_request({"model": "m", "input": [[101, 2054], [2129]]}, "m", ServeSettings())
+    assert err.value.status == 400 and "check_embedding_ctx_length=False" in err.value.message

@@ -30,7 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="require 'Authorization: Bearer KEY' (default: $EMBSTUDIO_API_KEY, else none)",
     )
     p.add_argument("--model-name", default=None, help="model id clients send (default: run id)")
-    p.add_argument("--max-batch", type=int, default=256, help="inputs per request")
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=None,
+        help="inputs per request (default 2048, the OpenAI API's limit); memory stays bounded: "
+        "inputs are embedded 32 at a time",
+    )
     p.add_argument(
         "--max-input-tokens",
         type=int,
@@ -65,10 +71,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from core.serve import ServeSettings, resolve_api_key, serve
 
     key = resolve_api_key(args.api_key)
-    settings = ServeSettings(max_batch=args.max_batch, max_input_tokens=args.max_input_tokens)
+    settings = ServeSettings(max_input_tokens=args.max_input_tokens)
+    if args.max_batch is not None:
+        if args.max_batch < 1:
+            raise ValueError("--max-batch must be at least 1")
+        settings = replace(settings, max_batch=args.max_batch)
     progress(
         f"serving {args.model_dir} on http://{args.host}:{args.port}/v1"
         + (" (API key required)" if key else " (no API key)")
