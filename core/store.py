@@ -150,6 +150,27 @@ MIGRATIONS: list[str] = [
     # v2: the positive text as trained when it differs from its chunk (inverse cloze with the
     # query sentence removed, core.generation.pseudo); NULL means the chunk's own text.
     "ALTER TABLE pairs ADD COLUMN positive_text TEXT;",
+    # v3: generation resumes per (chunk, kind, writer), so a rerun with another writer (a new
+    # endpoint or model) writes its questions; rows from before name no writer, except the
+    # pseudo kinds, whose writer is always 'pseudo'.
+    """
+    CREATE TABLE generation_log_v3 (
+        chunk_id  INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+        kind      TEXT NOT NULL,
+        writer    TEXT NOT NULL DEFAULT '',   -- 'pseudo', 'local:MODEL', 'openai:MODEL@URL'
+        status    TEXT NOT NULL,              -- done | error
+        error     TEXT NOT NULL DEFAULT '',
+        at        TEXT NOT NULL,
+        PRIMARY KEY (chunk_id, kind, writer)
+    );
+    INSERT INTO generation_log_v3 (chunk_id, kind, writer, status, error, at)
+        SELECT chunk_id, kind,
+               CASE WHEN kind IN ('ict', 'keywords', 'heading') THEN 'pseudo' ELSE '' END,
+               status, error, at
+        FROM generation_log;
+    DROP TABLE generation_log;
+    ALTER TABLE generation_log_v3 RENAME TO generation_log;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core import pairs
 from core.documents import list_chunks, list_documents
 from core.generation.filters import FilterSettings
-from core.generation.pipeline import ALL_KINDS, DEFAULT_KINDS, GenerateSettings
+from core.generation.pipeline import ALL_KINDS, GenerateSettings, default_kinds
 from core.generation.providers import DEFAULT_API_KEY_ENV, DEFAULT_OPENAI_MODEL
 from core.jobs import cancel_job, list_jobs, start_job
 from core.settings import load_settings
@@ -47,7 +47,7 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     kinds = c2.multiselect(
         "Kinds",
         list(ALL_KINDS),
-        default=list(DEFAULT_KINDS),
+        default=list(default_kinds(writer_named=llm_settings.provider != "local")),
         key="pairs_kinds",
         help="LLM: simple, multi-hop, structural, contextual. No LLM: ict (a sentence as "
         "query), keywords (salient phrases), heading (section title → its chunks).",
@@ -97,6 +97,12 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         help="As in the original ICT: the model must find the passage from its context rather "
         "than by matching the very same words.",
     )
+    write_again = st.checkbox(
+        "Write again for chunks that already have questions from this writer",
+        False,
+        key="pairs_write_again",
+        help="A rerun otherwise resumes: it skips every chunk and kind this writer has done.",
+    )
     active = list_jobs(ws, kind="generate", active_only=True)
     if st.button("Generate", type="primary", key="pairs_generate", disabled=bool(active)):
         with user_errors("Could not start generation"):
@@ -109,6 +115,7 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
                 per_chunk={k: int(per_chunk) for k in kinds} if per_chunk else {},
                 limit_chunks=int(limit) or None,
                 ict_remove_sentence=bool(ict_remove),
+                write_again=bool(write_again),
                 filters=FilterSettings(min_judge_score=float(min_score)),
             )
             settings.validate()
@@ -149,6 +156,12 @@ def generation_status() -> None:
             f"Last generation: kept {r['kept']}, dropped {r['dropped']}"
             + (f" ({reasons})" if reasons else "")
             + (f"; {r['errors']} chunks failed" if r.get("errors") else "")
+            + (
+                f"; {r['chunks_skipped']} chunks skipped as already written by this writer "
+                "(tick 'Write again' to write them anew)"
+                if r.get("chunks_skipped")
+                else ""
+            )
         )
     elif job["status"] == "failed":
         st.error(f"Last generation failed: {(job['error'] or '').splitlines()[0]}")

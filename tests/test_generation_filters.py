@@ -91,6 +91,24 @@ def test_roundtrip_and_duplicate_drop_with_reasons():
     assert not cands[0].dropped and not cands[3].dropped
 
 
+def test_roundtrip_applies_to_llm_questions_and_not_to_pseudo_queries_by_default():
+    chunks = np.eye(3, dtype=np.float32)
+    # Both queries point at chunk 2 while their source is chunk 0: rank 3 of 3.
+    cands = [
+        Candidate("Where does the scope of a reference end?", "simple", 0, [0], "t"),
+        Candidate("The scope of a reference ends at its last use.", "ict", 0, [0], "pseudo:ict"),
+    ]
+    q_emb = np.tile(np.array([[0.1, 0.2, 0.97]], dtype=np.float32), (2, 1))
+    fs = FilterSettings(roundtrip_k=1)
+    filters.apply_roundtrip(cands, q_emb, [0, 1, 2], chunks, fs.roundtrip_k_for)
+    assert cands[0].dropped and cands[0].reason == "roundtrip: source chunk ranked 3 (needs top 1)"
+    assert not cands[1].dropped and cands[1].roundtrip_rank == 3  # rank kept for review
+    strict = FilterSettings(roundtrip_k=1, pseudo_roundtrip_k=1)
+    again = [Candidate(c.query, c.kind, 0, [0], c.origin) for c in cands]
+    filters.apply_roundtrip(again, q_emb, [0, 1, 2], chunks, strict.roundtrip_k_for)
+    assert all(c.dropped for c in again)
+
+
 def test_heuristic_judge_scores_supported_questions_higher():
     good = Candidate("How many mutable references can exist at a time?", "simple", 0, [0], "t")
     invented = Candidate("Which GPU kernels does the compiler vectorise?", "simple", 0, [0], "t")

@@ -216,3 +216,46 @@ def test_cli_generate_json_then_garbage_endpoint_fails_cleanly(sample_ws, fake, 
     assert rc != 0
     assert "embstudio generate: error:" in err and "failed" in err
     assert _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id") == before
+
+
+def test_naming_an_endpoint_without_kinds_writes_its_questions(sample_ws, fake, capsys):
+    args = ["generate", str(sample_ws.root), "--provider", "openai", "--base-url", fake.base_url]
+    rc = cli_main([*args, "--limit-chunks", "2", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    payload = json.loads(out.out)
+    assert payload["llm_questions"] >= 1 and fake.requests  # the endpoint was asked
+    assert {"simple", "ict"} <= set(payload["by_kind"])
+    assert "kinds simple,ict" in out.err
+    # Kinds that need no writer, with an endpoint named: refused before any request.
+    before = len(fake.requests)
+    rc = cli_main([*args, "--kinds", "ict,keywords", "--limit-chunks", "2"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "an endpoint writes LLM kinds only" in err
+    assert len(fake.requests) == before
+
+
+def test_rerun_resumes_per_writer_and_can_write_again(sample_ws, fake, capsys):
+    generate(sample_ws, _settings(fake))
+    writers = {r["writer"] for r in _rows(sample_ws, "SELECT writer FROM generation_log")}
+    assert writers == {f"openai:gpt-4o-mini@{fake.base_url}"}
+    args = ["generate", str(sample_ws.root), "--kinds", "simple", "--limit-chunks", "3"]
+    # The same writer again: nothing to do, and the progress line and summary say why.
+    n = len(fake.requests)
+    assert cli_main([*args, "--provider", "openai", "--base-url", fake.base_url]) == 0
+    out = capsys.readouterr()
+    assert "skipped 3 already written by this writer" in out.err  # the progress line
+    assert "3 skipped as already written" in out.out and "--write-again" in out.out
+    assert len(fake.requests) == n
+    # Another endpoint is another writer: it writes for the same chunks.
+    with FakeOpenAI() as other:
+        assert cli_main([*args, "--provider", "openai", "--base-url", other.base_url]) == 0
+        assert len(other.requests) >= 3
+    capsys.readouterr()
+    # --write-again makes the first writer write once more.
+    assert (
+        cli_main([*args, "--provider", "openai", "--base-url", fake.base_url, "--write-again"]) == 0
+    )
+    assert len(fake.requests) >= n + 3
+    log = _rows(sample_ws, "SELECT writer, COUNT(*) AS n FROM generation_log GROUP BY writer")
+    assert sorted(r["n"] for r in log) == [3, 3]

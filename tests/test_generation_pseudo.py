@@ -6,6 +6,7 @@ from core.generation.kinds import build_conversation, related_chunks
 from core.generation.pseudo import (
     heading_candidates,
     ict_candidates,
+    ict_reject_reason,
     keyword_candidates,
     sentences,
 )
@@ -50,6 +51,29 @@ def test_ict_uses_sentences_of_the_chunk_and_can_remove_them():
     assert removed.query not in removed.positive_text
     assert "borrowing" in removed.positive_text or "pointer" in removed.positive_text
     assert "# Borrowing" not in sentences(TEXT_A)[0]  # headings are not sentences
+
+
+def test_ict_skips_sentences_that_are_no_content():
+    toc = "ILC N151 Contents Course Description:......... 3 Grading Policy ....... 4."
+    pointer = "See Listing 4-6 for the whole program and its output."
+    dates = "Week 1 9/1 9/3 9/5 10/1 10/3 10/5 11/2."
+    content = "Students who miss the midterm must email the instructor within two days."
+    assert ict_reject_reason(toc) == "table of contents line"
+    assert ict_reject_reason(pointer) == "pointer to another place"
+    assert ict_reject_reason(dates) == "mostly numbers or symbols"
+    assert ict_reject_reason("and the rest of the sentence cut by the window") == "fragment"
+    assert ict_reject_reason(content) is None
+    assert ict_reject_reason(content, chunk_words=14) == "most of its chunk"
+    chunk = {
+        "id": 9,
+        "document_id": 1,
+        "document": "s.txt",
+        "text": f"{toc} {pointer} {dates} {content}",
+        "heading_path": "",
+    }
+    assert [c.query for c in ict_candidates([chunk], per_chunk=4)] == [content]
+    title_only = {**chunk, "id": 10, "text": "Course Syllabus for Chemistry One Hundred."}
+    assert ict_candidates([title_only], per_chunk=2) == []  # a title block is its own query
 
 
 def test_keywords_are_salient_phrases_of_the_chunk():

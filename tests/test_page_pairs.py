@@ -114,3 +114,22 @@ def test_generate_runs_as_a_background_job(ws, monkeypatch):
     at.run()
     assert not at.exception
     assert any("Last generation: kept" in s.value for s in at.success)
+
+
+def test_an_endpoint_without_llm_kinds_is_refused_with_the_reason(ws):
+    from core.settings import LLMSettings, load_settings, save_settings
+
+    ingest_sample(ws)
+    at = _app(ws).run()
+    at.radio(key="pairs_provider").set_value("openai").run()
+    at.multiselect(key="pairs_kinds").set_value(["ict"])
+    at.button(key="pairs_generate").click().run()
+    assert not at.exception
+    assert any("an endpoint writes LLM kinds only" in e.value for e in at.error)
+    assert list_jobs(ws, kind="generate") == []
+    # A workspace whose Settings name an endpoint starts with that writer's kinds.
+    settings = load_settings(ws)
+    settings.llm = LLMSettings(provider="openai", base_url="http://127.0.0.1:9/v1", model="m")
+    save_settings(ws, settings)
+    at = _app(ws).run()
+    assert at.multiselect(key="pairs_kinds").value == ["simple", "ict"]

@@ -62,3 +62,32 @@ def test_list_runs_newest_first_with_stable_ties(ws):
             )
     assert [r["id"] for r in ws.list_runs()] == ["run-a", "run-b", "run-old"]
     assert [r["id"] for r in ws.list_runs(status="succeeded")] == ["run-a", "run-old"]
+
+
+def test_a_v2_workspace_migrates_its_generation_log_to_per_writer_rows(tmp_path):
+    from core.store import MIGRATIONS, _split_sql, migrate
+
+    db = tmp_path / "studio.db"
+    conn = sqlite3.connect(db)
+    for version in (0, 1):
+        for statement in _split_sql(MIGRATIONS[version]):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO documents (id, name, stored_path, sha256, format, size_bytes, text,"
+        " created_at) VALUES (1, 'a.txt', 'files/a.txt', 'h', 'txt', 1, 'x', 't')"
+    )
+    conn.execute(
+        "INSERT INTO chunks (id, document_id, ord, text, start_char, end_char, n_tokens)"
+        " VALUES (1, 1, 0, 'x', 0, 1, 3)"
+    )
+    conn.executemany(
+        "INSERT INTO generation_log (chunk_id, kind, status, at) VALUES (1, ?, 'done', 't')",
+        [("ict",), ("simple",)],
+    )
+    conn.commit()
+    conn.row_factory = sqlite3.Row
+    assert migrate(conn) == SCHEMA_VERSION
+    rows = {r["kind"]: r["writer"] for r in conn.execute("SELECT kind, writer FROM generation_log")}
+    assert rows == {"ict": "pseudo", "simple": ""}
+    conn.close()

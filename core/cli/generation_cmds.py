@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--provider",
         choices=["local", "openai"],
-        default="local",
-        help="local: bundled SmolLM2 (offline); openai: any OpenAI-compatible endpoint",
+        default=None,
+        help="local: bundled SmolLM2 (offline, the default); openai: any OpenAI-compatible "
+        "endpoint. Naming a writer without --kinds adds simple questions to the default kinds",
     )
     p.add_argument("--model", default=None, help="model name at the endpoint (openai provider)")
     p.add_argument("--base-url", default=None, help="endpoint URL, e.g. http://localhost:8000/v1")
@@ -34,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--kinds",
-        default=",".join(DEFAULT_KINDS),
-        help=f"comma-separated, from {','.join(ALL_KINDS)}",
+        default=None,
+        help=f"comma-separated, from {','.join(ALL_KINDS)} (default {','.join(DEFAULT_KINDS)})",
     )
     p.add_argument("--limit-chunks", type=int, default=None, help="only the first N chunks")
     p.add_argument("--judge", choices=["auto", "llm", "heuristic", "none"], default="auto")
@@ -44,12 +45,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--roundtrip-k",
         type=int,
         default=None,
-        help="source chunk must rank in the top K (0 = off)",
+        help="source chunk must rank in the top K, for every kind (default: 3 for LLM "
+        "questions, off for pseudo-queries; 0 = off)",
     )
     p.add_argument(
         "--ict-remove-sentence",
         action="store_true",
         help="inverse cloze positives without their query sentence",
+    )
+    p.add_argument(
+        "--write-again",
+        action="store_true",
+        help="write for chunks this writer already wrote for (default: resume, skipping them)",
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per endpoint request")
     p.add_argument("--concurrency", type=int, default=4, help="endpoint requests at once")
@@ -81,17 +88,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from core.generation.filters import FilterSettings
-    from core.generation.pipeline import GenerateSettings, GenerationError, generate
+    from core.generation.pipeline import (
+        GenerateSettings,
+        GenerationError,
+        default_kinds,
+        generate,
+        progress_line,
+    )
 
     ws = open_workspace(args.workspace)
-    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    writer_named = any(v is not None for v in (args.provider, args.model, args.base_url))
+    if args.kinds is None:
+        kinds = default_kinds(writer_named)
+    else:
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     fs = FilterSettings()
     if args.min_judge_score is not None:
         fs = replace(fs, min_judge_score=args.min_judge_score)
     if args.roundtrip_k is not None:
-        fs = replace(fs, roundtrip_k=args.roundtrip_k)
+        fs = replace(fs, roundtrip_k=args.roundtrip_k, pseudo_roundtrip_k=args.roundtrip_k)
     settings = GenerateSettings(
-        provider=args.provider,
+        provider=args.provider or "local",
         model=args.model,
         base_url=args.base_url,
         api_key_env=args.api_key_env,
@@ -103,18 +120,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
         filters=fs,
         timeout_s=args.timeout,
         concurrency=args.concurrency,
+        write_again=args.write_again,
     )
     try:
         settings.validate()  # before any model loads: a bad setting costs nothing
     except GenerationError as exc:
         raise ValueError(str(exc)) from exc
-    progress(f"generate: provider {args.provider}, kinds {','.join(kinds)} (loading models…)")
+    progress(f"generate: provider {settings.provider}, kinds {','.join(kinds)} (loading models…)")
 
     def on_progress(done: int, total: int, counts: dict[str, int]) -> None:
-        progress(
-            f"[{done}/{total} chunks] kept {counts['kept']}, dropped {counts['dropped']}"
-            + (f", errors {counts['errors']}" if counts.get("errors") else "")
-        )
+        progress(progress_line(done, total, counts))
 
     try:
         summary = generate(ws, settings, on_progress=on_progress)
@@ -125,8 +140,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"kept {summary['kept']}, dropped {summary['dropped']}"
         + (f" ({reasons})" if reasons else "")
         + f"; {summary['chunks_processed']} chunks processed, {summary['chunks_skipped']} "
-        f"already done, {summary['errors']} with errors; {summary['seconds']} s"
+        f"skipped as already written by this writer, {summary['errors']} with errors; "
+        f"{summary['seconds']} s"
     )
+    if summary["chunks_skipped"] and not summary["chunks_processed"]:
+        human += "\nnothing new to write: --write-again writes these chunks again"
     if summary["errors"]:
         for e in summary["error_examples"][:3]:
             progress(f"chunk {e['chunk_id']} ({e['kind']}): {e['error']}")

@@ -17,7 +17,7 @@ Every drop reason reads "<filter>: detail"; the prefix is what reports count.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from core.generation.providers import AnswerFormatError, QuestionWriter, parse_json_answer
 from core.generation.pseudo import STOPWORDS
-from core.generation.types import Candidate
+from core.generation.types import PSEUDO_KINDS, Candidate
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,18 +37,27 @@ FILTER_ORDER = ("junk", "roundtrip", "duplicate", "judge")
 class FilterSettings:
     """Filter thresholds.
 
-    roundtrip_k: the source chunk must rank within the top `roundtrip_k` chunks (0 = off).
+    roundtrip_k: an LLM question's source chunk must rank within the top `roundtrip_k`
+    chunks (0 = off).
+    pseudo_roundtrip_k: the same for pseudo-queries (ict, keywords, heading), off by default:
+    a sentence whose chunk the base model ranks low is the example that teaches most, and on
+    real syllabus questions the filter cost more than it saved (bench/bench_domain.py).
     duplicate_cosine: a question this similar (cosine) to a kept one is a duplicate.
     min_judge_score: keep pairs whose mean judge score (1-5) is at least this (0 = keep all).
     min_words/max_words, max_chars: length bounds of an LLM question (pseudo-queries: 2-40 words).
     """
 
     roundtrip_k: int = 3
+    pseudo_roundtrip_k: int = 0
     duplicate_cosine: float = 0.9
     min_judge_score: float = 3.0
     min_words: int = 4
     max_words: int = 40
     max_chars: int = 300
+
+    def roundtrip_k_for(self, kind: str) -> int:
+        """The round-trip top-k that applies to a pair of `kind` (0 = off)."""
+        return self.pseudo_roundtrip_k if kind in PSEUDO_KINDS else self.roundtrip_k
 
 
 # ---------------------------------------------------------------------------- cleaning
@@ -171,10 +180,12 @@ def apply_roundtrip(
     query_emb: np.ndarray,
     chunk_ids: Sequence[int],
     chunk_emb: np.ndarray,
-    top_k: int,
+    top_k: int | Callable[[str], int],
 ) -> None:
     """Store each candidate's round-trip rank (best positive, from 1) and drop those outside
-    the top `top_k`. Embeddings are L2-normalised rows: query_emb [n, d], chunk_emb [m, d]."""
+    the top `top_k` (a number, or a function of the candidate's kind; 0 = keep all).
+    Embeddings are L2-normalised rows: query_emb [n, d], chunk_emb [m, d]."""
+    k_for = top_k if callable(top_k) else (lambda _kind: top_k)
     if not len(candidates):
         return
     index = {cid: i for i, cid in enumerate(chunk_ids)}
@@ -188,8 +199,9 @@ def apply_roundtrip(
         c.roundtrip_rank = rank
         if c.dropped:
             continue
-        if top_k and rank > top_k:
-            c.drop("roundtrip", f"source chunk ranked {rank} (needs top {top_k})")
+        k = k_for(c.kind)
+        if k and rank > k:
+            c.drop("roundtrip", f"source chunk ranked {rank} (needs top {k})")
         else:
             c.notes.append(f"round-trip rank {rank}")
 

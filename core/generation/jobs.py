@@ -8,18 +8,16 @@ from core.jobs import JobContext, register_handler
 
 
 def generate_job(ctx: JobContext) -> dict[str, Any]:
-    """Params are `GenerateSettings.to_params()`; a resumed job simply reruns (done chunks are
-    skipped through generation_log)."""
-    from core.generation.pipeline import GenerateSettings, generate
+    """Params are `GenerateSettings.to_params()`; a resumed job simply reruns (chunks its
+    writer has done are skipped through generation_log)."""
+    from core.generation.pipeline import GenerateSettings, generate, progress_line
 
     settings = GenerateSettings.from_params(ctx.params)
     ctx.log.info("generate: provider=%s kinds=%s", settings.provider, ",".join(settings.kinds))
     ctx.progress(0, 1, "loading models", force=True)
 
     def on_progress(done: int, total: int, counts: dict[str, int]) -> None:
-        msg = f"chunks {done}/{total}, kept {counts['kept']}, dropped {counts['dropped']}" + (
-            f", errors {counts['errors']}" if counts.get("errors") else ""
-        )
+        msg = progress_line(done, total, counts)
         ctx.log.info(msg)
         ctx.progress(done, total, msg)
 

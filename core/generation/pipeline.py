@@ -2,7 +2,8 @@
 
 Chunks are processed in batches; each batch's pairs (kept and dropped, with reasons) and its
 generation_log rows are committed together, so an interrupted run loses at most one batch and a
-rerun skips every (chunk, kind) logged 'done'. A chunk whose request failed is logged 'error'
+rerun skips every (chunk, kind, writer) logged 'done' (another writer, or `write_again`, writes
+anew). A chunk whose request failed is logged 'error'
 with the reason and is tried again by the next run. An endpoint that fails `fail_fast`
 requests in a row before any succeeds stops the run with GenerationError (nothing it did is
 undone; earlier pairs are never touched).
@@ -45,6 +46,15 @@ ALL_KINDS = (*LLM_KINDS, *pseudo.PSEUDO_KINDS)
 # through the CLI (bench/bench_default_pipeline.py) is in README "No-label default". LLM kinds
 # stay one click away: worth it with a capable endpoint, not with the 135M local model.
 DEFAULT_KINDS: tuple[str, ...] = ("ict",)
+# Kinds added to the default when a question writer (provider, model or endpoint) is named
+# but no kinds are: naming a writer means wanting its questions.
+WRITER_KINDS: tuple[str, ...] = ("simple",)
+
+
+def default_kinds(writer_named: bool = False) -> tuple[str, ...]:
+    """The kinds a run uses when none are chosen (with the writer's kinds when one is named)."""
+    return (*WRITER_KINDS, *DEFAULT_KINDS) if writer_named else DEFAULT_KINDS
+
 
 # Questions (or pseudo-queries) per chunk per kind unless given.
 DEFAULT_PER_CHUNK: dict[str, int] = {
@@ -56,6 +66,15 @@ DEFAULT_PER_CHUNK: dict[str, int] = {
     "keywords": 1,
     "heading": 1,
 }
+
+
+PSEUDO_WRITER = "pseudo"  # the writer of every pseudo-query kind, in generation_log
+
+
+def writer_key(writer: QuestionWriter) -> str:
+    """Who wrote a (chunk, kind): the writer's name and, for an endpoint, its URL, so that a
+    rerun against another endpoint or model writes again instead of skipping."""
+    return getattr(writer, "key", None) or writer.name
 
 
 class GenerationError(Exception):
@@ -77,6 +96,8 @@ class GenerateSettings:
     once and seconds per request; fail_fast: consecutive failures (with no success yet) that
     stop the run; max_llm_chunks: cap on chunks the local LLM writes for (~0.35
     questions/s on 2 CPU cores, so 300 chunks take ~15 min), None = no cap.
+    write_again: write for every selected chunk and kind, also those this writer has done
+    (a rerun otherwise resumes: it skips each (chunk, kind) its writer already wrote).
     """
 
     provider: str = "local"
@@ -97,6 +118,7 @@ class GenerateSettings:
     fail_fast: int = 6
     max_llm_chunks: int | None = 300
     prompts_dir: str | None = None
+    write_again: bool = False
 
     def validate(self) -> None:
         unknown = [k for k in self.kinds if k not in ALL_KINDS]
@@ -108,6 +130,11 @@ class GenerateSettings:
             raise GenerationError("no kinds selected")
         if self.provider not in ("local", "openai"):
             raise GenerationError(f"unknown provider {self.provider!r} (local or openai)")
+        if self.provider == "openai" and not any(k in LLM_KINDS for k in self.kinds):
+            raise GenerationError(
+                f"an endpoint writes LLM kinds only, and {', '.join(self.kinds)} needs none: "
+                f"add one of {', '.join(LLM_KINDS)} to the kinds, or leave the endpoint out"
+            )
         if self.judge not in ("auto", "llm", "heuristic", "none"):
             raise GenerationError(f"unknown judge {self.judge!r}")
         if any(n < 1 for n in self.per_chunk.values()):
@@ -145,6 +172,16 @@ class GenerateSettings:
 Progress = Callable[[int, int, dict[str, int]], None]  # (chunks done, total, counts)
 
 
+def progress_line(done: int, total: int, counts: dict[str, int]) -> str:
+    """The one-line progress of a run (CLI, job message, page), skipped chunks included."""
+    line = f"[{done}/{total} chunks] kept {counts['kept']}, dropped {counts['dropped']}"
+    if counts.get("errors"):
+        line += f", errors {counts['errors']}"
+    if counts.get("skipped"):
+        line += f", skipped {counts['skipped']} already written by this writer"
+    return line
+
+
 def generate(
     ws: Workspace,
     settings: GenerateSettings,
@@ -178,11 +215,20 @@ def generate(
     chunk_emb = chunk_embeddings(ws, all_chunks, embedder, settings.base_model)
     passages = {c["id"]: c["text"] for c in all_chunks}
 
+    llm_writer = writer_key(writer) if writer is not None else ""
+
+    def writer_of(kind: str) -> str:
+        return PSEUDO_WRITER if kind in pseudo.PSEUDO_KINDS else llm_writer
+
     with ws.connect() as conn:
-        done = {
-            (r["chunk_id"], r["kind"])
-            for r in conn.execute("SELECT chunk_id, kind FROM generation_log WHERE status='done'")
-        }
+        done = set()
+        if not settings.write_again:
+            done = {
+                (r["chunk_id"], r["kind"], r["writer"])
+                for r in conn.execute(
+                    "SELECT chunk_id, kind, writer FROM generation_log WHERE status='done'"
+                )
+            }
         kept_rows = conn.execute("SELECT id, query FROM pairs WHERE status != 'dropped'").fetchall()
         split_of = document_splits(conn)
     dedup = filters.DuplicateIndex(settings.filters.duplicate_cosine, chunk_emb.shape[1])
@@ -224,23 +270,23 @@ def generate(
     llm_ok = 0
     failures_in_a_row = 0
     llm_chunks_used = 0
-    progress_counts = {"kept": 0, "dropped": 0, "errors": 0}
+    progress_counts = {"kept": 0, "dropped": 0, "errors": 0, "skipped": 0}
 
     for start in range(0, len(selected), max(1, settings.batch_chunks)):
         batch = selected[start : start + settings.batch_chunks]
         candidates: list[Candidate] = []
-        log_rows: list[tuple[int, str, str, str]] = []
+        log_rows: list[tuple[int, str, str, str, str]] = []  # chunk, kind, writer, status, error
         requests: list[tuple[dict, str, list[int]]] = []  # (chunk, kind, positives)
         convs = []
         for chunk in batch:
-            todo = [k for k in settings.kinds if (chunk["id"], k) not in done]
+            todo = [k for k in settings.kinds if (chunk["id"], k, writer_of(k)) not in done]
             if not todo:
                 summary["chunks_skipped"] += 1
                 continue
             for kind in todo:
                 if kind in pseudo.PSEUDO_KINDS:
                     candidates += pseudo_by_chunk.get((chunk["id"], kind), [])
-                    log_rows.append((chunk["id"], kind, "done", ""))
+                    log_rows.append((chunk["id"], kind, PSEUDO_WRITER, "done", ""))
                     continue
                 if llm_budget is not None and llm_chunks_used >= llm_budget:
                     continue  # not logged: a later run with a larger budget does it
@@ -256,7 +302,7 @@ def generate(
                         )
                     ]
                     if not related:
-                        log_rows.append((chunk["id"], kind, "done", "no related chunk"))
+                        log_rows.append((chunk["id"], kind, llm_writer, "done", "no related chunk"))
                         continue
                 before = ""
                 if kind == "contextual":
@@ -307,9 +353,10 @@ def generate(
                     failures_in_a_row += 1
             for key in {(c["id"], k) for c, k, _ in requests}:
                 if key in ok_keys:
-                    log_rows.append((key[0], key[1], "done", ""))
+                    log_rows.append((key[0], key[1], llm_writer, "done", ""))
                 else:
-                    log_rows.append((key[0], key[1], "error", errors_by_key.get(key, "")[:500]))
+                    error = errors_by_key.get(key, "")[:500]
+                    log_rows.append((key[0], key[1], llm_writer, "error", error))
                     summary["errors"] += 1
                     if len(summary["error_examples"]) < 5:
                         summary["error_examples"].append(
@@ -348,7 +395,10 @@ def generate(
                         {"query": c.query, "kind": c.kind, "reason": c.reason}
                     )
         progress_counts.update(
-            kept=summary["kept"], dropped=summary["dropped"], errors=summary["errors"]
+            kept=summary["kept"],
+            dropped=summary["dropped"],
+            errors=summary["errors"],
+            skipped=summary["chunks_skipped"],
         )
         if on_progress:
             on_progress(
@@ -495,7 +545,9 @@ def _filter(
     q_emb = _encode(embedder, [c.query for c in candidates])
     stage(
         "roundtrip",
-        lambda: filters.apply_roundtrip(candidates, q_emb, chunk_ids, chunk_emb, fs.roundtrip_k),
+        lambda: filters.apply_roundtrip(
+            candidates, q_emb, chunk_ids, chunk_emb, fs.roundtrip_k_for
+        ),
     )
     stage("duplicate", lambda: dedup.apply(candidates, q_emb))
 
@@ -538,7 +590,7 @@ def _filter(
 def _store(
     ws: Workspace,
     candidates: Sequence[Candidate],
-    log_rows: Sequence[tuple[int, str, str, str]],
+    log_rows: Sequence[tuple[int, str, str, str, str]],
     split_of: dict[int, str],
 ) -> None:
     """Commit one batch: its pairs, their positives and the generation_log rows."""
@@ -574,10 +626,10 @@ def _store(
                 [(cur.lastrowid, p) for p in c.positives],
             )
         conn.executemany(
-            "INSERT INTO generation_log (chunk_id, kind, status, error, at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (chunk_id, kind) DO UPDATE SET status = excluded.status,"
-            " error = excluded.error, at = excluded.at",
-            [(cid, kind, status, err, now) for cid, kind, status, err in log_rows],
+            "INSERT INTO generation_log (chunk_id, kind, writer, status, error, at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chunk_id, kind, writer) DO UPDATE SET"
+            " status = excluded.status, error = excluded.error, at = excluded.at",
+            [(*row, now) for row in log_rows],
         )
 
 
@@ -587,7 +639,8 @@ def generation_errors(ws: Workspace) -> list[dict[str, Any]]:
         return [
             dict(r)
             for r in conn.execute(
-                "SELECT g.chunk_id, g.kind, g.error, g.at, d.name AS document FROM generation_log g"
+                "SELECT g.chunk_id, g.kind, g.writer, g.error, g.at, d.name AS document"
+                " FROM generation_log g"
                 " JOIN chunks c ON c.id = g.chunk_id JOIN documents d ON d.id = c.document_id"
                 " WHERE g.status = 'error' ORDER BY g.at DESC"
             )

@@ -60,10 +60,12 @@ def ict_candidates(
     remove_from_positive: bool = False,
     seed: int = 13,
 ) -> list[Candidate]:
-    """Inverse-cloze pairs: `per_chunk` sentences of each chunk as queries."""
+    """Inverse-cloze pairs: `per_chunk` sentences of each chunk as queries, content sentences
+    only (see `ict_reject_reason`)."""
     out: list[Candidate] = []
     for chunk in chunks:
-        sents = [s for s in sentences(chunk["text"]) if _ict_ok(s)]
+        n_words = len(chunk["text"].split())
+        sents = [s for s in sentences(chunk["text"]) if ict_reject_reason(s, n_words) is None]
         if not sents:
             continue
         rng = random.Random(f"{seed}:{chunk['id']}")
@@ -86,13 +88,41 @@ def ict_candidates(
     return out
 
 
-def _ict_ok(sentence: str) -> bool:
-    n = len(sentence.split())
+# Non-content "sentences" that make a query whose only answer is a copy of itself.
+_DOT_LEADER = re.compile(r"\.{4,}|(?:\. ){3,}|_{4,}|…{2,}")
+_POINTER = re.compile(
+    r"^\W*(?:see|refer to|shown in|as in)\b.{0,30}\b(?:listing|figure|fig\.|table|section|"
+    r"chapter|page|appendix|example)\s*[\dA-Z]",
+    re.I,
+)
+# A sentence that is most of its chunk: the query would be a copy of its positive.
+ICT_MAX_SHARE_OF_CHUNK = 0.6
+
+
+def ict_reject_reason(sentence: str, chunk_words: int = 0) -> str | None:
+    """Why `sentence` makes no inverse-cloze query, or None when it does: a fragment of a
+    window cut mid-sentence, too short or long (ICT_MIN_WORDS..ICT_MAX_WORDS words), a
+    "Source:" line, a table-of-contents line (dot leaders), a pointer ("see Listing 4-6"),
+    mostly numbers and symbols (tables, dates, codes), or most of its chunk."""
+    words = sentence.split()
+    n = len(words)
     # A window cut mid-sentence leaves fragments at its edges: whole sentences only.
     whole = sentence[-1] in '.!?"”)' and (sentence[0].isupper() or sentence[0] in '"“(0123456789')
-    return (
-        whole and ICT_MIN_WORDS <= n <= ICT_MAX_WORDS and not sentence.lower().startswith("source:")
-    )
+    if not whole:
+        return "fragment"
+    if not ICT_MIN_WORDS <= n <= ICT_MAX_WORDS:
+        return f"{n} words"
+    if sentence.lower().startswith("source:"):
+        return "source line"
+    if _DOT_LEADER.search(sentence):
+        return "table of contents line"
+    if _POINTER.search(sentence):
+        return "pointer to another place"
+    if sum(bool(_WORD.fullmatch(w.strip(".,;:()\"'“”"))) for w in words) < 0.6 * n:
+        return "mostly numbers or symbols"
+    if chunk_words and n >= ICT_MAX_SHARE_OF_CHUNK * chunk_words:
+        return "most of its chunk"
+    return None
 
 
 def _phrases(text: str, max_n: int = 3) -> list[str]:
