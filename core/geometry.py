@@ -21,8 +21,6 @@ from core.store import Workspace
 if TYPE_CHECKING:
     from core.evaluation.compare import ModelSpec
 
-CURATED = ("accepted", "edited")
-
 
 @dataclass
 class GeometrySettings:

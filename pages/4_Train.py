@@ -10,9 +10,10 @@ import streamlit as st
 from core.jobs import cancel_job, resume_job
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig
-from core.training.data import latest_mining_id
+from core.training.data import curated_kind_counts, latest_mining_id
 from core.training.jobs import job_for_run, start_training, sync_run_statuses
 from core.training.objectives import describe_objectives
+from core.training.signal import training_signal
 from core.training.trainer import last_checkpoint, read_progress
 from ui.errors import user_errors
 from ui.state import require_workspace
@@ -27,17 +28,8 @@ sync_run_statuses(ws)
 HELP = TrainConfig.help()
 DEFAULTS = TrainConfig()
 
-with ws.connect() as conn:
-    n_train = conn.execute(
-        "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted', 'edited') AND split = 'train'"
-    ).fetchone()[0]
-    train_kinds = {
-        r["kind"]: r["n"]
-        for r in conn.execute(
-            "SELECT kind, COUNT(*) AS n FROM pairs WHERE status IN ('accepted', 'edited')"
-            " AND split = 'train' GROUP BY kind ORDER BY kind"
-        )
-    }
+train_kinds = curated_kind_counts(ws, DEFAULTS.train_split)
+n_train = sum(train_kinds.values())
 runs = ws.list_runs()
 
 if n_train == 0 and not runs:
@@ -92,26 +84,29 @@ with st.expander("New training run", expanded=not runs):
         "curated training pairs are pseudo-queries."
     )
     c1, c2, c3 = st.columns(3)
-    # Keyed by the preset in force, so switching presets shows that preset's values.
+    # Empty = the preset's value, resolved by the trainer exactly as for `embstudio train`
+    # (the kinds trained on, after any kind weights, decide the preset in force).
     epochs = c1.number_input(
-        "Epochs",
+        "Epochs (empty = preset)",
         0.1,
         100.0,
-        float(PRESETS[in_force]["epochs"]),
+        None,
         0.5,
-        key=f"train_epochs_{in_force}",
+        key="train_epochs",
+        placeholder=f"{PRESETS[in_force]['epochs']:g}",
         help=HELP["epochs"],
     )
     batch = c2.number_input(
         "Batch size", 1, 4096, DEFAULTS.batch_size, key="train_batch", help=HELP["batch_size"]
     )
     lr = c3.number_input(
-        "Learning rate",
+        "Learning rate (empty = preset)",
         1e-7,
         1e-2,
-        float(PRESETS[in_force]["learning_rate"]),
+        None,
         format="%.1e",
-        key=f"train_lr_{in_force}",
+        key="train_lr",
+        placeholder=f"{PRESETS[in_force]['learning_rate']:.1e}",
         help=HELP["learning_rate"],
     )
     c4, c5, c6 = st.columns(3)
@@ -179,20 +174,29 @@ with st.expander("New training run", expanded=not runs):
         st.markdown("**Mixture of experts**")
         for f in moe_fields:
             extra[f.name] = _field_input(f, f"train_f_{f.name}")
+    final_fit = st.checkbox(
+        "Final fit on every document after the run",
+        DEFAULTS.final_fit,
+        key="train_final_fit",
+        help=HELP["final_fit"],
+    )
+    cfg = TrainConfig(
+        base_model=base,
+        loss=loss,
+        preset=preset,
+        epochs=None if epochs is None else float(epochs),
+        batch_size=int(batch),
+        learning_rate=None if lr is None else float(lr),
+        negatives_per_query=int(negs),
+        scale=float(scale),
+        warmup_ratio=float(warmup),
+        final_fit=final_fit,
+        **extra,
+    )
+    signal = training_signal(ws, cfg)
+    (st.warning if signal.too_little else st.caption)("Training signal: " + signal.sentence())
     if st.button("Start training", type="primary", key="train_start"):
         with user_errors("Could not start training"):
-            cfg = TrainConfig(
-                base_model=base,
-                loss=loss,
-                preset=preset,
-                epochs=float(epochs),
-                batch_size=int(batch),
-                learning_rate=float(lr),
-                negatives_per_query=int(negs),
-                scale=float(scale),
-                warmup_ratio=float(warmup),
-                **extra,
-            )
             run_id, _ = start_training(ws, cfg)
             st.session_state.train_view_run = run_id
             st.success(f"Run {run_id} started.")

@@ -53,3 +53,28 @@ def test_start_follow_and_list_a_run(ws):
     assert list(table["status"]) == ["succeeded"]
     assert table["model"].iloc[0] == f"runs/{run['id']}/model"
     assert at.get("plotly_chart"), "the loss curve is drawn"
+
+
+def test_untouched_page_trains_what_the_cli_default_trains(ws, monkeypatch):
+    from core.cli import build_parser
+    from core.cli.training_cmds import build_config
+    from core.training.config import TrainConfig
+
+    small_scifact(ws, n_queries=8, n_other=4, n_val=2)
+    started: list[dict] = []
+    monkeypatch.setattr(
+        "core.training.jobs.start_job",
+        lambda ws, kind, params, run_id=None, spawn=True: started.append(params) or "job-x",
+    )
+    at = _app(ws).run()
+    assert not at.exception
+    # Empty learning rate and epochs: the trainer resolves them from the preset, as the CLI's.
+    assert at.number_input(key="train_lr").value is None
+    assert at.number_input(key="train_epochs").value is None
+    assert any("Training signal: 24 training pairs" in c.value for c in at.warning)
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    page = TrainConfig.from_dict(started[0]["config"])
+    cli = build_config(build_parser().parse_args(["train", str(ws.root)]))
+    assert page == cli and page.learning_rate is None and page.epochs is None
+    assert page.final_fit

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.jobs import get_job, run_worker, start_job
+from core.jobs import get_job, run_worker
 from core.mining import MiningSettings, mine_workspace
 from core.training.config import TrainConfig
 from core.training.data import load_training_data
@@ -175,7 +175,56 @@ def test_train_job_records_run(ws):
             "succeeded"
         )
     assert json.loads((ws.run_dir(run_id) / "config.json").read_text())["max_steps"] == 1
-    assert start_job  # imported for the job machinery
+    # Every curated pair is in the train split: the run is its own final model.
+    assert "final_run_id" not in job["result"]
+    assert [r["id"] for r in ws.list_runs()] == [run_id]
+
+
+def test_train_job_ships_a_final_fit_on_every_split(ws):
+    from core.evaluation.runner import run_evaluation
+    from core.training.jobs import job_for_run
+
+    small_scifact(ws, n_queries=8, n_other=4, n_val=2)
+    run_id, job_id = start_training(ws, tiny(max_steps=1, validate_every_epoch=False), spawn=False)
+    assert run_worker(ws, job_id) == "succeeded"
+    result = get_job(ws, job_id)["result"]
+    final = result["final_run_id"]
+    assert final == f"{run_id}-all" and result["final_model_path"].endswith(f"{final}/model")
+    split_cfg, final_cfg = (
+        TrainConfig.from_json(ws.run_dir(r) / "config.json") for r in (run_id, final)
+    )
+    assert (final_cfg.train_split, final_cfg.final_of, final_cfg.final_fit) == (
+        "all",
+        run_id,
+        False,
+    )
+    assert (
+        final_cfg.learning_rate == split_cfg.learning_rate and final_cfg.epochs == split_cfg.epochs
+    )
+    records = {
+        r: json.loads((ws.run_dir(r) / "metrics.json").read_text())["data"]["train_records"]
+        for r in (run_id, final)
+    }
+    every_split = load_training_data(ws, train_split="all").counts()["train_records"]
+    assert records[run_id] < records[final] == every_split  # validation pairs trained on too
+    with ws.connect() as conn:
+        status = dict(conn.execute("SELECT id, status FROM runs").fetchall())
+    assert status == {run_id: "succeeded", final: "succeeded"}
+    assert job_for_run(ws, final)["id"] == job_id  # the Train page follows it
+    with pytest.raises(ValueError, match="final fit"):
+        run_evaluation(ws, {"dataset": "workspace", "split": "validation", "runs": [final]})
+
+
+def test_training_signal_says_when_there_is_too_little(ws):
+    from core.training.signal import MIN_USEFUL_STEPS, training_signal
+
+    small_scifact(ws, n_queries=8, n_other=4, n_val=2)
+    few = training_signal(ws, TrainConfig())  # 24 pairs, batch 32, 3 epochs (questions preset)
+    assert (few.pairs, few.steps, few.final_pairs, few.final_steps) == (24, 3, 26, 3)
+    assert few.too_little and f"Fewer than {MIN_USEFUL_STEPS} steps" in few.sentence()
+    enough = training_signal(ws, TrainConfig(batch_size=1, epochs=4, final_fit=False))
+    assert (enough.steps, enough.final_pairs) == (96, 24) and not enough.too_little
+    assert "rarely change" not in enough.sentence()
 
 
 def test_cli_jobs_cancel_and_dead_worker_mirrored_on_run(ws, capsys):
@@ -213,3 +262,35 @@ def test_cli_train_wait_json_leaves_loadable_model(ws, capsys):
     saved = TrainConfig.from_json(ws.run_dir(out["run_id"]) / "config.json")
     assert (saved.preset, saved.learning_rate) == ("pseudo", 2e-5)
     assert SentenceTransformer(out["model_path"], device="cpu").encode(["q"]).shape == (1, 384)
+
+
+@pytest.mark.parametrize(
+    ("loss", "extra"),
+    [
+        ("mnrl", {}),
+        ("mnrl", {"moe": True}),
+        ("clp", {}),
+        pytest.param("cached-mnrl", {}, marks=pytest.mark.slow),
+        pytest.param("dual", {}, marks=pytest.mark.slow),
+        pytest.param("soft", {"soft_experts": ["all-MiniLM-L6-v2"]}, marks=pytest.mark.slow),
+    ],
+)
+def test_every_model_card_shows_the_call_that_loads_its_model(ws, loss, extra):
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    small_scifact(ws, n_queries=6, n_other=2, n_val=0)
+    out = train_run(ws, tiny(loss=loss, max_steps=1, validate_every_epoch=False, **extra), "r")
+    card = (ws.run_dir("r") / "model" / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    code = code.replace("PATH/TO/THIS/FOLDER", out["model_path"])
+    # A fresh interpreter outside the repository: nothing of this project is imported.
+    check = code + "\nassert model.encode(['a question']).shape == (1, 384)\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", check], cwd=REPO.parent, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert ("trust_remote_code=True" in code) == bool(extra.get("moe"))

@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="any TrainConfig field (repeatable)",
     )
+    p.add_argument(
+        "--no-final-fit",
+        action="store_true",
+        help="do not train the final fit on every split (run RUN-all) after the run",
+    )
     p.add_argument("--wait", action="store_true", help="block until the run finishes")
     p.set_defaults(func=cmd_train)
 
@@ -139,6 +144,8 @@ def build_config(args: argparse.Namespace):
     ):
         if value is not None:
             setattr(cfg, name, value)
+    if args.no_final_fit:
+        cfg.final_fit = False
     if args.moe:
         if "moe" not in fields:
             raise ValueError("this build has no MoE option")
@@ -154,9 +161,11 @@ def build_config(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from core.jobs import wait_job
     from core.training.jobs import start_training
+    from core.training.signal import training_signal
 
     ws = open_workspace(args.workspace)
     cfg = build_config(args)
+    progress("training signal: " + training_signal(ws, cfg).sentence())
     run_id, job_id = start_training(ws, cfg)
     progress(f"run {run_id} started (job {job_id})")
     if not args.wait:
@@ -177,6 +186,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "status": job["status"],
         "model_path": result.get("model_path"),
         "metrics": result.get("metrics", {}),
+        "final_run_id": result.get("final_run_id"),
+        "final_model_path": result.get("final_model_path"),
         "error": job.get("error"),
     }
     if job["status"] != "succeeded":
@@ -184,7 +195,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise RuntimeError(
             f"run {run_id} {job['status']}: {(job.get('error') or '').splitlines()[0:1]}"
         )
-    emit(args, payload, f"{run_id}\nmodel: {payload['model_path']}")
+    text = f"{run_id}\nmodel: {payload['model_path']}"
+    if payload["final_run_id"]:
+        text += (
+            f"\nfinal fit on every document (the model to ship): {payload['final_run_id']}"
+            f"\nfinal model: {payload['final_model_path']}"
+        )
+    emit(args, payload, text)
     return 0
 
 

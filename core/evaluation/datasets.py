@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.beir_data import load_beir
+from core.pairs import CURATED
 from core.store import Workspace
 
 Corpus = dict[str, dict[str, str]]
@@ -23,7 +24,6 @@ Qrels = dict[str, dict[str, int]]
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_GENERAL_DIR = REPO.parent / "shared" / "data" / "scifact"
-CURATED = ("accepted", "edited")
 
 
 class DatasetError(ValueError):

@@ -49,6 +49,22 @@ def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
     return specs
 
 
+def refuse_final_fits(ws: Workspace, names: list[str]) -> None:
+    """A final fit trained on the workspace's test documents: its figures there mean nothing."""
+    import json
+
+    for name in names:
+        if name == "base":
+            continue
+        config = ws.run_dir(name) / "config.json"
+        final_of = json.loads(config.read_text()).get("final_of") if config.is_file() else ""
+        if final_of:
+            raise ValueError(
+                f"run {name} is the final fit of {final_of} and was trained on the test "
+                f"documents; evaluate {final_of} on the workspace split, or {name} on a BEIR set"
+            )
+
+
 def run_evaluation(
     ws: Workspace, params: dict[str, Any], on_progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -56,6 +72,8 @@ def run_evaluation(
     `report_paths` when saved)."""
     evalset = load_evalset(ws, params)
     specs = model_specs(ws, params)
+    if params.get("dataset", "workspace") == "workspace":
+        refuse_final_fits(ws, params.get("models") or params.get("runs") or [])
     config = {
         "params": params,
         "top_k": int(params.get("top_k", 100)),

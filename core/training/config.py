@@ -140,7 +140,23 @@ class TrainConfig:
     device: DeviceName = field(
         default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
     )
-    train_split: str = field(default="train", metadata=_h("Pairs split used for training."))
+    train_split: str = field(
+        default="train",
+        metadata=_h("Pairs split used for training ('all' = every split, as a final fit does)."),
+    )
+    final_fit: bool = field(
+        default=True,
+        metadata=_h(
+            "After the run, train again with the same settings on the curated pairs of every "
+            "split and ship that model as run '<RUN>-all' (the held-out documents are "
+            "documents you will search). Its evaluation figures are the split run's; skipped "
+            "when no held-out pairs exist."
+        ),
+    )
+    final_of: str = field(
+        default="",
+        metadata=_h("Set on a final-fit run: the split run whose settings and figures it has."),
+    )
     kind_weights: dict[str, float] = field(
         default_factory=dict,
         metadata=_h(

@@ -18,9 +18,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.pairs import CURATED
 from core.store import Workspace
-
-CURATED = ("accepted", "edited")
 
 
 @dataclass(frozen=True)
@@ -94,15 +93,24 @@ def positive_texts(ws: Workspace) -> dict[int, str]:
     return {r["id"]: r["positive_text"] for r in rows}
 
 
+ALL_SPLITS = "all"  # a split name that selects the curated pairs of every split
+
+
+def _split_clause(split: str) -> tuple[str, tuple[str, ...]]:
+    """SQL condition and arguments selecting pairs of `split` (ALL_SPLITS: any split)."""
+    return ("1 = 1", ()) if split == ALL_SPLITS else ("p.split = ?", (split,))
+
+
 def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]:
     """pair id -> (query, positive chunk ids) for curated pairs of `split`."""
     out: dict[int, tuple[str, list[int]]] = {}
+    where, args = _split_clause(split)
     with ws.connect() as conn:
         rows = conn.execute(
             "SELECT p.id, p.query, pp.chunk_id FROM pairs p"
             " JOIN pair_positives pp ON pp.pair_id = p.id"
-            " WHERE p.status IN (?, ?) AND p.split = ? ORDER BY p.id, pp.chunk_id",
-            (*CURATED, split),
+            f" WHERE p.status IN (?, ?) AND {where} ORDER BY p.id, pp.chunk_id",
+            (*CURATED, *args),
         ).fetchall()
     for r in rows:
         out.setdefault(r["id"], (r["query"], []))[1].append(r["chunk_id"])
@@ -111,11 +119,19 @@ def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]
 
 def pair_kinds(ws: Workspace, split: str) -> dict[int, str]:
     """pair id -> question kind for curated pairs of `split`."""
+    where, args = _split_clause(split)
     with ws.connect() as conn:
         rows = conn.execute(
-            "SELECT id, kind FROM pairs WHERE status IN (?, ?) AND split = ?", (*CURATED, split)
+            f"SELECT p.id, p.kind FROM pairs p WHERE p.status IN (?, ?) AND {where}",
+            (*CURATED, *args),
         ).fetchall()
     return {r["id"]: r["kind"] for r in rows}
+
+
+def curated_kind_counts(ws: Workspace, split: str) -> dict[str, int]:
+    """question kind -> curated pairs of `split` (ALL_SPLITS: of every split), sorted by kind."""
+    counts = Counter(pair_kinds(ws, split).values())
+    return dict(sorted(counts.items()))
 
 
 def copies_by_weight(
@@ -155,6 +171,18 @@ def _negatives(ws: Workspace, mining_id: int | None) -> dict[int, list[int]]:
     for r in rows:
         out[r["pair_id"]].append(r["chunk_id"])
     return out
+
+
+def held_out_pair_count(ws: Workspace, train_split: str = "train") -> int:
+    """Curated pairs outside `train_split`: what a final fit adds to the training set."""
+    if train_split == ALL_SPLITS:
+        return 0
+    with ws.connect() as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM pairs WHERE status IN (?, ?) AND split != ?",
+            (*CURATED, train_split),
+        ).fetchone()
+    return int(row[0])
 
 
 def load_training_data(

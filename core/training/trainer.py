@@ -445,14 +445,26 @@ def model_card(
             for m, v in sorted(metrics[key].items()):
                 if m.startswith("cosine_"):
                     lines.append(f"| {m.removeprefix('cosine_')} | {v:.4f} |")
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```python",
-        "from sentence_transformers import SentenceTransformer",
-        "model = SentenceTransformer('PATH/TO/THIS/FOLDER')",
-        "```",
-        "",
-    ]
+    if config.final_of:
+        lines += [
+            "",
+            f"This is the final fit of run `{config.final_of}`: the same settings trained on the "
+            "pairs of every document. Its evaluation figures are those of that run.",
+        ]
+    lines += ["", "## Use", "", "```python", *load_snippet(config), "```", ""]
+    if config.moe:
+        lines += [
+            "The mixture-of-experts layers are custom model code shipped in this folder "
+            "(`modeling_bert_moe.py`), hence `trust_remote_code=True`.",
+            "",
+        ]
     return "\n".join(lines)
+
+
+def load_snippet(config: TrainConfig, path: str = "PATH/TO/THIS/FOLDER") -> list[str]:
+    """The Python lines that load a run's model folder, exactly as its card shows them."""
+    extra = ", trust_remote_code=True" if config.moe else ""
+    return [
+        "from sentence_transformers import SentenceTransformer",
+        f"model = SentenceTransformer('{path}'{extra})",
+    ]
