@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
+HOST   ?= 127.0.0.1
 WORKSPACE ?= workspaces/demo
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -24,7 +25,7 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 
 run: setup
 	$(BIN)/embstudio demo $(WORKSPACE)
-	$(BIN)/streamlit run app.py --server.port $(PORT) -- --workspace $(WORKSPACE)
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) -- --workspace $(WORKSPACE)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -11,7 +11,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 st.set_page_config(page_title="Domain Embedding Studio", page_icon="🧭", layout="wide")
 
 from ui import nav  # noqa: E402
+from ui.auth import require_login  # noqa: E402
 from ui.state import sidebar  # noqa: E402
+
+require_login()  # before any page, the sidebar included
 
 # Pipeline order; a step appears once its page file exists.
 PAGES = [

@@ -6,12 +6,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.access import check_data_path
 from core.evaluation.report import list_evaluations, load_report
 from core.jobs import list_jobs, start_job
 from core.models import DEFAULT_BASE_MODEL
 from ui.errors import user_errors
 from ui.job_panel import job_panel, watch
-from ui.state import require_workspace
+from ui.state import default_workspace_path, require_workspace
 
 st.title("5 Evaluate")
 st.write(
@@ -108,6 +109,8 @@ if b1.button("Evaluate", type="primary", key="ev_start"):
         st.error("Give the BEIR folder to evaluate on.")
     else:
         with user_errors("Could not start the evaluation"):
+            if dataset == "beir":
+                check_data_path(beir_dir, default_workspace_path())
             watch("ev", start_job(ws, "evaluate", params))
 if b2.button("Compute geometry", key="ev_geometry_start", help="Anisotropy, histograms, UMAP."):
     with user_errors("Could not start the geometry job"):

@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests open workspaces in temporary folders: the app's workspace root is widened to the whole
+# machine here, and tests of the root itself narrow it again (tests/test_access.py).
+os.environ.setdefault("EMBSTUDIO_WORKSPACES_ROOT", "/")
 
 from core.store import Workspace
 

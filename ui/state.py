@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.access import AccessError, check_workspace_path
 from core.jobs import list_jobs
 from core.store import Workspace, WorkspaceError
 
@@ -29,16 +30,21 @@ def default_workspace_path() -> str:
     return _workspace_from_argv() or os.environ.get("EMBSTUDIO_WORKSPACE") or DEFAULT_WORKSPACE
 
 
+def open_or_create(path: str) -> Workspace:
+    """The workspace at `path`, created when new; only under the app's workspaces root."""
+    check_workspace_path(path, default_workspace_path())
+    if Path(path, "studio.db").is_file():
+        return Workspace.open(path)
+    return Workspace.create(path)
+
+
 def current_workspace() -> Workspace | None:
     """The workspace this browser session works in (opened or created on first use)."""
     if "workspace_path" not in st.session_state:
         st.session_state.workspace_path = default_workspace_path()
-    path = st.session_state.workspace_path
     try:
-        if Path(path, "studio.db").is_file():
-            return Workspace.open(path)
-        return Workspace.create(path)
-    except WorkspaceError as exc:
+        return open_or_create(st.session_state.workspace_path)
+    except (WorkspaceError, AccessError) as exc:
         st.session_state.workspace_error = str(exc)
         return None
 
@@ -78,14 +84,11 @@ def sidebar() -> None:
         )
         if st.button("Open / create", key="sidebar_workspace_open"):
             try:
-                if Path(new_path, "studio.db").is_file():
-                    Workspace.open(new_path)
-                else:
-                    Workspace.create(new_path)
+                open_or_create(new_path)
                 st.session_state.workspace_path = new_path
                 st.session_state.pop("workspace_error", None)
                 st.rerun()
-            except WorkspaceError as exc:
+            except (WorkspaceError, AccessError) as exc:
                 st.error(str(exc))
         st.caption(f"Device: **{device_label()}**")
         ws = current_workspace()

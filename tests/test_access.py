@@ -1,0 +1,80 @@
+"""Who may use the app and which folders its pages touch (core/access.py, ui/auth.py)."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.access import AccessError, check_data_path, check_workspace_path
+from tests.conftest import REPO
+from tests.gen_helpers import ingest_sample
+from tests.helpers import page_app
+
+
+def test_the_app_listens_on_loopback_unless_the_operator_says_otherwise():
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    makefile = (REPO / "Makefile").read_text()
+    assert "HOST   ?= 127.0.0.1" in makefile and "--server.address $(HOST)" in makefile
+
+
+def test_workspaces_stay_under_the_root(tmp_path, monkeypatch):
+    root = tmp_path / "workspaces"
+    monkeypatch.setenv("EMBSTUDIO_WORKSPACES_ROOT", str(root))
+    assert check_workspace_path(root / "a", "ignored") == (root / "a").resolve()
+    for outside in (tmp_path / "elsewhere", root / ".." / "escape", "/etc"):
+        with pytest.raises(AccessError, match="workspaces live under"):
+            check_workspace_path(outside, "ignored")
+    monkeypatch.delenv("EMBSTUDIO_WORKSPACES_ROOT")
+    # Without the variable, the root is the folder of the workspace the app started with.
+    started = tmp_path / "mine" / "demo"
+    assert check_workspace_path(tmp_path / "mine" / "other", started)
+    with pytest.raises(AccessError):
+        check_workspace_path(tmp_path / "other", started)
+
+
+def test_a_page_refuses_a_workspace_outside_the_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBSTUDIO_WORKSPACES_ROOT", str(tmp_path / "workspaces"))
+    at = AppTest.from_file(str(REPO / "pages" / "1_Documents.py"), default_timeout=60)
+    at.session_state["workspace_path"] = str(tmp_path / "not-allowed")
+    at.run()
+    assert not at.exception
+    assert any("workspaces live under" in e.value for e in at.error)
+    assert not (tmp_path / "not-allowed").exists()  # nothing was created
+
+
+def test_evaluation_data_only_from_data_roots(ws, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBSTUDIO_WORKSPACES_ROOT", str(ws.root.parent))
+    monkeypatch.setenv("EMBSTUDIO_DATA_ROOTS", str(tmp_path / "data"))
+    assert check_data_path(tmp_path / "data" / "beir", "x")
+    with pytest.raises(AccessError, match="EMBSTUDIO_DATA_ROOTS"):
+        check_data_path("/etc", "x")
+    ingest_sample(ws)
+    at = page_app(ws, "5_Evaluate.py").run()
+    at.radio(key="ev_dataset").set_value("beir").run()
+    at.text_input(key="ev_beir_dir").set_value("/etc").run()
+    at.button(key="ev_start").click().run()
+    assert not at.exception
+    assert any("evaluation data is read from" in e.value for e in at.error)
+    from core.jobs import list_jobs
+
+    assert list_jobs(ws, kind="evaluate") == []
+
+
+def test_a_password_guards_every_page(ws, monkeypatch):
+    monkeypatch.setenv("EMBSTUDIO_PASSWORD", "s3cret-pass")
+    monkeypatch.setenv("EMBSTUDIO_WORKSPACE", str(ws.root))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.text_input(key="auth_password") is not None
+    assert not at.sidebar.text_input  # no workspace picker before the password
+    at.text_input(key="auth_password").set_value("wrong")
+    at.button[0].click().run()
+    assert any("Wrong password" in e.value for e in at.error)
+    at.text_input(key="auth_password").set_value("s3cret-pass")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state["auth_ok"] is True
+    assert at.sidebar.text_input(key="sidebar_workspace_input").value == str(ws.root)
