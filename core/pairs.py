@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.generation.splits import chunk_splits
 from core.store import Workspace, now_iso
 
 STATUSES = ("pending", "accepted", "edited", "rejected", "dropped")
@@ -209,8 +210,8 @@ def accept_all(ws: Workspace, kind: str | None = None) -> int:
 def add_manual_pair(
     ws: Workspace, query: str, chunk_ids: Sequence[int], status: str = "accepted"
 ) -> int:
-    """A person's own (question, positive chunks) pair; its split is its first chunk's
-    document's. Returns the new pair id."""
+    """A person's own (question, positive chunks) pair; its split is its lowest chunk's
+    (core.generation.splits.chunk_splits). Returns the new pair id."""
     query = " ".join(query.split())
     if not query:
         raise PairError("the question cannot be empty")
@@ -218,15 +219,11 @@ def add_manual_pair(
     if not ids:
         raise PairError("pick at least one chunk that answers the question")
     with ws.transaction() as conn:
-        found = conn.execute(
-            f"SELECT c.id, d.split FROM chunks c JOIN documents d ON d.id = c.document_id"
-            f" WHERE c.id IN ({','.join('?' * len(ids))}) ORDER BY c.id",
-            ids,
-        ).fetchall()
-        if len(found) != len(ids):
-            missing = sorted(set(ids) - {r["id"] for r in found})
+        split_of = chunk_splits(conn)
+        missing = sorted(set(ids) - set(split_of))
+        if missing:
             raise PairError(f"no chunk(s) {missing}")
-        split = found[0]["split"] or "train"
+        split = split_of[min(ids)]
         return _insert(
             conn,
             query,
@@ -355,12 +352,7 @@ def import_jsonl(ws: Workspace, path: str | Path, default_status: str = "accepte
                 " pair_positives WHERE pair_id = p.id ORDER BY chunk_id)) AS ids FROM pairs p"
             )
         }
-        split_of = {
-            r["id"]: r["split"] or "train"
-            for r in conn.execute(
-                "SELECT c.id, d.split FROM chunks c JOIN documents d ON d.id = c.document_id"
-            )
-        }
+        split_of = chunk_splits(conn)
         with path.open(encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():

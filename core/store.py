@@ -150,14 +150,14 @@ MIGRATIONS: list[str] = [
     # v2: the positive text as trained when it differs from its chunk (inverse cloze with the
     # query sentence removed, core.generation.pseudo); NULL means the chunk's own text.
     "ALTER TABLE pairs ADD COLUMN positive_text TEXT;",
-    # v3: generation resumes per (chunk, kind, writer), so a rerun with another writer (a new
-    # endpoint or model) writes its questions; rows from before name no writer, except the
-    # pseudo kinds, whose writer is always 'pseudo'.
+    # v3: generation resumes per (chunk, kind, writer), so a rerun with another writer (another
+    # model) writes its questions; rows from before name no writer, except the
+    # pseudo kinds, whose writer is always 'pseudo'. Chunks may carry their own split.
     """
     CREATE TABLE generation_log_v3 (
         chunk_id  INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
         kind      TEXT NOT NULL,
-        writer    TEXT NOT NULL DEFAULT '',   -- 'pseudo', 'local:MODEL', 'openai:MODEL@URL'
+        writer    TEXT NOT NULL DEFAULT '',   -- 'pseudo', 'local:MODEL', 'openai:MODEL'
         status    TEXT NOT NULL,              -- done | error
         error     TEXT NOT NULL DEFAULT '',
         at        TEXT NOT NULL,
@@ -170,6 +170,9 @@ MIGRATIONS: list[str] = [
         FROM generation_log;
     DROP TABLE generation_log;
     ALTER TABLE generation_log_v3 RENAME TO generation_log;
+    -- A chunk's own split, for workspaces too small to hold out whole documents
+    -- (core.generation.splits); NULL means its document's split.
+    ALTER TABLE chunks ADD COLUMN split TEXT;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

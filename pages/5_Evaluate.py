@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.access import check_data_path
 from core.evaluation.report import list_evaluations, load_report
+from core.generation.splits import split_mode
 from core.jobs import list_jobs, start_job
 from core.models import DEFAULT_BASE_MODEL
 from ui.errors import user_errors
@@ -23,8 +24,7 @@ st.write(
 )
 ws = require_workspace()
 
-with ws.connect() as conn:
-    n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+n_chunks = ws.counts()["chunks"]
 
 runs = ws.list_runs()
 # Only runs whose model folder exists can be evaluated.
@@ -73,6 +73,19 @@ dataset = st.radio(
     horizontal=True,
     key="ev_dataset",
 )
+if dataset == "workspace":
+    held = split_mode(ws)
+    st.caption(
+        {
+            "documents": f"Held out by document: {held['test_documents']} test document(s), "
+            f"{held['test_chunks']} of {held['chunks']} chunks.",
+            "chunk windows": f"Held out by chunk window: {held['test_chunks']} of "
+            f"{held['chunks']} chunks are test, as the workspace has too few documents to "
+            "hold out whole ones.",
+            "none": "Nothing is held out yet: write pairs (splits are assigned then), or "
+            "import labelled questions as the test split.",
+        }[str(held["mode"])]
+    )
 c1, c2, c3 = st.columns(3)
 beir_dir = ""
 if dataset == "beir":

@@ -144,3 +144,36 @@ def test_assign_splits_in_a_workspace(ws):
     assign_splits(ws)  # stable on a rerun
     with ws.connect() as conn:
         assert dict(conn.execute("SELECT id, split FROM documents").fetchall()) == before
+
+
+def test_a_single_document_holds_out_chunk_windows(ws):
+    from core import pairs
+    from core.chunking import Chunk
+    from core.documents import insert_chunks, insert_document
+    from core.evaluation.datasets import workspace_set
+    from core.generation.splits import WINDOWS, split_mode
+
+    assert split_mode(ws)["mode"] == "none"
+    with ws.transaction() as conn:
+        doc = insert_document(
+            conn, name="manual.txt", stored_path="", sha256="m", fmt="txt", size_bytes=1, text="x"
+        )
+        insert_chunks(conn, doc, [Chunk(i, f"part {i}", "", i, i + 1, 3) for i in range(40)])
+    assign_splits(ws)
+    with ws.connect() as conn:
+        rows = conn.execute("SELECT ord, split FROM chunks ORDER BY ord").fetchall()
+    splits = [r["split"] for r in rows]
+    per_window = 40 // WINDOWS
+    assert splits.count("test") == splits.count("validation") == per_window
+    first_test = splits.index("test")  # one contiguous window
+    assert splits[first_test : first_test + per_window] == ["test"] * per_window
+    held = split_mode(ws)
+    assert held == {"mode": "chunk windows", "test_documents": 0, "test_chunks": 4, "chunks": 40}
+    # Pairs follow their chunk's split, so the Evaluate page has held-out questions.
+    test_chunk = next(r["ord"] for r in rows if r["split"] == "test") + 1  # ids start at 1
+    pid = pairs.add_manual_pair(ws, "What is in the held-out part?", [test_chunk])
+    assert pairs.get_pair(ws, pid)["split"] == "test"
+    assert len(workspace_set(ws, "test").queries) == 1
+    assign_splits(ws)  # fixed once assigned
+    with ws.connect() as conn:
+        assert [r[0] for r in conn.execute("SELECT split FROM chunks ORDER BY ord")] == splits

@@ -31,7 +31,7 @@ from core.generation.providers import (
     QuestionWriter,
     make_writer,
 )
-from core.generation.splits import assign_splits, document_splits
+from core.generation.splits import assign_splits, chunk_splits
 from core.generation.types import LLM_KINDS, Candidate
 from core.models import DEFAULT_BASE_MODEL
 from core.store import Workspace, now_iso
@@ -68,13 +68,10 @@ DEFAULT_PER_CHUNK: dict[str, int] = {
 }
 
 
-PSEUDO_WRITER = "pseudo"  # the writer of every pseudo-query kind, in generation_log
-
-
-def writer_key(writer: QuestionWriter) -> str:
-    """Who wrote a (chunk, kind): the writer's name and, for an endpoint, its URL, so that a
-    rerun against another endpoint or model writes again instead of skipping."""
-    return getattr(writer, "key", None) or writer.name
+# generation_log's writer of every pseudo-query kind; an LLM kind's is the writer's name
+# ("openai:MODEL", "local:..."): a rerun with another model writes again, while the same model
+# behind a new URL (a restarted server) resumes.
+PSEUDO_WRITER = "pseudo"
 
 
 class GenerationError(Exception):
@@ -215,7 +212,7 @@ def generate(
     chunk_emb = chunk_embeddings(ws, all_chunks, embedder, settings.base_model)
     passages = {c["id"]: c["text"] for c in all_chunks}
 
-    llm_writer = writer_key(writer) if writer is not None else ""
+    llm_writer = writer.name if writer is not None else ""
 
     def writer_of(kind: str) -> str:
         return PSEUDO_WRITER if kind in pseudo.PSEUDO_KINDS else llm_writer
@@ -230,7 +227,7 @@ def generate(
                 )
             }
         kept_rows = conn.execute("SELECT id, query FROM pairs WHERE status != 'dropped'").fetchall()
-        split_of = document_splits(conn)
+        split_of = chunk_splits(conn)
     dedup = filters.DuplicateIndex(settings.filters.duplicate_cosine, chunk_emb.shape[1])
     if kept_rows:
         dedup.add(

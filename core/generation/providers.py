@@ -179,7 +179,6 @@ class OpenAIWriter:
             key = "not-needed"  # vLLM/Ollama accept any key
         self.model = model
         self.name = f"openai:{model}"
-        self.key = f"{self.name}@{base_url or 'api.openai.com'}"  # the resume key
         self.concurrency = max(1, int(concurrency))
         self.retry = retry or RetryPolicy()
         self.temperature = temperature
