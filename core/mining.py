@@ -366,6 +366,17 @@ def list_minings(ws: Workspace) -> list[dict[str, Any]]:
     ]
 
 
+def mined_queries(ws: Workspace, mining_id: int) -> list[dict[str, Any]]:
+    """The queries a mining found negatives for, as {id, query}, by pair id."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT p.id, p.query FROM negatives n JOIN pairs p ON p.id = n.pair_id"
+            " WHERE n.mining_id = ? ORDER BY p.id",
+            (mining_id,),
+        ).fetchall()
+    return [dict(r) for r in rows]
+
+
 def query_view(ws: Workspace, pair_id: int, mining_id: int) -> dict[str, Any]:
     """One query's positives (with scores under the mining model when known) and negatives
     with score, rank and false-negative flag, plus the margin threshold."""

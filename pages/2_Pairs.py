@@ -8,7 +8,12 @@ import streamlit as st
 from core import pairs
 from core.documents import list_chunks, list_documents
 from core.generation.filters import FilterSettings
-from core.generation.pipeline import ALL_KINDS, GenerateSettings, default_kinds
+from core.generation.pipeline import (
+    ALL_KINDS,
+    DEFAULT_PER_CHUNK,
+    GenerateSettings,
+    default_kinds,
+)
 from core.generation.providers import DEFAULT_API_KEY_ENV, DEFAULT_OPENAI_MODEL
 from core.jobs import cancel_job, list_jobs, start_job
 from core.settings import load_settings
@@ -78,7 +83,9 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         10,
         0,
         key="pairs_per_chunk",
-        help="Questions per chunk for each kind; 0 keeps each kind's default (ict 2, others 1).",
+        help="Questions per chunk for each kind; 0 keeps each kind's default ("
+        + ", ".join(f"{k} {n}" for k, n in DEFAULT_PER_CHUNK.items())
+        + ").",
     )
     limit = g2.number_input("Only the first N chunks (0 = all)", 0, 100000, 0, key="pairs_limit")
     min_score = g3.slider(

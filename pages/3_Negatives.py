@@ -6,12 +6,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import pairs
 from core.jobs import get_job, list_jobs, start_job
 from core.mining import (
     MiningSettings,
     flag_false_negative,
     list_minings,
     margin_threshold,
+    mined_queries,
     positive_scores,
     query_view,
 )
@@ -26,10 +28,7 @@ st.write(
 )
 ws = require_workspace()
 
-with ws.connect() as conn:
-    n_curated = conn.execute(
-        "SELECT COUNT(*) FROM pairs WHERE status IN ('accepted', 'edited')"
-    ).fetchone()[0]
+n_curated = sum(n for status, n in pairs.status_counts(ws).items() if status in pairs.CURATED)
 runs = [r["id"] for r in ws.list_runs(status="succeeded")]
 if n_curated == 0:
     st.info(
@@ -137,12 +136,7 @@ cols[5].metric(
     f"Queries < {mining['config'].get('negatives')} neg.", s.get("queries_short_of_k", 0)
 )
 
-with ws.connect() as conn:
-    mined = conn.execute(
-        "SELECT DISTINCT p.id, p.query FROM negatives n JOIN pairs p ON p.id = n.pair_id"
-        " WHERE n.mining_id = ? ORDER BY p.id",
-        (mid,),
-    ).fetchall()
+mined = mined_queries(ws, mid)
 if not mined:
     st.info("This mining found no negatives (try a smaller margin or a larger corpus).")
     st.stop()
