@@ -144,6 +144,7 @@ def main() -> None:
     ):
         if value is not None:
             setattr(cfg, name, value)
+    cfg = cfg.resolved({"imported": 1})  # real questions: the 'questions' preset fills the rest
     report["config"] = cfg.to_dict()
 
     cache = RESULTS / "scifact_base_eval.json"  # the base model's figures never change

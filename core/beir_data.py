@@ -15,7 +15,8 @@ from pathlib import Path
 from core.chunking import ChunkingSettings, chunker
 from core.documents import find_by_hash, insert_chunks, insert_document
 from core.models import DEFAULT_BASE_MODEL
-from core.store import Workspace, now_iso
+from core.pairs import insert_pair
+from core.store import Workspace
 
 Corpus = dict[str, dict[str, str]]
 Queries = dict[str, str]
@@ -136,24 +137,15 @@ def import_beir(
                 positives = [c for d, r in rels.items() if r > 0 for c in chunk_ids.get(d, [])]
                 if not positives or qid not in queries:
                     continue
-                now = now_iso()
-                cur = conn.execute(
-                    "INSERT INTO pairs (query, original_query, kind, origin, status, reason,"
-                    " split, created_at, updated_at) VALUES (?, ?, 'real', ?, ?, ?, ?, ?, ?)",
-                    (
-                        queries[qid],
-                        queries[qid],
-                        f"import:beir:{folder.name}:{qrel_split}:{qid}",
-                        status,
-                        "imported labelled query",
-                        ws_split,
-                        now,
-                        now,
-                    ),
-                )
-                conn.executemany(
-                    "INSERT OR IGNORE INTO pair_positives (pair_id, chunk_id) VALUES (?, ?)",
-                    [(cur.lastrowid, c) for c in positives],
+                insert_pair(
+                    conn,
+                    queries[qid],
+                    positives,
+                    kind="real",
+                    origin=f"import:beir:{folder.name}:{qrel_split}:{qid}",
+                    status=status,
+                    reason="imported labelled query",
+                    split=ws_split,
                 )
                 n_pairs += 1
     return {"documents": n_docs, "pairs": n_pairs}

@@ -224,7 +224,7 @@ def add_manual_pair(
         if missing:
             raise PairError(f"no chunk(s) {missing}")
         split = split_of[min(ids)]
-        return _insert(
+        return insert_pair(
             conn,
             query,
             ids,
@@ -236,7 +236,7 @@ def add_manual_pair(
         )
 
 
-def _insert(
+def insert_pair(
     conn: sqlite3.Connection,
     query: str,
     chunk_ids: Sequence[int],
@@ -251,6 +251,9 @@ def _insert(
     roundtrip_rank: int | None = None,
     positive_text: str | None = None,
 ) -> int:
+    """Store one pair and its positive chunks in `conn`'s transaction; the one writer of the
+    pairs table (generation, manual pairs, JSONL and BEIR imports). `judge` holds relevance,
+    accuracy, clarity (1-5) and their mean as score. Returns the pair id."""
     now = now_iso()
     j = judge or {}
     cur = conn.execute(
@@ -392,7 +395,7 @@ def import_jsonl(ws: Workspace, path: str | Path, default_status: str = "accepte
                 existing.add(key)
                 status = rec.get("status") if rec.get("status") in STATUSES else default_status
                 judge = rec.get("judge") if isinstance(rec.get("judge"), dict) else None
-                _insert(
+                insert_pair(
                     conn,
                     query,
                     ids,

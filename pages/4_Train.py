@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.jobs import cancel_job, resume_job
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
-from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig
+from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
 from core.training.jobs import job_for_run, start_training, sync_run_statuses
 from core.training.objectives import describe_objectives
@@ -79,9 +79,8 @@ with st.expander("New training run", expanded=not runs):
     in_force = TrainConfig(preset=preset).preset_for(train_kinds)
     n_pseudo = sum(n for k, n in train_kinds.items() if k in PSEUDO_KINDS)
     st.caption(
-        f"In force: **{in_force}** (lr {PRESETS[in_force]['learning_rate']:g}, "
-        f"{PRESETS[in_force]['epochs']:g} epochs); {n_pseudo} of {sum(train_kinds.values())} "
-        "curated training pairs are pseudo-queries."
+        f"In force: **{in_force}** ({describe_preset(in_force)}); {n_pseudo} of "
+        f"{sum(train_kinds.values())} curated training pairs are pseudo-queries."
     )
     c1, c2, c3 = st.columns(3)
     # Empty = the preset's value, resolved by the trainer exactly as for `embstudio train`
@@ -111,11 +110,12 @@ with st.expander("New training run", expanded=not runs):
     )
     c4, c5, c6 = st.columns(3)
     negs = c4.number_input(
-        "Hard negatives per record",
+        "Hard negatives per record (empty = preset)",
         0,
         20,
-        DEFAULTS.negatives_per_query,
+        None,
         key="train_negs",
+        placeholder=f"{int(PRESETS[in_force]['negatives_per_query'])}",
         help=HELP["negatives_per_query"],
     )
     scale = c5.number_input(
@@ -187,7 +187,7 @@ with st.expander("New training run", expanded=not runs):
         epochs=None if epochs is None else float(epochs),
         batch_size=int(batch),
         learning_rate=None if lr is None else float(lr),
-        negatives_per_query=int(negs),
+        negatives_per_query=None if negs is None else int(negs),
         scale=float(scale),
         warmup_ratio=float(warmup),
         final_fit=final_fit,

@@ -118,6 +118,10 @@ def test_preset_fills_rate_and_epochs_from_the_kinds_trained_on(ws):
     assert TrainConfig(preset="questions").preset_for({"ict": 9}) == "questions"
     explicit = TrainConfig(learning_rate=3e-5).resolved({"ict": 9})
     assert explicit.learning_rate == 3e-5 and explicit.epochs == PRESETS["pseudo"]["epochs"]
+    # Hard negatives come from the preset too, unless given (0 is a choice, not "empty").
+    assert explicit.negatives_per_query == PRESETS["pseudo"]["negatives_per_query"] == 0
+    assert TrainConfig().resolved({"simple": 9}).negatives_per_query == 1
+    assert TrainConfig(negatives_per_query=0).resolved({"simple": 9}).negatives_per_query == 0
     with pytest.raises(ValueError, match="preset"):
         TrainConfig(preset="fast").validate()  # type: ignore[arg-type]
 

@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, help="learning rate; default: the preset's")
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--negatives", type=int, default=None, help="hard negatives per record")
+    p.add_argument(
+        "--negatives", type=int, default=None, help="hard negatives per record (default: preset)"
+    )
     p.add_argument("--scale", type=float, default=None, help="1/temperature")
     p.add_argument("--moe", action="store_true", help="mixture-of-experts feed-forward layers")
     p.add_argument("--config", default=None, help="a config.json to start from")

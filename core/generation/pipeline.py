@@ -34,6 +34,7 @@ from core.generation.providers import (
 from core.generation.splits import assign_splits, chunk_splits
 from core.generation.types import LLM_KINDS, Candidate
 from core.models import DEFAULT_BASE_MODEL
+from core.pairs import insert_pair
 from core.store import Workspace, now_iso
 
 ALL_KINDS = (*LLM_KINDS, *pseudo.PSEUDO_KINDS)
@@ -594,33 +595,18 @@ def _store(
     now = now_iso()
     with ws.transaction() as conn:
         for c in candidates:
-            j = c.judge or {}
-            cur = conn.execute(
-                "INSERT INTO pairs (query, original_query, kind, origin, status, reason,"
-                " judge_relevance, judge_accuracy, judge_clarity, judge_score, roundtrip_rank,"
-                " split, positive_text, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    c.query,
-                    c.query,
-                    c.kind,
-                    c.origin,
-                    c.status,
-                    c.reason,
-                    j.get("relevance"),
-                    j.get("accuracy"),
-                    j.get("clarity"),
-                    c.judge_score,
-                    c.roundtrip_rank,
-                    split_of.get(c.chunk_id, "train"),
-                    c.positive_text,
-                    now,
-                    now,
-                ),
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO pair_positives (pair_id, chunk_id) VALUES (?, ?)",
-                [(cur.lastrowid, p) for p in c.positives],
+            insert_pair(
+                conn,
+                c.query,
+                c.positives,
+                kind=c.kind,
+                origin=c.origin,
+                status=c.status,
+                reason=c.reason,
+                split=split_of.get(c.chunk_id, "train"),
+                judge={**(c.judge or {}), "score": c.judge_score},
+                roundtrip_rank=c.roundtrip_rank,
+                positive_text=c.positive_text,
             )
         conn.executemany(
             "INSERT INTO generation_log (chunk_id, kind, writer, status, error, at)"

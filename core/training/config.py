@@ -30,9 +30,20 @@ PresetName = Literal["auto", "questions", "pseudo"]
 #   0.024; lr 2e-5 for one epoch with a mined negative raised it by 0.008 - README, "No-label
 #   default". Pseudo-queries are an easy, noisy signal: small steps keep what the base knows.
 PRESETS: dict[str, dict[str, float]] = {
-    "questions": {"learning_rate": 1e-4, "epochs": 3.0},
-    "pseudo": {"learning_rate": 2e-5, "epochs": 1.0},
+    "questions": {"learning_rate": 1e-4, "epochs": 3.0, "negatives_per_query": 1},
+    "pseudo": {"learning_rate": 2e-5, "epochs": 1.0, "negatives_per_query": 0},
 }
+# The settings a preset fills when they are left empty (None).
+PRESET_FIELDS = ("learning_rate", "epochs", "negatives_per_query")
+
+
+def describe_preset(preset: str) -> str:
+    """A preset's values in words, e.g. "lr 1e-4, 3 epochs, 1 mined negative"."""
+    v = PRESETS[preset]
+    return (
+        f"lr {v['learning_rate']:g}, {v['epochs']:g} epochs, "
+        f"{int(v['negatives_per_query'])} mined negative(s)"
+    )
 
 
 def _h(help: str) -> dict[str, str]:
@@ -61,10 +72,10 @@ class TrainConfig:
     preset: PresetName = field(
         default="auto",
         metadata=_h(
-            "Learning rate and epochs when those are left empty: 'questions' (lr 1e-4, 3 "
-            "epochs) for real or LLM-written questions, 'pseudo' (lr 2e-5, 1 epoch) for "
-            "pseudo-queries (ict, keywords, heading); 'auto' picks 'pseudo' when most training "
-            "records are pseudo-queries."
+            "Learning rate, epochs and hard negatives when those are left empty: 'questions' "
+            f"({describe_preset('questions')}) for real or LLM-written questions, 'pseudo' "
+            f"({describe_preset('pseudo')}) for pseudo-queries (ict, keywords, heading); 'auto' "
+            "picks 'pseudo' when most training records are pseudo-queries."
         ),
     )
     epochs: float | None = field(
@@ -106,11 +117,12 @@ class TrainConfig:
     seed: int = field(
         default=42, metadata=_h("Random seed for data order, sampling and initialisation.")
     )
-    negatives_per_query: int = field(
-        default=1,
+    negatives_per_query: int | None = field(
+        default=None,
         metadata=_h(
-            "Mined hard negatives per training record (0 = in-batch negatives only). Missing ones "
-            "are filled with random chunks so every record has the same columns."
+            "Mined hard negatives per training record (0 = in-batch negatives only); empty = "
+            "preset. Missing ones are filled with random chunks so every record has the same "
+            "columns."
         ),
     )
     in_batch_negatives: bool = field(
@@ -256,9 +268,9 @@ class TrainConfig:
             errors.append("scale (1/temperature) must be positive")
         if self.max_seq_length < 8:
             errors.append("max_seq_length must be at least 8 tokens")
-        if self.negatives_per_query < 0:
+        if self.negatives_per_query is not None and self.negatives_per_query < 0:
             errors.append("negatives_per_query must not be negative")
-        if not self.in_batch_negatives and self.negatives_per_query == 0:
+        if not self.in_batch_negatives and not self.negatives_per_query:
             errors.append("with in_batch_negatives off, negatives_per_query must be at least 1")
         if self.checkpoint_steps < 0 or self.save_total_limit < 1:
             errors.append("checkpoint_steps must be >= 0 and save_total_limit >= 1")
@@ -291,15 +303,14 @@ class TrainConfig:
         return "pseudo" if pseudo * 2 > sum(records_by_kind.values()) else "questions"
 
     def resolved(self, records_by_kind: dict[str, int]) -> TrainConfig:
-        """A copy whose empty learning rate and epochs are filled from the preset in force
+        """A copy whose empty learning rate, epochs and negatives are filled from the preset
+        in force
         (the preset itself is kept, so config.json says where the values came from)."""
         values = PRESETS[self.preset_for(records_by_kind)]
-        out = dataclasses.replace(self)
-        if out.learning_rate is None:
-            out.learning_rate = values["learning_rate"]
-        if out.epochs is None:
-            out.epochs = values["epochs"]
-        return out
+        empty = {name: values[name] for name in PRESET_FIELDS if getattr(self, name) is None}
+        if "negatives_per_query" in empty:
+            empty["negatives_per_query"] = int(empty["negatives_per_query"])
+        return dataclasses.replace(self, **empty)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
