@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import pairs
 from core.documents import list_chunks, list_documents
+from core.generation.examples import MAX_EXAMPLES, load_examples, save_examples
 from core.generation.filters import FilterSettings
 from core.generation.pipeline import (
     ALL_KINDS,
@@ -15,6 +16,7 @@ from core.generation.pipeline import (
     default_kinds,
 )
 from core.generation.providers import DEFAULT_API_KEY_ENV, DEFAULT_OPENAI_MODEL
+from core.generation.pseudo import ICT_WORDS_PER_QUERY
 from core.jobs import cancel_job, list_jobs, start_job
 from core.settings import load_settings
 from ui.errors import user_errors
@@ -85,7 +87,7 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         key="pairs_per_chunk",
         help="Questions per chunk for each kind; 0 keeps each kind's default ("
         + ", ".join(f"{k} {n}" for k, n in DEFAULT_PER_CHUNK.items())
-        + ").",
+        + f"; ict one per {ICT_WORDS_PER_QUERY} words of the chunk).",
     )
     limit = g2.number_input("Only the first N chunks (0 = all)", 0, 100000, 0, key="pairs_limit")
     min_score = g3.slider(
@@ -104,6 +106,14 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         help="As in the original ICT: the model must find the passage from its context rather "
         "than by matching the very same words.",
     )
+    examples_text = st.text_area(
+        f"Example questions (one per line, up to {MAX_EXAMPLES}; LLM kinds only)",
+        "\n".join(load_examples(ws)),
+        key="pairs_examples",
+        height=110,
+        help="Questions your users really ask, e.g. 'When is the second midterm?'. Every LLM "
+        "prompt shows them so the writer asks in their style; they never become pairs.",
+    )
     write_again = st.checkbox(
         "Write again for chunks that already have questions from this writer",
         False,
@@ -113,6 +123,7 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     active = list_jobs(ws, kind="generate", active_only=True)
     if st.button("Generate", type="primary", key="pairs_generate", disabled=bool(active)):
         with user_errors("Could not start generation"):
+            save_examples(ws, examples_text.splitlines())
             settings = GenerateSettings(
                 provider=provider,
                 model=model,
@@ -170,6 +181,8 @@ def generation_status() -> None:
                 else ""
             )
         )
+        if r.get("examples"):
+            st.caption("Example questions shown to the writer: " + " · ".join(r["examples"]))
     elif job["status"] == "failed":
         st.error(f"Last generation failed: {(job['error'] or '').splitlines()[0]}")
 

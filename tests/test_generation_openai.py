@@ -261,3 +261,47 @@ def test_rerun_resumes_per_writer_and_can_write_again(sample_ws, fake, capsys):
     assert len(fake.requests) >= n + 3
     log = _rows(sample_ws, "SELECT writer, COUNT(*) AS n FROM generation_log GROUP BY writer")
     assert sorted(r["n"] for r in log) == [3, 3]
+
+
+def test_example_questions_reach_every_prompt_and_never_become_pairs(
+    sample_ws, fake, tmp_path, capsys
+):
+    from core.generation.examples import load_examples
+
+    examples = ["When is the second midterm?", "How many credits is this course?"]
+    path = tmp_path / "examples.txt"
+    path.write_text("\n".join(examples) + "\n\n")
+    writer_asks = fake.answer
+    # The writer copies an example once: that question is dropped as junk, never stored.
+    fake.answer = lambda messages: '{"questions": ["When is the second midterm?"]}'
+    args = ["generate", str(sample_ws.root), "--provider", "openai", "--base-url", fake.base_url]
+    args += ["--kinds", "simple", "--limit-chunks", "1", "--judge", "none"]
+    assert cli_main([*args, "--examples", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["examples"] == examples and out["dropped_by_reason"] == {"junk": 1}
+    assert load_examples(sample_ws) == examples  # stored for later runs
+    fake.answer = writer_asks
+    assert cli_main([*args, "--limit-chunks", "3"]) == 0  # no --examples: the stored ones
+    prompts = [m["content"] for r in fake.requests for m in r["messages"] if m["role"] == "user"]
+    assert len(prompts) >= 3 and all(all(e in p for e in examples) for p in prompts)
+    stored = {
+        r["query"] for r in _rows(sample_ws, "SELECT query FROM pairs WHERE status != 'dropped'")
+    }
+    assert stored and not stored & set(examples)
+    # '-' clears them: the next prompt has no example block.
+    fake.set("normal")
+    assert cli_main([*args, "--limit-chunks", "4", "--examples", "-"]) == 0
+    last = [m["content"] for m in fake.requests[-1]["messages"] if m["role"] == "user"][-1]
+    assert load_examples(sample_ws) == [] and "real readers" not in last and "\n\n\n" not in last
+
+
+def test_examples_file_formats_and_limits(tmp_path):
+    from core.generation.examples import ExamplesError, read_examples_file
+
+    jsonl = tmp_path / "pairs.jsonl"
+    jsonl.write_text('{"query": "What is due on Friday?"}\n{"question": "Who grades the labs?"}\n')
+    assert read_examples_file(jsonl) == ["What is due on Friday?", "Who grades the labs?"]
+    many = tmp_path / "many.txt"
+    many.write_text("\n".join(f"Question number {i}?" for i in range(9)))
+    with pytest.raises(ExamplesError, match="at most 8"):
+        read_examples_file(many)

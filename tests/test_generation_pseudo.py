@@ -177,3 +177,42 @@ def test_a_single_document_holds_out_chunk_windows(ws):
     assign_splits(ws)  # fixed once assigned
     with ws.connect() as conn:
         assert [r[0] for r in conn.execute("SELECT split FROM chunks ORDER BY ord")] == splits
+
+
+def test_ict_writes_one_query_per_fifty_words_by_default():
+    from core.generation.pseudo import ICT_WORDS_PER_QUERY, ict_queries_for
+
+    sentence = "Each weekly quiz counts for two percent of the final course grade."  # 12 words
+    long_chunk = {
+        **CHUNKS[2],
+        "id": 7,
+        "text": " ".join(
+            [
+                sentence.replace("two", w)
+                for w in (
+                    "one",
+                    "two",
+                    "three",
+                    "four",
+                    "five",
+                    "six",
+                    "seven",
+                    "eight",
+                    "nine",
+                    "ten",
+                    "eleven",
+                    "twelve",
+                    "thirteen",
+                    "fourteen",
+                    "fifteen",
+                    "sixteen",
+                    "seventeen",
+                )
+            ]
+        ),
+    }
+    n_words = len(long_chunk["text"].split())
+    assert ICT_WORDS_PER_QUERY == 50 and ict_queries_for(n_words) == round(n_words / 50) == 4
+    assert len(ict_candidates([long_chunk])) == 4
+    assert len(ict_candidates([long_chunk], per_chunk=2)) == 2  # an explicit count wins
+    assert ict_queries_for(10) == 1  # a short chunk still gets one

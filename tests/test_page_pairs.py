@@ -133,3 +133,28 @@ def test_an_endpoint_without_llm_kinds_is_refused_with_the_reason(ws):
     save_settings(ws, settings)
     at = _app(ws).run()
     assert at.multiselect(key="pairs_kinds").value == ["simple", "ict"]
+
+
+def test_example_questions_from_the_page_reach_the_writer(ws):
+    from core.generation.examples import load_examples
+    from tests.fake_openai import FakeOpenAI
+
+    ingest_sample(ws)
+    with FakeOpenAI() as fake:
+        at = _app(ws).run()
+        at.radio(key="pairs_provider").set_value("openai").run()
+        at.text_input(key="pairs_base_url").set_value(fake.base_url)
+        at.multiselect(key="pairs_kinds").set_value(["simple"])
+        at.number_input(key="pairs_limit").set_value(1)
+        at.text_area(key="pairs_examples").set_value("When is the exam?\nWho grades the labs?")
+        at.button(key="pairs_generate").click().run()
+        assert not at.exception
+        assert load_examples(ws) == ["When is the exam?", "Who grades the labs?"]
+        job = wait_job(ws, list_jobs(ws, kind="generate")[0]["id"])
+        assert job["status"] == "succeeded", job["error"]
+        user = [m["content"] for r in fake.requests for m in r["messages"] if m["role"] == "user"]
+        assert "When is the exam?" in user[0] and "Who grades the labs?" in user[0]
+    at = _app(ws).run()
+    assert at.text_area(key="pairs_examples").value == "When is the exam?\nWho grades the labs?"
+    assert any("When is the exam? · Who grades the labs?" in c.value for c in at.caption)
+    assert "When is the exam?" not in {p["query"] for p in pairs.list_pairs(ws)}

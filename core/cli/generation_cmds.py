@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="inverse cloze positives without their query sentence",
     )
     p.add_argument(
+        "--examples",
+        default=None,
+        metavar="FILE",
+        help="up to 8 example questions (one per line, or JSONL with 'query') for every LLM "
+        "prompt; stored in the workspace for later runs ('-' clears them)",
+    )
+    p.add_argument(
         "--write-again",
         action="store_true",
         help="write for chunks this writer already wrote for (default: resume, skipping them)",
@@ -126,6 +133,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         settings.validate()  # before any model loads: a bad setting costs nothing
     except GenerationError as exc:
         raise ValueError(str(exc)) from exc
+    if args.examples is not None:
+        from core.generation.examples import read_examples_file, save_examples
+
+        shown = save_examples(ws, [] if args.examples == "-" else read_examples_file(args.examples))
+        progress(f"examples: {len(shown)} question(s) stored; every LLM prompt shows them")
     progress(f"generate: provider {settings.provider}, kinds {','.join(kinds)} (loading models…)")
 
     def on_progress(done: int, total: int, counts: dict[str, int]) -> None:

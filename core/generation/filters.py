@@ -172,6 +172,15 @@ def apply_junk(
             c.drop("junk", why)
 
 
+def apply_example_copies(candidates: Sequence[Candidate], examples: Sequence[str]) -> None:
+    """Drop questions that repeat one of the user's example questions: the examples show a
+    style, and must never become training or test pairs."""
+    shown = {_norm(q) for q in examples}
+    for c in candidates:
+        if not c.dropped and _norm(c.query) in shown:
+            c.drop("junk", "repeats an example question")
+
+
 # ---------------------------------------------------------------------------- round trip
 
 

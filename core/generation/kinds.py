@@ -62,9 +62,10 @@ def build_conversation(
     related: Sequence[dict] = (),
     before: str = "",
     prompts_dir: Path | None = None,
+    examples: Sequence[str] = (),
 ) -> Conversation:
     """The chat asking for `n` questions of `kind` about `chunk` (plus `related` for multi-hop,
-    `before` = previous chunk text for contextual)."""
+    `before` = previous chunk text for contextual, `examples` = the user's example questions)."""
     if kind not in LLM_KINDS:
         raise ValueError(f"{kind!r} is not an LLM kind ({', '.join(LLM_KINDS)})")
     limit = PROMPT_CHARS if structured else PROMPT_CHARS // 4
@@ -74,6 +75,7 @@ def build_conversation(
         kind,
         structured,
         prompts_dir,
+        examples,
         n=n,
         passage=chunk["text"][:limit],
         passages=passages,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.generation import filters, kinds, pseudo
+from core.generation.examples import ExamplesError, clean_examples, load_examples
 from core.generation.filters import FilterSettings
 from core.generation.providers import (
     DEFAULT_API_KEY_ENV,
@@ -57,13 +58,13 @@ def default_kinds(writer_named: bool = False) -> tuple[str, ...]:
     return (*WRITER_KINDS, *DEFAULT_KINDS) if writer_named else DEFAULT_KINDS
 
 
-# Questions (or pseudo-queries) per chunk per kind unless given.
+# Questions (or pseudo-queries) per chunk per kind unless given; inverse cloze goes by the
+# chunk's length (core.generation.pseudo.ict_queries_for).
 DEFAULT_PER_CHUNK: dict[str, int] = {
     "simple": 1,
     "multi-hop": 1,
     "structural": 1,
     "contextual": 1,
-    "ict": 2,
     "keywords": 1,
     "heading": 1,
 }
@@ -96,6 +97,8 @@ class GenerateSettings:
     questions/s on 2 CPU cores, so 300 chunks take ~15 min), None = no cap.
     write_again: write for every selected chunk and kind, also those this writer has done
     (a rerun otherwise resumes: it skips each (chunk, kind) its writer already wrote).
+    examples: example questions for every LLM prompt (core.generation.examples); None = the
+    workspace's stored ones.
     """
 
     provider: str = "local"
@@ -117,6 +120,7 @@ class GenerateSettings:
     max_llm_chunks: int | None = 300
     prompts_dir: str | None = None
     write_again: bool = False
+    examples: tuple[str, ...] | None = None
 
     def validate(self) -> None:
         unknown = [k for k in self.kinds if k not in ALL_KINDS]
@@ -145,6 +149,11 @@ class GenerateSettings:
             raise GenerationError("batch_chunks and concurrency must be at least 1")
         if self.limit_chunks is not None and self.limit_chunks < 1:
             raise GenerationError("--limit-chunks must be at least 1 (or left out for all)")
+        if self.examples is not None:
+            try:
+                clean_examples(self.examples)
+            except ExamplesError as exc:
+                raise GenerationError(str(exc)) from exc
 
     def count(self, kind: str) -> int:
         return int(self.per_chunk.get(kind, DEFAULT_PER_CHUNK.get(kind, 1)))
@@ -153,6 +162,8 @@ class GenerateSettings:
         """JSON-able settings (for job params); holds no secret."""
         out = asdict(self)
         out["kinds"] = list(self.kinds)
+        if self.examples is not None:
+            out["examples"] = list(self.examples)
         return out
 
     @classmethod
@@ -163,6 +174,8 @@ class GenerateSettings:
             p["filters"] = FilterSettings(**p["filters"])
         if "kinds" in p:
             p["kinds"] = tuple(p["kinds"])
+        if p.get("examples") is not None:
+            p["examples"] = tuple(p["examples"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in p.items() if k in known})
 
@@ -237,10 +250,14 @@ def generate(
             [r["query"] for r in kept_rows],
         )
     prompts_dir = Path(settings.prompts_dir) if settings.prompts_dir else None
+    examples = load_examples(ws) if settings.examples is None else clean_examples(settings.examples)
     from core.generation.prompts import template_phrases
 
     phrases = template_phrases(prompts_dir)
 
+    context = FilterContext(
+        embedder, chunk_ids, chunk_emb, passages, phrases, dedup, writer, prompts_dir, examples
+    )
     pseudo_by_chunk = _pseudo_candidates(pseudo_kinds, selected, all_chunks, settings)
     llm_budget = (
         settings.max_llm_chunks
@@ -264,6 +281,7 @@ def generate(
         "dropped_examples": [],
         "funnel": {f: {"in": 0, "dropped": 0} for f in filters.FILTER_ORDER},
         "origin": writer.name if writer is not None else "pseudo",
+        "examples": examples if llm_kinds else [],
     }
     llm_ok = 0
     failures_in_a_row = 0
@@ -309,7 +327,7 @@ def generate(
                         before = all_chunks[prev]["text"]
                 n = settings.count(kind)
                 conv = kinds.build_conversation(
-                    kind, chunk, n, writer.structured, related, before, prompts_dir
+                    kind, chunk, n, writer.structured, related, before, prompts_dir, examples
                 )
                 positives = [chunk["id"], *[r["id"] for r in related]]
                 # The local model writes one question per call: repeat the call n times.
@@ -361,19 +379,7 @@ def generate(
                             {"chunk_id": key[0], "kind": key[1], "error": errors_by_key.get(key)}
                         )
 
-        _filter(
-            candidates,
-            settings,
-            embedder,
-            chunk_ids,
-            chunk_emb,
-            passages,
-            phrases,
-            dedup,
-            writer,
-            prompts_dir,
-            summary,
-        )
+        _filter(candidates, settings, context, summary)
         _store(ws, candidates, log_rows, split_of)
         for c in candidates:
             bucket = summary["by_kind"].setdefault(c.kind, {"kept": 0, "dropped": 0})
@@ -503,7 +509,9 @@ def _pseudo_candidates(
     made: list[Candidate] = []
     if "ict" in pseudo_kinds:
         made += pseudo.ict_candidates(
-            selected, settings.count("ict"), remove_from_positive=settings.ict_remove_sentence
+            selected,
+            settings.per_chunk.get("ict"),  # None: by chunk length
+            remove_from_positive=settings.ict_remove_sentence,
         )
     if "keywords" in pseudo_kinds:
         made += pseudo.keyword_candidates(selected, settings.count("keywords"), corpus=all_chunks)
@@ -515,23 +523,44 @@ def _pseudo_candidates(
     return out
 
 
+@dataclass
+class FilterContext:
+    """What the filters of a run read: the base model and the chunks' embeddings [n, d] in
+    `chunk_ids` order, chunk texts, the templates' phrases (echo check), the duplicate index,
+    the writer (for the LLM judge), the prompts folder and the user's example questions."""
+
+    embedder: Any
+    chunk_ids: Sequence[int]
+    chunk_emb: np.ndarray
+    passages: dict[int, str]
+    phrases: Sequence[str]
+    dedup: filters.DuplicateIndex
+    writer: QuestionWriter | None
+    prompts_dir: Path | None
+    examples: Sequence[str]
+
+
 def _filter(
     candidates: list[Candidate],
     settings: GenerateSettings,
-    embedder: Any,
-    chunk_ids: Sequence[int],
-    chunk_emb: np.ndarray,
-    passages: dict[int, str],
-    phrases: Sequence[str],
-    dedup: filters.DuplicateIndex,
-    writer: QuestionWriter | None,
-    prompts_dir: Path | None,
+    ctx: FilterContext,
     summary: dict[str, Any],
 ) -> None:
     if not candidates:
         return
     fs = settings.filters
     funnel = summary["funnel"]
+    embedder, chunk_ids, chunk_emb, passages = (
+        ctx.embedder,
+        ctx.chunk_ids,
+        ctx.chunk_emb,
+        ctx.passages,
+    )
+    dedup, writer, prompts_dir = ctx.dedup, ctx.writer, ctx.prompts_dir
+
+    def junk() -> None:
+        filters.apply_junk(candidates, passages, ctx.phrases, fs)
+        filters.apply_example_copies(candidates, ctx.examples)
 
     def stage(name: str, fn: Callable[[], None]) -> None:
         alive = sum(not c.dropped for c in candidates)
@@ -539,7 +568,7 @@ def _filter(
         funnel[name]["in"] += alive
         funnel[name]["dropped"] += alive - sum(not c.dropped for c in candidates)
 
-    stage("junk", lambda: filters.apply_junk(candidates, passages, phrases, fs))
+    stage("junk", junk)
     q_emb = _encode(embedder, [c.query for c in candidates])
     stage(
         "roundtrip",

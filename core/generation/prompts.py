@@ -6,6 +6,7 @@ failing, so a user's edited template never crashes a run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
@@ -30,14 +31,19 @@ def render(name: str, prompts_dir: Path | None = None, **values: object) -> str:
 
 
 def conversation(
-    kind: str, structured: bool, prompts_dir: Path | None = None, **values: object
+    kind: str,
+    structured: bool,
+    prompts_dir: Path | None = None,
+    examples: Sequence[str] = (),
+    **values: object,
 ) -> list[dict[str, str]]:
     """The chat messages asking for questions of `kind`: JSON prompts for capable endpoints,
-    the plain `local_` prompts for the small local model."""
+    the plain `local_` prompts for the small local model; `examples` (the user's example
+    questions, core.generation.examples) go into the request's own prompt."""
     if structured:
         return [
             {"role": "system", "content": load_template("system", prompts_dir)},
-            {"role": "user", "content": render(kind, prompts_dir, **values)},
+            {"role": "user", "content": with_examples(kind, prompts_dir, examples, values)},
         ]
     messages = [{"role": "system", "content": load_template("local_system", prompts_dir)}]
     example = local_example(prompts_dir)
@@ -45,11 +51,26 @@ def conversation(
         # One worked example: the 135M model otherwise answers "What is the next question?".
         shown = {**values, "passage": example[0], "passages": f"Passage 1:\n{example[0]}"}
         messages += [
-            {"role": "user", "content": render(f"local_{kind}", prompts_dir, **shown)},
+            {"role": "user", "content": with_examples(f"local_{kind}", prompts_dir, (), shown)},
             {"role": "assistant", "content": example[1]},
         ]
-    messages.append({"role": "user", "content": render(f"local_{kind}", prompts_dir, **values)})
+    content = with_examples(f"local_{kind}", prompts_dir, examples, values)
+    messages.append({"role": "user", "content": content})
     return messages
+
+
+def with_examples(
+    name: str, prompts_dir: Path | None, examples: Sequence[str], values: dict[str, object]
+) -> str:
+    """Template `name` rendered with the example block in its {examples} placeholder, or at
+    its end for a template written without one; no trace of it when there are none."""
+    from core.generation.examples import examples_block
+
+    block = examples_block(examples)
+    text = render(name, prompts_dir, **{**values, "examples": block})
+    if not block:
+        return text.replace("\n\n\n", "\n\n")
+    return text if block in text else f"{text}\n\n{block}"
 
 
 def local_example(prompts_dir: Path | None = None) -> tuple[str, str] | None:

@@ -24,6 +24,8 @@ from core.generation.types import Candidate
 # ICT sentences shorter or longer than this (in words) make poor queries.
 ICT_MIN_WORDS = 6
 ICT_MAX_WORDS = 40
+# Words of chunk text per inverse-cloze query by default (bench/bench_domain.py).
+ICT_WORDS_PER_QUERY = 50
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"“])")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*[A-Za-z0-9]|[A-Za-z]")
@@ -54,14 +56,20 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(body) if s.strip()]
 
 
+def ict_queries_for(n_words: int) -> int:
+    """Inverse-cloze queries a chunk of `n_words` words gets by default: one per
+    ICT_WORDS_PER_QUERY words, so the count follows the text, not the chunking."""
+    return max(1, round(n_words / ICT_WORDS_PER_QUERY))
+
+
 def ict_candidates(
     chunks: Sequence[dict],
-    per_chunk: int = 2,
+    per_chunk: int | None = None,
     remove_from_positive: bool = False,
     seed: int = 13,
 ) -> list[Candidate]:
-    """Inverse-cloze pairs: `per_chunk` sentences of each chunk as queries, content sentences
-    only (see `ict_reject_reason`)."""
+    """Inverse-cloze pairs: `per_chunk` sentences of each chunk as queries (None: by length,
+    `ict_queries_for`), content sentences only (see `ict_reject_reason`)."""
     out: list[Candidate] = []
     for chunk in chunks:
         n_words = len(chunk["text"].split())
@@ -69,7 +77,8 @@ def ict_candidates(
         if not sents:
             continue
         rng = random.Random(f"{seed}:{chunk['id']}")
-        chosen = rng.sample(sents, min(per_chunk, len(sents)))
+        wanted = per_chunk if per_chunk is not None else ict_queries_for(n_words)
+        chosen = rng.sample(sents, min(wanted, len(sents)))
         for sentence in chosen:
             positive_text = None
             if remove_from_positive:
