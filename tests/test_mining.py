@@ -100,7 +100,9 @@ def test_mine_workspace_stores_negatives_and_flags_apply(ws):
     for p, c in pos:
         pos_docs.setdefault(p, set()).add(doc[c])
     assert all(doc[c] not in pos_docs[p] for p, c in rows)  # own documents excluded
-    pair_id, chunk_id = rows[0]
+    with ws.connect() as conn:
+        train = {r[0] for r in conn.execute("SELECT id FROM pairs WHERE split = 'train'")}
+    pair_id, chunk_id = next((p, c) for p, c in rows if p in train)  # trained on below
     view = query_view(ws, pair_id, mid)
     assert view["negatives"][0]["rank"] >= 1 and view["positives"]
     assert positive_scores(ws, mid)[pair_id]
@@ -108,8 +110,7 @@ def test_mine_workspace_stores_negatives_and_flags_apply(ws):
     flag_false_negative(ws, pair_id, chunk_id, "positive")
     data = load_training_data(ws)
     recs = [r for r in data.train if r.pair_id == pair_id]
-    if recs:  # the pair may be in the validation split
-        assert chunk_id in recs[0].all_positive_ids and chunk_id not in recs[0].negative_ids
+    assert recs and chunk_id in recs[0].all_positive_ids and chunk_id not in recs[0].negative_ids
     flag_false_negative(ws, pair_id, chunk_id, "exclude")
     data = load_training_data(ws)
     assert all(

@@ -54,11 +54,17 @@ def test_config_validation_and_json_roundtrip(tmp_path):
     assert all(TrainConfig.help().values())  # every setting explains itself
 
 
-def test_registry_rejects_unknown_and_accepts_new():
+def test_registry_rejects_unknown_and_accepts_new(monkeypatch):
+    from core.training import objectives
+
     with pytest.raises(KeyError, match="unknown objective"):
         get_objective("nope")
+    # The registry is restored after the test: no entry leaks into other tests.
+    monkeypatch.setattr(objectives, "_REGISTRY", dict(objectives._REGISTRY))
+    monkeypatch.setattr(objectives, "_DESCRIPTIONS", dict(objectives._DESCRIPTIONS))
     register_objective("mnrl-alias", get_objective("mnrl"), "same as mnrl")
     assert get_objective("mnrl-alias") is get_objective("mnrl")
+    assert "mnrl-alias" in available_objectives()
 
 
 def test_multi_hop_unrolled_and_negatives_shared(ws):
