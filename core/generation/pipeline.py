@@ -40,13 +40,10 @@ from core.store import Workspace, now_iso
 
 ALL_KINDS = (*LLM_KINDS, *pseudo.PSEUDO_KINDS)
 
-# The kinds `embstudio generate` uses when none are named: inverse cloze (2 sentences per chunk
-# as queries), no LLM needed. Issue 10 measured inverse-cloze pairs (Recall@3 0.738) beating
-# SmolLM2 questions (0.725) over base (0.674) on a real syllabus set. On SciFact
-# (bench/bench_no_label.py: 300 sampled abstracts, full-corpus test) ict with a mined negative
-# and the 'pseudo' training preset lifts nDCG@10 0.645 -> 0.653, and the default pipeline run
-# through the CLI (bench/bench_default_pipeline.py) is in README "No-label default". LLM kinds
-# stay one click away: worth it with a capable endpoint, not with the 135M local model.
+# The kinds `embstudio generate` uses when none are named: inverse cloze, no LLM needed. It
+# beat the bundled 135M writer's questions on real syllabus questions and is the no-label
+# default measured in README "No-label default" (bench/bench_domain.py). LLM kinds stay one
+# option away: worth it with a capable endpoint.
 DEFAULT_KINDS: tuple[str, ...] = ("ict",)
 # Kinds added to the default when a question writer (provider, model or endpoint) is named
 # but no kinds are: naming a writer means wanting its questions.

@@ -23,12 +23,10 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 PresetName = Literal["auto", "questions", "pseudo"]
 
 
-# Learning rate (peak, AdamW) and epochs per preset, each from a SciFact measurement:
-# - questions (real or LLM-written questions): test nDCG@10 0.645 -> 0.784 with lr 1e-4 and 3
-#   epochs (2,035 records; 5e-5 x3 0.767, 1 epoch 0.733) - bench/RESULTS_training.md.
-# - pseudo (inverse cloze, keywords, headings): lr 1e-4 for one epoch *lowered* nDCG@10 by
-#   0.024; lr 2e-5 for one epoch with a mined negative raised it by 0.008 - README, "No-label
-#   default". Pseudo-queries are an easy, noisy signal: small steps keep what the base knows.
+# Learning rate (peak, AdamW), epochs and mined negatives per preset, each chosen by a
+# measurement (README "No-label default" and bench/RESULTS_training.md): real or LLM-written
+# questions take big steps; pseudo-queries are an easy, noisy signal, and small steps with
+# in-batch negatives only keep what the base model knows.
 PRESETS: dict[str, dict[str, float]] = {
     "questions": {"learning_rate": 1e-4, "epochs": 3.0, "negatives_per_query": 1},
     "pseudo": {"learning_rate": 2e-5, "epochs": 1.0, "negatives_per_query": 0},
@@ -94,10 +92,8 @@ class TrainConfig:
             "cached-mnrl only: texts embedded at once; memory scales with this, not batch size."
         ),
     )
-    # Defaults (batch 32, 1 hard negative, scale 20, relative margin 0.05; lr and epochs from
-    # PRESETS) come from a SciFact sweep (train split, 2,035 chunk records): test nDCG@10
-    # 0.645 -> 0.784 in 192 steps (4 negatives: 0.804 at 2x the step cost), 31 s on an H100.
-    # On 2 CPU cores a batch-32 step with one negative took 20 s (MiniLM, 256 tokens).
+    # Defaults (batch 32, scale 20; lr, epochs and negatives from PRESETS) come from a SciFact
+    # sweep on its train queries (bench/RESULTS_training.md).
     learning_rate: float | None = field(
         default=None, metadata=_h("Peak learning rate of AdamW (per step); empty = preset.")
     )
