@@ -304,3 +304,35 @@ def test_every_model_card_shows_the_call_that_loads_its_model(ws, loss, extra):
     )
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert ("trust_remote_code=True" in code) == bool(extra.get("moe"))
+
+
+def test_merge_interpolates_weights_and_is_a_run_of_its_own(ws, capsys):
+    from sentence_transformers import SentenceTransformer
+
+    from core.cli import main
+    from core.evaluation.runner import model_specs
+    from core.models import DEFAULT_BASE_MODEL, resolve_model
+    from core.training.merge import MergeError, merge_run
+
+    small_scifact(ws, n_queries=6, n_other=2, n_val=0)
+    train_run(ws, tiny(max_steps=2, learning_rate=1e-3, validate_every_epoch=False), "r")
+    capsys.readouterr()  # the trainer's own output
+    assert main(["merge", str(ws.root), "--run", "r", "--alpha", "0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_id"] == "r-mix50"
+    base = SentenceTransformer(resolve_model(DEFAULT_BASE_MODEL), device="cpu").state_dict()
+    tuned = SentenceTransformer(out["model_path"].replace("r-mix50", "r"), device="cpu")
+    mixed = SentenceTransformer(out["model_path"], device="cpu").state_dict()
+    name = "0.model.encoder.layer.0.attention.self.query.weight"
+    expected = 0.5 * base[name] + 0.5 * tuned.state_dict()[name]
+    assert torch_close(mixed[name], expected) and not torch_close(mixed[name], base[name])
+    assert [s.label for s in model_specs(ws, {"runs": ["r-mix50"]})] == ["base", "r-mix50"]
+    assert "r-mix50" in {r["id"] for r in ws.list_runs(status="succeeded")}
+    with pytest.raises(MergeError, match="alpha"):
+        merge_run(ws, "r", 1.5)
+
+
+def torch_close(a, b) -> bool:
+    import torch
+
+    return bool(torch.allclose(a, b, atol=1e-6))

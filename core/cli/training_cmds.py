@@ -1,4 +1,4 @@
-"""`embstudio mine`, `embstudio train`, `embstudio jobs` (DESIGN.md section 7)."""
+"""`embstudio mine`, `embstudio train`, `embstudio merge`, `embstudio jobs` (DESIGN.md 7)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--wait", action="store_true", help="block until the run finishes")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "merge",
+        help="mix a run's weights with its base model's (WiSE-FT): run RUN-mixNN",
+        description="theta = (1 - alpha) * base + alpha * tuned; the mix is a run of its own "
+        "that evaluates, exports and serves like any run.",
+    )
+    add_common(p)
+    p.add_argument("--run", required=True, help="a finished training run")
+    p.add_argument(
+        "--alpha", type=float, required=True, help="weight of the tuned model, 0 (base) to 1"
+    )
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("jobs", help="list jobs; cancel or resume a run")
     add_common(p)
@@ -204,6 +217,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"\nfinal model: {payload['final_model_path']}"
         )
     emit(args, payload, text)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from core.training.merge import merge_run
+
+    ws = open_workspace(args.workspace)
+    out = merge_run(ws, args.run, args.alpha)
+    emit(args, out, f"{out['run_id']}\nmodel: {out['model_path']}")
     return 0
 
 
