@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.access import check_data_path
 from core.evaluation.report import list_evaluations, load_report
+from core.evaluation.runner import refuse_final_fits
 from core.generation.splits import split_mode
 from core.jobs import list_jobs, start_job
 from core.models import DEFAULT_BASE_MODEL
@@ -49,15 +50,22 @@ if runs:
 else:
     st.caption("No training runs yet: only the base model can be evaluated.")
 choices = ["base", *[r["id"] for r in ready]]
+# A final fit trained on the held-out documents too: the newest split run is offered first.
+final_fits = {r["id"] for r in ready if json.loads(r["config"] or "{}").get("final_of")}
 c1, c2 = st.columns(2)
 model_a = c1.selectbox("Model A (reference)", choices, index=0, key="ev_model_a")
 b_choices = ["(none)", *[c for c in choices if c != model_a]]
+first_split_run = next(
+    (i for i, c in enumerate(b_choices) if i and c not in final_fits), min(1, len(b_choices) - 1)
+)
 model_b = c2.selectbox(
     "Model B (candidate)",
     b_choices,
-    index=1 if len(b_choices) > 1 else 0,
+    index=first_split_run,
     key="ev_model_b",
-    help="Compared with A per query: wins, losses and a paired significance test.",
+    format_func=lambda c: f"{c} (final fit: evaluate on a BEIR set)" if c in final_fits else c,
+    help="Compared with A per query: wins, losses and a paired significance test. A final "
+    "fit (RUN-all) was trained on every document, the held-out ones too.",
 )
 base_model = st.text_input(
     "Base model", DEFAULT_BASE_MODEL, key="ev_base_model", help="A model name or folder."
@@ -124,6 +132,8 @@ if b1.button("Evaluate", type="primary", key="ev_start"):
         with user_errors("Could not start the evaluation"):
             if dataset == "beir":
                 check_data_path(beir_dir, default_workspace_path())
+            if dataset == "workspace":
+                refuse_final_fits(ws, models)
             watch("ev", start_job(ws, "evaluate", params))
 if b2.button("Compute geometry", key="ev_geometry_start", help="Anisotropy, histograms, UMAP."):
     with user_errors("Could not start the geometry job"):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import cancel_job, get_job, list_jobs, run_worker, start_job, wait_job
 from tests.conftest import REPO
+from tests.helpers import page_app
 from tests.test_evaluation import make_tiny_workspace, save_base_as_run
 
 PAGE = str(REPO / "pages" / "5_Evaluate.py")
@@ -77,3 +80,27 @@ def test_evaluate_page_without_pairs_explains(ws):
     assert any("No evaluation yet" in i.value for i in at.info)
     assert any("No geometry yet" in i.value for i in at.info)
     assert at.selectbox(key="ev_model_b").value == "(none)"
+
+
+def test_a_final_fit_is_not_offered_for_the_workspace_split(ws):
+    from core.store import now_iso
+    from tests.gen_helpers import ingest_sample
+
+    ingest_sample(ws)
+    for run_id, config in (("run-a", {}), ("run-a-all", {"final_of": "run-a"})):
+        model = ws.run_dir(run_id) / "model"
+        model.mkdir(parents=True)
+        (ws.run_dir(run_id) / "config.json").write_text(json.dumps(config))
+        with ws.transaction() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
+                " VALUES (?, ?, 'm', 'mnrl', ?, 'succeeded', ?)",
+                (run_id, now_iso(), json.dumps(config), f"runs/{run_id}/model"),
+            )
+    at = page_app(ws, "5_Evaluate.py").run()
+    assert not at.exception
+    assert at.selectbox(key="ev_model_b").value == "run-a"  # the newest split run, not the fit
+    at.selectbox(key="ev_model_b").set_value("run-a-all").run()
+    at.button(key="ev_start").click().run()
+    assert any("final fit of run-a" in e.value for e in at.error)
+    assert list_jobs(ws, kind="evaluate") == []

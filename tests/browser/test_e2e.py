@@ -88,7 +88,7 @@ def train_model(page: Page) -> None:
     wait_text(page, "No runs yet")
     # A few small steps: the point is the workflow, not the model (2-core CI machine).
     set_number(page, "Batch size", 16)
-    set_number(page, "Hard negatives per record", 1)
+    set_number(page, "Hard negatives per record (empty = preset)", 1)
     page.get_by_role("button", name="More settings").click()
     set_number(page, "max steps", 2)
     set_number(page, "max seq length", 128)
