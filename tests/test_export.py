@@ -209,3 +209,32 @@ def test_moe_model_exports_with_routing_in_the_graph(tmp_path):
     base = TorchEmbedder(resolve_model(DEFAULT_BASE_MODEL)).embed(texts)
     assert cosine_per_text(reference, base).mean() < 0.999  # the experts really differ
     assert cosine_per_text(reference, np.load(out)).min() > 0.9999
+
+
+def test_int8_keeps_the_feed_forward_output_in_fp32_when_asked(exported, tmp_path):
+    import onnx
+
+    from core.export.quantize import INT8_PLANS, fp32_nodes, quantize_int8
+
+    _, info = exported
+    src = Path(info["path"]) / "onnx"
+    keep = INT8_PLANS["int8, feed-forward output in fp32"]
+    names = fp32_nodes(src / "model.onnx", keep)
+    assert len(names) == 6 and all("/output/dense/" in n and "attention" not in n for n in names)
+    quantize_int8(src, tmp_path / "mixed", keep_fp32=keep)
+    nodes = onnx.load(str(tmp_path / "mixed" / "model.onnx")).graph.node
+    float_matmuls = {n.name for n in nodes if n.op_type == "MatMul"}
+    assert set(names) <= float_matmuls  # left as float MatMuls
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in nodes)
+
+
+def test_export_falls_back_to_fp32_with_the_reason_when_no_int8_plan_passes(ws, monkeypatch):
+    from core.export import parity, pipeline
+
+    add_run(ws, "run-strict")
+    monkeypatch.setitem(parity.THRESHOLDS, "int8", 1.01)  # no int8 graph can reach this
+    info = pipeline.export_run(ws, "run-strict", int8=True, n_texts=8, make_zip=False)
+    assert set(info["formats"]) == {"onnx-fp32"}  # the other format still lands
+    assert info["int8"].startswith("not written, fp32 only")
+    assert "int8: mean cosine" in info["int8"] and "feed-forward output in fp32" in info["int8"]
+    assert not (Path(info["path"]) / "onnx-int8").exists()

@@ -64,6 +64,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"  {fmt}: mean cosine {p['mean']:.5f} (min {p['min']:.4f}, n={p['n']}), "
             f"{info['speed_vs_torch'][fmt]:.2f}x torch speed, {f['size_mb']} MB"
         )
+    if info.get("int8"):
+        lines.append(f"int8: {info['int8']}")
     lines.append(f"zip: {info.get('zip')}")
     lines.append(f"serve: embstudio serve {info['path']}/onnx")
     emit(args, info, "\n".join(lines))
