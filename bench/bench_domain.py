@@ -1,0 +1,214 @@
+"""The no-label default on real documents and real questions (issue 13), through the CLI.
+
+For each variant, a fresh workspace runs exactly what a user runs (a variant adds options to
+some commands; the `default` row adds none):
+
+    embstudio init WS
+    embstudio ingest WS DOCS/
+    embstudio generate WS
+    embstudio pairs WS --accept-all
+    embstudio mine WS
+    embstudio train WS --wait          # split run, then its final fit on every document
+    embstudio evaluate WS --run FINAL --beir BEIR --group syllabus
+    embstudio evaluate WS --run FINAL --beir SCIFACT           (with --scifact)
+
+and prints one table: Recall@1/3/10 and nDCG@10 of the shipped model on the real questions,
+the paired p against the base model, pairs written/kept/trained, optimizer steps, SciFact test
+nDCG@10 (what tuning cost outside the domain) and the wall time of every stage. Results are
+merged into bench/results/domain.json (one entry per variant and document folder).
+
+    python bench/bench_domain.py                                   # syllabusqa-dev, default
+    python bench/bench_domain.py --variants default,no-final-fit --scifact default
+    python bench/bench_domain.py --beir ../shared/data/syllabusqa-train --first 12  # other syllabi
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "bench" / "results"
+EMBSTUDIO = str(Path(sys.executable).parent / "embstudio")
+
+# variant -> extra arguments per command (commands left out take their defaults)
+VARIANTS: dict[str, dict[str, list[str]]] = {
+    "default": {},
+    "no-final-fit": {"train": ["--no-final-fit"]},
+    "roundtrip-top3": {"generate": ["--roundtrip-k", "3"]},
+    "ict-2-per-chunk": {"generate": ["--per-chunk", "2"]},
+    "ict-keywords": {"generate": ["--kinds", "ict,keywords"]},
+    "1-mined-negative": {"train": ["--negatives", "1"]},
+    "lr-2e-5": {"train": ["--lr", "2e-5"]},
+    "chunks-200-words": {"ingest": ["--chunk-words", "200"]},
+    "no-mining": {"skip": ["mine"]},
+}
+STAGES = ("init", "ingest", "generate", "accept", "mine", "train")
+
+
+def cli(args: list[str]) -> tuple[dict, float]:
+    """Run one command with --json (progress passes through to stderr); (output, seconds)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [EMBSTUDIO, *args, "--json"], cwd=REPO, stdout=subprocess.PIPE, text=True, check=False
+    )
+    seconds = round(time.perf_counter() - t0, 1)
+    if proc.returncode != 0:
+        raise SystemExit(f"`embstudio {' '.join(args)}` failed with exit code {proc.returncode}")
+    return (json.loads(proc.stdout) if proc.stdout.strip() else {}), seconds
+
+
+def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) -> dict:
+    extra = VARIANTS[name]
+    ws = RESULTS / "domain_ws" / f"{beir.name}-{name}"
+    shutil.rmtree(ws, ignore_errors=True)
+    ws.parent.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "init": ["init", str(ws)],
+        "ingest": ["ingest", str(ws), str(docs)],
+        "generate": ["generate", str(ws)],
+        "accept": ["pairs", str(ws), "--accept-all"],
+        "mine": ["mine", str(ws)],
+        "train": ["train", str(ws), "--wait"],
+    }
+    out: dict[str, dict] = {}
+    seconds: dict[str, float] = {}
+    for stage in STAGES:
+        if stage in extra.get("skip", []):
+            continue
+        out[stage], seconds[stage] = cli(commands[stage] + extra.get(stage, []))
+        print(f"== {name} {stage}: {seconds[stage]} s", file=sys.stderr, flush=True)
+    trained = out["train"]
+    shipped = trained.get("final_run_id") or trained["run_id"]
+    domain, seconds["evaluate"] = cli(
+        ["evaluate", str(ws), "--run", shipped, "--beir", str(beir), "--group", group]
+    )
+    row = {
+        "variant": name,
+        "docs": str(docs),
+        "shipped_run": shipped,
+        "base": domain["models"][0]["metrics"],
+        "tuned": domain["models"][-1]["metrics"],
+        "comparison": domain["comparison"],
+        "written": out["generate"].get("kept", 0) + out["generate"].get("dropped", 0),
+        "kept": out["generate"].get("kept", 0),
+        "dropped_by_reason": out["generate"].get("dropped_by_reason"),
+        "trained": _records(ws, shipped),
+        "steps": sum(_steps(ws, r) for r in {trained["run_id"], shipped}),
+        "seconds": seconds,
+    }
+    if scifact:
+        general, seconds["scifact"] = cli(
+            ["evaluate", str(ws), "--run", shipped, "--beir", str(DATA / "scifact")]
+        )
+        row["scifact_base"] = general["models"][0]["metrics"]["NDCG@10"]
+        row["scifact_tuned"] = general["models"][-1]["metrics"]["NDCG@10"]
+    return row
+
+
+def _metrics(ws: Path, run_id: str) -> dict:
+    path = ws / "runs" / run_id / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _records(ws: Path, run_id: str) -> int:
+    return int(_metrics(ws, run_id).get("data", {}).get("train_records", 0))
+
+
+def _steps(ws: Path, run_id: str) -> int:
+    return int(_metrics(ws, run_id).get("steps", 0))
+
+
+def table(rows: list[dict]) -> str:
+    head = (
+        "| variant | R@1 | R@3 | R@10 | nDCG@10 | p | written | kept | trained | steps | "
+        "SciFact nDCG@10 | generate s | mine s | train s | evaluate s |"
+    )
+    lines = [head, _rule(head)]
+    base = rows[0]["base"]
+    lines.append(
+        f"| base all-MiniLM-L6-v2 | {base['Recall@1']:.3f} | {base['Recall@3']:.3f} | "
+        f"{base['Recall@10']:.3f} | {base['NDCG@10']:.3f} | | | | | | "
+        f"{_fmt(rows[0].get('scifact_base'))} | | | | |"
+    )
+    for r in rows:
+        t, s = r["tuned"], r["seconds"]
+        p = r["comparison"]["significance"]["p_value"]
+        lines.append(
+            f"| {r['variant']} | {t['Recall@1']:.3f} | {t['Recall@3']:.3f} | "
+            f"{t['Recall@10']:.3f} | {t['NDCG@10']:.3f} | {p:.3g} | {r['written']} | "
+            f"{r['kept']} | {r['trained']} | {r['steps']} | {_fmt(r.get('scifact_tuned'))} | "
+            f"{s.get('generate', '')} | {s.get('mine', '')} | {s.get('train', '')} | "
+            f"{s.get('evaluate', '')} |"
+        )
+    return "\n".join(lines)
+
+
+def _rule(head: str) -> str:
+    cells = head.count("|") - 1
+    return "|---|" + "---:|" * (cells - 1)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def subset(beir: Path, docs: Path, n: int, group: str) -> tuple[Path, Path]:
+    """The first `n` documents (by name) and a BEIR folder cut to their group: a smaller
+    set of other syllabi to check a default on within a CPU budget."""
+    names = sorted(p.name for p in docs.iterdir() if p.is_file())[:n]
+    keep = {Path(name).stem for name in names}
+    out = RESULTS / "beir_subsets" / f"{beir.name}-{n}"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "docs").mkdir(parents=True)
+    (out / "qrels").mkdir()
+    for name in names:
+        shutil.copy(docs / name, out / "docs" / name)
+    corpus = [json.loads(line) for line in (beir / "corpus.jsonl").open()]
+    corpus = [d for d in corpus if d.get(group) in keep]
+    ids = {d["_id"] for d in corpus}
+    (out / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
+    lines = (beir / "qrels" / "test.tsv").read_text().splitlines()
+    kept = [ln for ln in lines[1:] if ln.split("\t")[1] in ids]
+    (out / "qrels" / "test.tsv").write_text("\n".join([lines[0], *kept]) + "\n")
+    qids = {ln.split("\t")[0] for ln in kept}
+    queries = [json.loads(line) for line in (beir / "queries.jsonl").open()]
+    (out / "queries.jsonl").write_text(
+        "".join(json.dumps(q) + "\n" for q in queries if q["_id"] in qids)
+    )
+    return out, out / "docs"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--beir", default=str(DATA / "syllabusqa-dev"), help="questions + corpus")
+    ap.add_argument("--docs", default=None, help="documents to upload (default BEIR/docs)")
+    ap.add_argument("--group", default="syllabus", help="corpus field restricting candidates")
+    ap.add_argument("--variants", default="default", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--scifact", default="default", help="variants also scored on SciFact")
+    ap.add_argument("--first", type=int, default=0, help="only the first N documents (by name)")
+    args = ap.parse_args()
+    beir = Path(args.beir)
+    docs = Path(args.docs) if args.docs else beir / "docs"
+    if args.first:
+        beir, docs = subset(beir, docs, args.first, args.group)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    store = RESULTS / "domain.json"
+    saved = json.loads(store.read_text()) if store.is_file() else {}
+    rows = []
+    for name in args.variants.split(","):
+        row = run_variant(name, docs, beir, args.group, name in args.scifact.split(","))
+        saved[f"{beir.name}:{name}"] = row
+        store.write_text(json.dumps(saved, indent=2) + "\n")
+        rows.append(row)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
