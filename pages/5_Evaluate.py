@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.access import check_data_path
 from core.evaluation.report import list_evaluations, load_report
-from core.evaluation.runner import refuse_final_fits
+from core.evaluation.runner import final_of, refuse_final_fits
 from core.generation.splits import split_mode
 from core.jobs import list_jobs, start_job
 from core.models import DEFAULT_BASE_MODEL
@@ -51,7 +51,7 @@ else:
     st.caption("No training runs yet: only the base model can be evaluated.")
 choices = ["base", *[r["id"] for r in ready]]
 # A final fit trained on the held-out documents too: the newest split run is offered first.
-final_fits = {r["id"] for r in ready if json.loads(r["config"] or "{}").get("final_of")}
+final_fits = {r["id"] for r in ready if final_of(ws, r["id"])}
 c1, c2 = st.columns(2)
 model_a = c1.selectbox("Model A (reference)", choices, index=0, key="ev_model_a")
 b_choices = ["(none)", *[c for c in choices if c != model_a]]

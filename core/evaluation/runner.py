@@ -49,19 +49,25 @@ def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
     return specs
 
 
-def refuse_final_fits(ws: Workspace, names: list[str]) -> None:
-    """A final fit trained on the workspace's test documents: its figures there mean nothing."""
+def final_of(ws: Workspace, run_id: str) -> str:
+    """The split run that run `run_id` is the final fit of ("" when it is none): read from the
+    run's config.json, which a merge of a final fit inherits."""
     import json
 
+    config = ws.run_dir(run_id) / "config.json"
+    return str(json.loads(config.read_text()).get("final_of") or "") if config.is_file() else ""
+
+
+def refuse_final_fits(ws: Workspace, names: list[str]) -> None:
+    """A final fit trained on the workspace's test documents: its figures there mean nothing."""
     for name in names:
         if name == "base":
             continue
-        config = ws.run_dir(name) / "config.json"
-        final_of = json.loads(config.read_text()).get("final_of") if config.is_file() else ""
-        if final_of:
+        split_run = final_of(ws, name)
+        if split_run:
             raise ValueError(
-                f"run {name} is the final fit of {final_of} and was trained on the test "
-                f"documents; evaluate {final_of} on the workspace split, or {name} on a BEIR set"
+                f"run {name} is the final fit of {split_run} and was trained on the test "
+                f"documents; evaluate {split_run} on the workspace split, or {name} on a BEIR set"
             )
 
 
