@@ -346,14 +346,6 @@ def _finish(
                 job_id,
             ),
         )
-        if status in ("failed", "cancelled"):
-            # The runs row mirrors its job; a worker killed without a word cannot update it,
-            # so a run still marked active follows its job here.
-            conn.execute(
-                "UPDATE runs SET status = ? WHERE status IN ('queued', 'running')"
-                " AND id = (SELECT run_id FROM jobs WHERE id = ?)",
-                (status, job_id),
-            )
 
 
 def _resolve(kind: str) -> Callable[[JobContext], dict[str, Any]]:

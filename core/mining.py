@@ -265,7 +265,7 @@ def mine_workspace(
     """Mine negatives for the curated queries of `settings.splits`; store them as a new
     mining; return {"mining_id", "stats"}. `model` overrides loading `settings.model`."""
     from core.models import best_device
-    from core.training.trainer import resolve_base
+    from core.runs import model_location
 
     settings.validate()
     say = on_progress or (lambda s, t, m: None)
@@ -282,7 +282,7 @@ def mine_workspace(
     if model is None:
         from core.models import load_sentence_model  # knows the MoE model type of MoE runs
 
-        model = load_sentence_model(resolve_base(ws, settings.model), device=best_device())
+        model = load_sentence_model(model_location(ws, settings.model), device=best_device())
     texts = [r["text"] for r in rows]
     # Embed longest first in large blocks: similar lengths share a batch (little padding, as
     # sentence-transformers does over a whole call) while progress and cancel stay responsive.

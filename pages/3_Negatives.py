@@ -18,6 +18,7 @@ from core.mining import (
     query_view,
 )
 from core.models import DEFAULT_BASE_MODEL
+from core.runs import list_runs
 from ui.errors import user_errors
 from ui.state import require_workspace
 
@@ -29,7 +30,7 @@ st.write(
 ws = require_workspace()
 
 n_curated = sum(n for status, n in pairs.status_counts(ws).items() if status in pairs.CURATED)
-runs = [r["id"] for r in ws.list_runs(status="succeeded")]
+runs = [r["id"] for r in list_runs(ws, status="succeeded")]
 if n_curated == 0:
     st.info(
         "No curated pairs yet: generate and accept pairs on the Pairs page first, then mine "

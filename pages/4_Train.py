@@ -8,13 +8,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.jobs import cancel_job, resume_job
+from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
+from core.runs import job_for_run, last_checkpoint, list_runs, read_progress
 from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
-from core.training.jobs import job_for_run, start_training, sync_run_statuses
-from core.training.objectives import describe_objectives
+from core.training.jobs import start_training
+from core.training.objectives import describe_objectives, objective_fields
 from core.training.signal import training_signal
-from core.training.trainer import last_checkpoint, read_progress
 from ui.errors import user_errors
 from ui.state import require_workspace
 
@@ -24,13 +25,12 @@ st.write(
     "background: you can leave this page and come back, progress is kept."
 )
 ws = require_workspace()
-sync_run_statuses(ws)
 HELP = TrainConfig.help()
 DEFAULTS = TrainConfig()
 
 train_kinds = curated_kind_counts(ws, DEFAULTS.train_split)
 n_train = sum(train_kinds.values())
-runs = ws.list_runs()
+runs = list_runs(ws)
 
 if n_train == 0 and not runs:
     st.info(
@@ -157,23 +157,20 @@ with st.expander("New training run", expanded=not runs):
             "in_batch_negatives",
             "validate_every_epoch",
             "checkpoint_steps",
-            "mini_batch_size",
             "device",
         ):
             f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
             extra[name] = _field_input(f, f"train_f_{name}")
-    # Objective-specific settings are the fields named after the objective (dual_*, clp_*...).
-    prefix = loss.split("-")[0] + "_"
-    own = [f for f in dataclasses.fields(TrainConfig) if f.name.startswith(prefix)]
+    # The chosen objective's own settings (core/training/objectives/), then the MoE option.
+    fields_by_name = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    own = objective_fields(loss)
     if own:
         st.markdown(f"**{loss} settings**")
-        for f in own:
-            extra[f.name] = _field_input(f, f"train_f_{f.name}")
-    moe_fields = [f for f in dataclasses.fields(TrainConfig) if f.name.startswith("moe")]
-    if moe_fields:
-        st.markdown("**Mixture of experts**")
-        for f in moe_fields:
-            extra[f.name] = _field_input(f, f"train_f_{f.name}")
+        for name in own:
+            extra[name] = _field_input(fields_by_name[name], f"train_f_{name}")
+    st.markdown("**Mixture of experts**")
+    for f in dataclasses.fields(MoESettings):
+        extra[f.name] = _field_input(fields_by_name[f.name], f"train_f_{f.name}")
     final_fit = st.checkbox(
         "Final fit on every document after the run",
         DEFAULTS.final_fit,
@@ -202,7 +199,7 @@ with st.expander("New training run", expanded=not runs):
             st.success(f"Run {run_id} started.")
             st.rerun()
 
-runs = ws.list_runs()
+runs = list_runs(ws)
 if not runs:
     st.info("No runs yet: set up a run above and press **Start training**.")
     st.stop()

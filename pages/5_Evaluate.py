@@ -8,10 +8,11 @@ import streamlit as st
 
 from core.access import check_data_path
 from core.evaluation.report import list_evaluations, load_report
-from core.evaluation.runner import final_of, refuse_final_fits
+from core.evaluation.runner import refuse_final_fits
 from core.generation.splits import split_mode
 from core.jobs import list_jobs, start_job
 from core.models import DEFAULT_BASE_MODEL
+from core.runs import SUCCEEDED, final_of, list_runs
 from ui.errors import user_errors
 from ui.job_panel import job_panel, watch
 from ui.state import default_workspace_path, require_workspace
@@ -27,9 +28,9 @@ ws = require_workspace()
 
 n_chunks = ws.counts()["chunks"]
 
-runs = ws.list_runs()
+runs = list_runs(ws)
 # Only runs whose model folder exists can be evaluated.
-ready = [r for r in runs if r["model_path"] and (ws.root / r["model_path"]).is_dir()]
+ready = [r for r in runs if r["status"] == SUCCEEDED]
 evaluations = list_evaluations(ws)
 if n_chunks == 0 and not evaluations:
     st.info(

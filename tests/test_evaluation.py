@@ -238,22 +238,13 @@ def test_scifact_loads_as_general_set():
 
 def save_base_as_run(ws: Workspace, run_id: str) -> None:
     """A 'trained' run whose model is the base model saved to runs/<id>/model."""
+    from core import runs
     from core.models import DEFAULT_BASE_MODEL, resolve_model
 
     target = ws.run_dir(run_id) / "model"
     shutil.copytree(resolve_model(DEFAULT_BASE_MODEL), target)
-    with ws.connect() as conn:
-        conn.execute(
-            "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
-            " VALUES (?, ?, ?, 'mnrl', ?, 'succeeded', ?)",
-            (
-                run_id,
-                now_iso(),
-                DEFAULT_BASE_MODEL,
-                json.dumps({"epochs": 1}),
-                f"runs/{run_id}/model",
-            ),
-        )
+    runs.record_run(ws, run_id, {"base_model": DEFAULT_BASE_MODEL, "loss": "mnrl", "epochs": 1})
+    runs.finish_run(ws, run_id)
 
 
 def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from core.runs import list_runs
 from core.store import Workspace
 
 
@@ -26,10 +27,8 @@ def overview(ws: Workspace) -> dict[str, int]:
     """`ws.counts()` plus curated pairs, finished runs, evaluations and exports."""
     out = dict(ws.counts())
     out["pairs_curated"] = out.get("pairs_accepted", 0) + out.get("pairs_edited", 0)
+    out["runs_succeeded"] = len(list_runs(ws, status="succeeded"))
     with ws.connect() as conn:
-        out["runs_succeeded"] = _scalar(
-            conn, "SELECT COUNT(*) FROM runs WHERE status = 'succeeded'"
-        )
         out["evaluations"] = _scalar(conn, "SELECT COUNT(*) FROM evaluations")
         out["minings"] = _scalar(conn, "SELECT COUNT(*) FROM minings")
     exports = ws.root / "exports"

@@ -11,6 +11,8 @@ from core.cli.output import add_common, emit, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from core.training.objectives import available_objectives
+
     p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
     add_common(p)
     p.add_argument("--model", default=None, help="embedding model, folder or run:<RUN>")
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune a model as a background job")
     add_common(p)
     p.add_argument("--base", default=None, help="base model name, folder or run:<RUN>")
-    p.add_argument("--loss", default=None, help="objective: mnrl, cached-mnrl, dual, clp, soft")
+    p.add_argument("--loss", default=None, help="objective: " + ", ".join(available_objectives()))
     p.add_argument(
         "--preset",
         choices=["auto", "questions", "pseudo"],
@@ -162,9 +164,7 @@ def build_config(args: argparse.Namespace):
     if args.no_final_fit:
         cfg.final_fit = False
     if args.moe:
-        if "moe" not in fields:
-            raise ValueError("this build has no MoE option")
-        cfg.moe = True  # type: ignore[attr-defined]
+        cfg.moe = True
     for item in args.set:
         key, sep, raw = item.partition("=")
         if not sep or key.strip() not in fields:
@@ -240,10 +240,8 @@ def _job_of(ws, ref: str) -> dict:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     from core.jobs import cancel_job, list_jobs, resume_job
-    from core.training.jobs import sync_run_statuses
 
     ws = open_workspace(args.workspace)
-    sync_run_statuses(ws)
     if args.cancel:
         job = _job_of(ws, args.cancel)
         status = cancel_job(ws, job["id"])

@@ -17,6 +17,7 @@ from core.evaluation.compare import ModelSpec, base_spec, evaluate_models, run_s
 from core.evaluation.datasets import EvalSet, beir_set, general_set, workspace_set
 from core.evaluation.report import build_payload, save_report
 from core.models import DEFAULT_BASE_MODEL
+from core.runs import final_of
 from core.store import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -47,15 +48,6 @@ def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
     if len({s.label for s in specs}) != len(specs):
         raise ValueError("the same model is named twice")
     return specs
-
-
-def final_of(ws: Workspace, run_id: str) -> str:
-    """The split run that run `run_id` is the final fit of ("" when it is none): read from the
-    run's config.json, which a merge of a final fit inherits."""
-    import json
-
-    config = ws.run_dir(run_id) / "config.json"
-    return str(json.loads(config.read_text()).get("final_of") or "") if config.is_file() else ""
 
 
 def refuse_final_fits(ws: Workspace, names: list[str]) -> None:

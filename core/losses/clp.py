@@ -34,9 +34,7 @@ from core.losses._contrastive import info_nce_rows
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
-    from core.training.objectives import ObjectiveBuild
 
 
 def clp_loss(
@@ -163,23 +161,3 @@ def clp_columns(
         "generated_qstar": generated,
     }
     return cols, counts
-
-
-def build_clp(
-    model: SentenceTransformer, config: TrainConfig, data: TrainingData
-) -> ObjectiveBuild:
-    """CLP: (1-λ)·InfoNCE + λ·(1 - cos(q*, n)), pulling each negative toward its own query."""
-    from datasets import Dataset
-
-    from core.losses.moe import moe_prepare_hook
-    from core.training.objectives import ObjectiveBuild
-
-    k = max(1, config.negatives_per_query)
-    cols, counts = clp_columns(data, k, config.seed, config.clp_missing)
-    loss = CLPLoss(model, k=k, scale=config.scale, lam=config.clp_lambda)
-    return ObjectiveBuild(
-        train_dataset=Dataset.from_dict(cols),
-        loss=loss,
-        prepare_model=[moe_prepare_hook],
-        info=counts,
-    )

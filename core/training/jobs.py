@@ -1,5 +1,6 @@
 """Job kind "train": params {"config": TrainConfig dict, "resume": bool}; the run id is the
-job's run_id, so the run folder is runs/<RUN>/ and the `runs` row mirrors the job status.
+job's run_id, so the run folder is runs/<RUN>/ and the run's status follows this job
+(core/runs.py).
 
 After a split run succeeds, the same job trains its final fit (DESIGN.md section 5, "Held-out
 documents vs the shipped model"): run `<RUN>-all`, the same resolved settings on the curated
@@ -12,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from core import runs
 from core.jobs import JobCancelled, JobContext, new_id, register_handler, start_job
 from core.store import Workspace
 from core.training.config import TrainConfig
@@ -52,8 +54,7 @@ def final_fit_config(ws: Workspace, run_id: str) -> TrainConfig | None:
     no validation), or None when it asks for none or every curated pair was trained on."""
     from core.training.data import ALL_SPLITS, held_out_pair_count
 
-    path = ws.run_dir(run_id) / "config.json"
-    config = TrainConfig.from_json(path)
+    config = TrainConfig.from_json(runs.folder(ws, run_id).config)
     if not config.final_fit or config.final_of or not held_out_pair_count(ws, config.train_split):
         return None
     return dataclasses.replace(
@@ -66,61 +67,21 @@ def final_fit_config(ws: Workspace, run_id: str) -> TrainConfig | None:
 
 
 def _guarded(ctx: JobContext, run_id: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run `work` for `run_id`, leaving the run row cancelled or failed when it stops."""
-    from core.training.trainer import TrainingCancelled, set_run_status
+    """Run `work` for `run_id`; a cancelled training ends the job as cancelled."""
+    from core.training.trainer import TrainingCancelled
 
     try:
         return work()
-    except (TrainingCancelled, JobCancelled) as exc:
-        set_run_status(ctx.ws, run_id, "cancelled")
+    except TrainingCancelled as exc:
         ctx.log.info("%s", exc)
         raise JobCancelled() from exc
-    except BaseException:
-        set_run_status(ctx.ws, run_id, "failed")
-        raise
 
 
 def start_training(ws: Workspace, config: TrainConfig, spawn: bool = True) -> tuple[str, str]:
     """Validate, record the run and start its job; returns (run_id, job_id)."""
-    from core.training.trainer import _set_run_row
-
     config.validate()
     run_id = new_id("run")
-    _set_run_row(ws, run_id, config, status="queued")
-    ws.run_dir(run_id).mkdir(parents=True, exist_ok=True)
-    config.to_json(ws.run_dir(run_id) / "config.json")
+    runs.record_run(ws, run_id, config.to_dict())
     job_id = start_job(ws, "train", {"config": config.to_dict()}, run_id=run_id, spawn=spawn)
+    runs.attach_job(ws, run_id, job_id)
     return run_id, job_id
-
-
-def job_for_run(ws: Workspace, run_id: str) -> dict[str, Any] | None:
-    """The newest job writing `run_id` (a final fit's: its split run's job), or None."""
-    from core.jobs import list_jobs
-
-    for job in list_jobs(ws, kind="train"):
-        if job["run_id"] and run_id in (job["run_id"], final_run_id(job["run_id"])):
-            return job
-    return None
-
-
-def sync_run_statuses(ws: Workspace) -> None:
-    """Runs whose job ended without the worker saying so (killed, found dead by
-    refresh_stale) take their job's final status, so the runs table never shows a ghost."""
-    from core.jobs import FINISHED, list_jobs
-    from core.training.trainer import set_run_status
-
-    with ws.connect() as conn:
-        open_runs = {
-            r["id"]
-            for r in conn.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")
-        }
-    if not open_runs:
-        return
-    seen: set[str] = set()
-    for job in list_jobs(ws, kind="train"):  # newest first: the run's current job
-        # A final fit runs inside its split run's job.
-        for run_id in (job["run_id"], final_run_id(job["run_id"] or "")):
-            if run_id in open_runs and run_id not in seen:
-                seen.add(run_id)
-                if job["status"] in FINISHED:
-                    set_run_status(ws, run_id, job["status"])
