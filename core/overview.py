@@ -1,4 +1,5 @@
-"""The workspace at a glance: counts per pipeline step and the next step to take (no Streamlit)."""
+"""The workspace at a glance: counts per pipeline step and the next step to take (the Home page's
+queries; no Streamlit)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,9 @@ def overview(ws: Workspace) -> dict[str, int]:
     out = dict(ws.counts())
     out["pairs_curated"] = out.get("pairs_accepted", 0) + out.get("pairs_edited", 0)
     with ws.connect() as conn:
-        out["runs_succeeded"] = _scalar(
-            conn, "SELECT COUNT(*) FROM runs WHERE status = 'succeeded'"
-        )
         out["evaluations"] = _scalar(conn, "SELECT COUNT(*) FROM evaluations")
         out["minings"] = _scalar(conn, "SELECT COUNT(*) FROM minings")
+    out["runs_succeeded"] = len(ws.list_runs(status="succeeded"))
     exports = ws.root / "exports"
     out["exports"] = (
         sum(1 for p in exports.iterdir() if not p.name.startswith(".")) if (exports.is_dir()) else 0
