@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from core.jobs import list_jobs
+from core.overview import next_step, overview
 from ui import nav
 from ui.errors import user_errors
-from ui.overview import next_step, overview
+from ui.job_panel import REFRESH_S, job_row
 from ui.state import require_workspace
 
 st.title("Domain Embedding Studio")
@@ -68,7 +69,7 @@ with st.expander("Pairs by status", expanded=False):
     )
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=REFRESH_S)
 def jobs_section() -> None:
     jobs = list_jobs(ws)[:8]
     if not jobs:
@@ -76,15 +77,7 @@ def jobs_section() -> None:
         return
     st.subheader("Jobs")
     for job in jobs:
-        label = f"{job['kind']} · {job['status']}"
-        if job["message"]:
-            label += f" · {job['message']}"
-        if job["status"] in ("queued", "running"):
-            st.progress(float(job["progress"]), text=label)
-        elif job["status"] == "failed":
-            st.error(f"{label}: {job['error'] or 'failed'}".splitlines()[0])
-        else:
-            st.caption(label)
+        job_row(ws, job, "home")
 
 
 jobs_section()

@@ -7,16 +7,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.jobs import cancel_job, resume_job
 from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.runs import job_for_run, last_checkpoint, list_runs, read_progress
+from core.settings import defaults_for
 from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
 from core.training.jobs import start_training
 from core.training.objectives import describe_objectives, objective_fields
 from core.training.signal import training_signal
 from ui.errors import user_errors
+from ui.job_panel import job_row
 from ui.state import require_workspace
 
 st.title("4 Train")
@@ -26,7 +27,9 @@ st.write(
 )
 ws = require_workspace()
 HELP = TrainConfig.help()
-DEFAULTS = TrainConfig()
+# The workspace's Settings (base model, device, run defaults) over TrainConfig's defaults,
+# exactly as `embstudio train` starts.
+DEFAULTS = TrainConfig(**defaults_for(ws).train)
 
 train_kinds = curated_kind_counts(ws, DEFAULTS.train_split)
 n_train = sum(train_kinds.values())
@@ -66,7 +69,8 @@ with st.expander("New training run", expanded=not runs):
     finished = [r["id"] for r in runs if r["status"] == "succeeded"]
     base = st.selectbox(
         "Base model",
-        [DEFAULT_BASE_MODEL, MPNET_MODEL] + [f"run:{r}" for r in finished],
+        list(dict.fromkeys([DEFAULTS.base_model, DEFAULT_BASE_MODEL, MPNET_MODEL]))
+        + [f"run:{r}" for r in finished],
         key="train_base",
         help=HELP["base_model"],
     )
@@ -89,7 +93,7 @@ with st.expander("New training run", expanded=not runs):
         "Epochs (empty = preset)",
         0.1,
         100.0,
-        None,
+        DEFAULTS.epochs,
         0.5,
         key="train_epochs",
         placeholder=f"{PRESETS[in_force]['epochs']:g}",
@@ -213,12 +217,11 @@ run_id = st.selectbox("Run", run_ids, key="train_view_run")
 @st.fragment(run_every=2.0)
 def live(run_id: str) -> None:
     job = job_for_run(ws, run_id)
-    status = job["status"] if job else "unknown"
     if job:
-        text = f"{status}: {job['message'] or ''}"
-        st.progress(float(job["progress"]), text=text)
-        if job["status"] == "failed" and job.get("error"):
-            st.error(f"Training failed: {job['error'].splitlines()[0]}")
+        ckpt = last_checkpoint(ws.run_dir(run_id))
+        resume = f"Resume from {ckpt.name}" if ckpt else "Restart"
+        with user_errors("Could not cancel or resume"):
+            job_row(ws, job, "train", label="Training", resume=resume)
     points = read_progress(ws.run_dir(run_id))
     steps = [p for p in points if p.get("type") == "step"]
     evals = [p for p in points if p.get("type") == "eval"]
@@ -234,19 +237,6 @@ def live(run_id: str) -> None:
         ndcg = [(p["step"], v) for p in evals for k, v in p.items() if k.endswith("cosine_ndcg@10")]
         if ndcg:
             st.caption("Validation nDCG@10 by step: " + ", ".join(f"{s}: {v:.3f}" for s, v in ndcg))
-    c1, c2 = st.columns(2)
-    if job and job["status"] in ("queued", "running"):
-        if c1.button("Cancel", key="train_cancel"):
-            with user_errors("Could not cancel"):
-                cancel_job(ws, job["id"])
-                st.toast("Cancelling: a checkpoint is saved first.")
-    elif job and job["status"] in ("failed", "cancelled"):
-        ckpt = last_checkpoint(ws.run_dir(run_id))
-        label = f"Resume from {ckpt.name}" if ckpt else "Restart"
-        if c2.button(label, key="train_resume"):
-            with user_errors("Could not resume"):
-                resume_job(ws, job["id"])
-                st.rerun()
 
 
 live(run_id)

@@ -11,8 +11,8 @@ from core.evaluation.report import list_evaluations, load_report
 from core.evaluation.runner import refuse_final_fits
 from core.generation.splits import split_mode
 from core.jobs import list_jobs, start_job
-from core.models import DEFAULT_BASE_MODEL
 from core.runs import SUCCEEDED, final_of, list_runs
+from core.settings import defaults_for
 from ui.errors import user_errors
 from ui.job_panel import job_panel, watch
 from ui.state import default_workspace_path, require_workspace
@@ -69,7 +69,10 @@ model_b = c2.selectbox(
     "fit (RUN-all) was trained on every document, the held-out ones too.",
 )
 base_model = st.text_input(
-    "Base model", DEFAULT_BASE_MODEL, key="ev_base_model", help="A model name or folder."
+    "Base model",
+    defaults_for(ws).base_model,
+    key="ev_base_model",
+    help="A model name or folder (the workspace's base model from Settings by default).",
 )
 dataset = st.radio(
     "Evaluation set",
@@ -114,7 +117,7 @@ params = {
     "beir_dir": beir_dir or None,
     "split": split.strip() or "test",
     "group": group.strip() or None,
-    "base_model": base_model.strip() or DEFAULT_BASE_MODEL,
+    "base_model": base_model.strip() or defaults_for(ws).base_model,
     "models": models,
     "top_k": int(top_k),
 }

@@ -15,7 +15,6 @@ from core.generation.pipeline import GenerateSettings, GenerationError, generate
 from core.generation.providers import (
     AnswerFormatError,
     OpenAIWriter,
-    RetryPolicy,
     parse_json_answer,
     questions_from_json,
 )
@@ -41,13 +40,11 @@ def _settings(fake, **kw) -> GenerateSettings:
     return GenerateSettings(**base)
 
 
-def _fast_writer(fake, timeout_s=5.0, retries=2, slept=None) -> OpenAIWriter:
+def _fast_writer(fake, timeout_s=5.0, retries=2) -> OpenAIWriter:
+    """A writer whose client retries `retries` times with the openai client's own backoff
+    (0.5 s, 1 s, ... with jitter) or the server's Retry-After."""
     return OpenAIWriter(
-        model="fake",
-        base_url=fake.base_url,
-        timeout_s=timeout_s,
-        retry=RetryPolicy(max_retries=retries, base_delay_s=0.01),
-        sleep=(slept.append if slept is not None else lambda s: None),
+        model="fake", base_url=fake.base_url, timeout_s=timeout_s, max_retries=retries
     )
 
 
@@ -126,12 +123,26 @@ def test_malformed_json_records_errors_and_keeps_earlier_pairs(sample_ws, fake):
 
 
 def test_rate_limit_honours_retry_after_then_succeeds(sample_ws, fake):
-    fake.set("rate_limit", times=2, retry_after=1)
-    slept: list[float] = []
-    writer = _fast_writer(fake, slept=slept)
-    summary = generate(sample_ws, _settings(fake, limit_chunks=1), writer=writer)
+    import time
+
+    fake.set("rate_limit", times=2, retry_after=1.5)
+    writer = _fast_writer(fake)
+    answer, waited = writer.answer, []
+
+    def timed(conversations, max_tokens=256):
+        started = time.perf_counter()
+        out = answer(conversations, max_tokens)
+        waited.append(time.perf_counter() - started)
+        return out
+
+    writer.answer = timed
+    settings = _settings(fake, limit_chunks=1, judge="heuristic")  # one request per chunk
+    summary = generate(sample_ws, settings, writer=writer)
     assert summary["errors"] == 0 and summary["kept"] + summary["dropped"] == 1
-    assert slept[:2] == [1.0, 1.0]  # the server's Retry-After, not the 0.01 s backoff
+    # Two 429s, then the answer: the client sent the same request again.
+    assert len(fake.requests) == 3 and fake.requests[0] == fake.requests[2]
+    # The server's Retry-After (2 x 1.5 s), not the client's shorter first backoffs (0.5 s, 1 s).
+    assert 3.0 <= waited[0] < 6.0
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 1
 
 
@@ -140,7 +151,7 @@ def test_timeouts_are_retried_then_recorded(sample_ws, fake):
     writer = _fast_writer(fake, timeout_s=0.3, retries=1)
     with pytest.raises(GenerationError, match="timed out"):
         generate(sample_ws, _settings(fake, limit_chunks=1), writer=writer)
-    assert len(fake.requests) == 2  # first try + one retry
+    assert len(fake.requests) == 2  # first try + one retry by the client
     errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
     assert len(errors) == 1 and "timed out; gave up after 2 attempts" in errors[0]["error"]
     assert _rows(sample_ws, "SELECT id FROM pairs") == []
@@ -148,12 +159,13 @@ def test_timeouts_are_retried_then_recorded(sample_ws, fake):
 
 def test_server_errors_are_retried_then_recorded(sample_ws, fake):
     fake.set("error500")
-    writer = _fast_writer(fake, retries=2)
+    writer = _fast_writer(fake, retries=1)
     with pytest.raises(GenerationError, match="HTTP 500"):
         generate(sample_ws, _settings(fake, limit_chunks=2), writer=writer)
-    assert len(fake.requests) == 6  # 2 chunks x 3 attempts
+    assert len(fake.requests) == 4  # 2 chunks x 2 attempts
     errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
-    assert len(errors) == 2 and all("server error HTTP 500" in e["error"] for e in errors)
+    assert len(errors) == 2
+    assert all(e["error"] == "server error HTTP 500; gave up after 2 attempts" for e in errors)
 
 
 def test_endpoint_dying_halfway_keeps_finished_pairs_and_resumes(sample_ws, fake):

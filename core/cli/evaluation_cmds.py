@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p)
     p.add_argument("--run", action="append", default=[], metavar="RUN", help="training run id")
-    p.add_argument("--base", default=None, help="base model name or folder (default MiniLM)")
+    p.add_argument(
+        "--base",
+        default=None,
+        help="base model name or folder (default: the workspace's base model)",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--beir", metavar="DIR", help="a BEIR folder instead of the workspace split")
     src.add_argument(
@@ -43,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.evaluation.runner import run_evaluation
+    from core.settings import defaults_for
 
     ws = open_workspace(args.workspace)
     if args.beir:
@@ -54,7 +59,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     params.update(
         split=args.split,
         group=args.group,
-        base_model=args.base,
+        base_model=args.base or defaults_for(ws).base_model,
         runs=args.run,
         top_k=args.top_k,
         batch_size=args.batch_size,

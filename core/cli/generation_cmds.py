@@ -9,37 +9,53 @@ from core.cli.output import add_common, emit, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from core.generation.pipeline import ALL_KINDS, DEFAULT_KINDS
+    from core.generation.filters import JUDGES
+    from core.generation.kinds import kind_names
+    from core.generation.pipeline import DEFAULT_KINDS
+    from core.generation.provider_registry import (
+        DEFAULT_API_KEY_ENV,
+        DEFAULT_PROVIDER,
+        get_provider,
+        provider_names,
+    )
 
     p = sub.add_parser("generate", help="write synthetic (question, chunk) pairs and filter them")
     add_common(p)
     p.add_argument(
         "--provider",
-        choices=["local", "openai"],
+        choices=provider_names(),
         default=None,
-        help="local: bundled SmolLM2 (offline, the default); openai: any OpenAI-compatible "
-        "endpoint. Naming a writer without --kinds adds simple questions to the default kinds",
+        help="; ".join(f"{n}: {get_provider(n).help}" for n in provider_names())
+        + f". Default: the workspace's Settings, else {DEFAULT_PROVIDER}. Naming a writer "
+        "without --kinds adds simple questions to the default kinds",
     )
     p.add_argument("--model", default=None, help="model name at the endpoint (openai provider)")
     p.add_argument("--base-url", default=None, help="endpoint URL, e.g. http://localhost:8000/v1")
     p.add_argument(
         "--api-key-env",
-        default="OPENAI_API_KEY",
-        help="environment variable holding the API key (never stored)",
+        default=None,
+        help="environment variable holding the API key (never stored; default: the "
+        f"workspace's Settings, else {DEFAULT_API_KEY_ENV})",
     )
     p.add_argument(
         "--per-chunk",
         type=int,
         default=None,
-        help="questions per chunk for every selected kind (default: per kind)",
+        help="questions per chunk for every selected kind (default: the workspace's Settings, "
+        "else per kind)",
     )
     p.add_argument(
         "--kinds",
         default=None,
-        help=f"comma-separated, from {','.join(ALL_KINDS)} (default {','.join(DEFAULT_KINDS)})",
+        help=f"comma-separated, from {','.join(kind_names())} (default {','.join(DEFAULT_KINDS)})",
     )
-    p.add_argument("--limit-chunks", type=int, default=None, help="only the first N chunks")
-    p.add_argument("--judge", choices=["auto", "llm", "heuristic", "none"], default="auto")
+    p.add_argument(
+        "--limit-chunks",
+        type=int,
+        default=None,
+        help="only the first N chunks (default: the workspace's Settings, else all)",
+    )
+    p.add_argument("--judge", choices=JUDGES, default="auto")
     p.add_argument("--min-judge-score", type=float, default=None, help="keep threshold, 1-5")
     p.add_argument(
         "--roundtrip-k",
@@ -91,20 +107,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pairs)
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+def generate_settings(ws, args: argparse.Namespace):
+    """The run `embstudio generate` asks for: its options, else the workspace's Settings
+    (core.settings.defaults_for), else the generation defaults."""
     from dataclasses import replace
 
     from core.generation.filters import FilterSettings
-    from core.generation.pipeline import (
-        GenerateSettings,
-        GenerationError,
-        default_kinds,
-        generate,
-        progress_line,
-    )
+    from core.generation.pipeline import GenerateSettings, default_kinds
+    from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider
+    from core.settings import defaults_for
 
-    ws = open_workspace(args.workspace)
-    writer_named = any(v is not None for v in (args.provider, args.model, args.base_url))
+    d = defaults_for(ws)
+    provider = args.provider or d.llm.provider
+    # The saved endpoint applies to the saved provider only, and to the fields it reads.
+    reads = get_provider(provider).fields if provider == d.llm.provider else ()
+
+    def saved(name: str, given: str | None) -> str | None:
+        return given or (getattr(d.llm, name) if name in reads else None)
+
+    writer_named = provider != DEFAULT_PROVIDER or any(
+        v is not None for v in (args.provider, args.model, args.base_url)
+    )
     if args.kinds is None:
         kinds = default_kinds(writer_named)
     else:
@@ -114,21 +137,32 @@ def cmd_generate(args: argparse.Namespace) -> int:
         fs = replace(fs, min_judge_score=args.min_judge_score)
     if args.roundtrip_k is not None:
         fs = replace(fs, roundtrip_k=args.roundtrip_k, pseudo_roundtrip_k=args.roundtrip_k)
-    settings = GenerateSettings(
-        provider=args.provider or "local",
-        model=args.model,
-        base_url=args.base_url,
-        api_key_env=args.api_key_env,
+    per_chunk = args.per_chunk if args.per_chunk is not None else d.per_chunk
+    defaults = GenerateSettings()
+    return GenerateSettings(
+        provider=provider,
+        model=saved("model", args.model),
+        base_url=saved("base_url", args.base_url),
+        api_key_env=saved("api_key_env", args.api_key_env) or defaults.api_key_env,
         kinds=kinds,
-        per_chunk={k: args.per_chunk for k in kinds} if args.per_chunk is not None else {},
-        limit_chunks=args.limit_chunks,
+        per_chunk={k: per_chunk for k in kinds} if per_chunk is not None else {},
+        limit_chunks=args.limit_chunks or d.limit_chunks,
         judge=args.judge,
         ict_remove_sentence=args.ict_remove_sentence,
+        base_model=d.base_model,
         filters=fs,
         timeout_s=args.timeout,
         concurrency=args.concurrency,
         write_again=args.write_again,
     )
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from core.generation.pipeline import GenerationError, generate, progress_line
+
+    ws = open_workspace(args.workspace)
+    settings = generate_settings(ws, args)
+    kinds = settings.kinds
     try:
         settings.validate()  # before any model loads: a bad setting costs nothing
     except GenerationError as exc:

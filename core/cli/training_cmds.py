@@ -15,22 +15,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
     add_common(p)
-    p.add_argument("--model", default=None, help="embedding model, folder or run:<RUN>")
-    p.add_argument("--negatives", type=int, default=4, help="K negatives per query")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="embedding model, folder or run:<RUN> (default: the workspace's base model)",
+    )
+    # Left-out options keep MiningSettings' defaults (core.mining owns them).
+    p.add_argument("--negatives", type=int, default=None, help="K negatives per query (4)")
     p.add_argument(
         "--relative-margin",
         type=float,
-        default=0.05,
-        help="keep scores < min_pos - M*|min_pos| (negative value = off)",
+        default=None,
+        help="keep scores < min_pos - M*|min_pos| (0.05; negative value = off)",
     )
     p.add_argument("--absolute-margin", type=float, default=None, help="keep scores < min_pos - A")
-    p.add_argument("--skip-top", type=int, default=0, help="skip the N best non-positives")
+    p.add_argument("--skip-top", type=int, default=None, help="skip the N best non-positives (0)")
     p.add_argument(
         "--exclude-same-document",
         action="store_true",
         help="never take a chunk of a positive's own document",
     )
-    p.add_argument("--splits", default="train,validation", help="pair splits to mine for")
+    p.add_argument(
+        "--splits", default=None, help="pair splits to mine for (default train,validation)"
+    )
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("train", help="fine-tune a model as a background job")
@@ -90,25 +97,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_jobs)
 
 
+def mining_settings(ws, args: argparse.Namespace):
+    """The mining `embstudio mine` asks for: its options, else MiningSettings' defaults, with
+    the workspace's base model (core.settings.defaults_for) as the model."""
+    from core.mining import MiningSettings
+    from core.settings import defaults_for
+
+    given = {
+        "model": args.model or defaults_for(ws).base_model,
+        "negatives": args.negatives,
+        "absolute_margin": args.absolute_margin,
+        "skip_top": args.skip_top,
+        "exclude_same_document": args.exclude_same_document or None,
+        "splits": tuple(s.strip() for s in args.splits.split(",") if s.strip())
+        if args.splits is not None
+        else None,
+    }
+    keep: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if args.relative_margin is not None:  # a negative value switches it off
+        keep["relative_margin"] = args.relative_margin if args.relative_margin >= 0 else None
+    return MiningSettings(**keep).validate()
+
+
 def cmd_mine(args: argparse.Namespace) -> int:
-    from core.mining import MiningSettings, mine_workspace
-    from core.models import DEFAULT_BASE_MODEL
+    from core.mining import mine_workspace
 
     ws = open_workspace(args.workspace)
-    rel = (
-        args.relative_margin
-        if args.relative_margin is not None and args.relative_margin >= 0
-        else None
-    )
-    settings = MiningSettings(
-        model=args.model or DEFAULT_BASE_MODEL,
-        negatives=args.negatives,
-        relative_margin=rel,
-        absolute_margin=args.absolute_margin,
-        skip_top=args.skip_top,
-        exclude_same_document=args.exclude_same_document,
-        splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()),
-    ).validate()
+    settings = mining_settings(ws, args)
     last = [-1]
 
     def report(step: int, total: int, message: str) -> None:
@@ -144,9 +159,13 @@ def _coerce(field: dataclasses.Field, raw: str) -> Any:
 
 
 def build_config(args: argparse.Namespace):
+    from core.settings import defaults_for
     from core.training.config import TrainConfig
 
-    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    if args.config:
+        cfg = TrainConfig.from_json(args.config)
+    else:  # the workspace's Settings (base model, device, run defaults), else TrainConfig's
+        cfg = TrainConfig(**defaults_for(open_workspace(args.workspace)).train)
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     for name, value in (
         ("base_model", args.base),

@@ -37,7 +37,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from core.models import DEFAULT_BASE_MODEL
+    from core.settings import defaults_for
 
     ws = open_workspace(args.workspace)
     settings = ChunkingSettings(
@@ -61,7 +61,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         ws,
         files(),
         settings,
-        model_name=args.model or DEFAULT_BASE_MODEL,
+        model_name=args.model or defaults_for(ws).base_model,
         max_file_mb=args.max_file_mb,
         on_progress=lambda i, name: progress(f"[{i}/{len(paths)}] {name}"),
     )

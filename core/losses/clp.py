@@ -89,9 +89,10 @@ QueryWriter = Callable[[list[str]], list[str | None]]
 def local_query_writer() -> QueryWriter:
     """Write one question per passage with the configured local writer (core.generation)."""
     from core.generation.prompts import conversation
-    from core.generation.providers import make_writer, questions_from_lines
+    from core.generation.provider_registry import DEFAULT_PROVIDER, make_writer
+    from core.generation.providers import questions_from_lines
 
-    writer = make_writer("local")
+    writer = make_writer(DEFAULT_PROVIDER)
 
     def write(passages: list[str]) -> list[str | None]:
         convs = [conversation("simple", False, passage=text[:2000]) for text in passages]

@@ -20,7 +20,6 @@ absent negative is filled with the row's own positive and masked out.
 
 from __future__ import annotations
 
-import os
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -96,9 +95,9 @@ class SoftLabelLoss(nn.Module):
 
 # ------------------------------------------------------------------------------ experts
 def _embed_openai(model: str, texts: list[str], base_url: str, batch: int = 128) -> np.ndarray:
-    from openai import OpenAI
+    from core.generation.providers import openai_client
 
-    client = OpenAI(base_url=base_url or None, api_key=os.environ.get("OPENAI_API_KEY", "none"))
+    client = openai_client(base_url or None)
     out: list[list[float]] = []
     for i in range(0, len(texts), batch):
         resp = client.embeddings.create(model=model, input=texts[i : i + batch])
