@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.jobs import get_job, refresh_stale
+from core.jobs import JobError, get_job, refresh_stale
 from core.store import Workspace, now_iso
 
 SUCCEEDED = "succeeded"
@@ -176,7 +176,12 @@ def _with_status(ws: Workspace, row: dict[str, Any]) -> dict[str, Any]:
 def job_for_run(ws: Workspace, run_id: str) -> dict[str, Any] | None:
     """The job writing (or that last wrote) the run, or None (a merge, a run made by hand)."""
     run = get_run(ws, run_id)
-    return get_job(ws, run["job_id"]) if run and run.get("job_id") else None
+    if not run or not run.get("job_id"):
+        return None
+    try:
+        return get_job(ws, run["job_id"])
+    except JobError:  # its job's row was removed
+        return None
 
 
 def model_dir(ws: Workspace, run_id: str) -> Path:

@@ -251,6 +251,7 @@ def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):
     """Real MiniLM on the tiny workspace; a run identical to the base ties on every query."""
     from core.cli import main
     from core.evaluation.report import list_evaluations
+    from core.models import DEFAULT_BASE_MODEL
 
     make_tiny_workspace(ws)
     save_base_as_run(ws, "run-a")
@@ -266,7 +267,9 @@ def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):
     assert cmp["ties"] == 6 and cmp["wins"] == cmp["losses"] == 0
     assert cmp["significance"]["p_value"] >= 0.05
     report = json.loads((ws.root / out["report"]["json"]).read_text())
-    assert report["run_configs"]["run-a"]["config"] == {"epochs": 1}
+    saved = report["run_configs"]["run-a"]
+    assert saved["config"] == {"base_model": DEFAULT_BASE_MODEL, "loss": "mnrl", "epochs": 1}
+    assert saved["status"] == "succeeded"
     q = report["comparison"]["queries"][0]
     assert len(q["top_a"]) == 3 and q["relevant"]
     assert (ws.root / out["report"]["markdown"]).read_text().startswith("# Evaluation")

@@ -7,7 +7,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import wait_job
-from core.training.jobs import job_for_run
+from core.runs import job_for_run
 from tests.conftest import REPO
 from tests.training_helpers import small_scifact
 

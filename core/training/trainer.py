@@ -181,6 +181,8 @@ def build_trainer(
     config = config.resolved(data.counts()["records_by_kind"])
     epochs, learning_rate = float(config.epochs or 0.0), float(config.learning_rate or 0.0)
     build = get_objective(config.loss)(model, config, data)
+    # The model change of the MoE option, for every objective; the losses hold the model
+    # object, which the conversion changes in place.
     apply_moe(model, config, config.seed)
     by_steps = config.checkpoint_steps > 0
     strategy = "steps" if by_steps else "epoch"

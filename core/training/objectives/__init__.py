@@ -6,13 +6,6 @@ Adding an objective: a new module here that calls `register_objective(name, buil
 Settings)`, plus its import line below. The loss maths it needs may live in core/losses/.
 """
 
-import core.training.objectives.cached_mnrl
-import core.training.objectives.clp
-import core.training.objectives.dual
-
-# One line per objective (each module registers itself); the order is the Train page's.
-import core.training.objectives.mnrl
-import core.training.objectives.soft  # noqa: F401
 from core.training.objectives.registry import (
     Builder,
     Objective,
@@ -29,19 +22,34 @@ from core.training.objectives.registry import (
 )
 from core.training.objectives.triplets import triplet_columns, triplet_dataset
 
+# One line per objective: importing it registers it. Registration order is the order the Train
+# page and the CLI list them in (the first is the page's default), hence isort: off.
+# isort: off
+from core.training.objectives import mnrl
+from core.training.objectives import cached_mnrl
+from core.training.objectives import dual
+from core.training.objectives import clp
+from core.training.objectives import soft
+# isort: on
+
 __all__ = [
     "Builder",
     "Objective",
     "ObjectiveBuild",
     "ObjectiveSettings",
     "available_objectives",
+    "cached_mnrl",
+    "clp",
     "describe_objectives",
+    "dual",
     "get_objective",
+    "mnrl",
     "objective",
     "objective_fields",
     "register_objective",
     "setting",
     "settings_classes",
+    "soft",
     "triplet_columns",
     "triplet_dataset",
 ]
