@@ -48,7 +48,7 @@ def job_row(
     if status == "failed":
         st.error(f"{name} failed: {first_line(job['error']) or 'unknown error'}")
     else:
-        st.caption(f"{name} · {status}" + (f" · {job['message']}" if job["message"] else ""))
+        st.caption(f"{status}: {name}" + (f" · {job['message']}" if job["message"] else ""))
     resumable = resume and status in ("failed", "cancelled")
     if resumable and st.button(resume, key=f"{key}_resume_{job['id']}"):
         resume_job(ws, job["id"])

@@ -234,6 +234,10 @@ _KINDS: dict[str, Kind] = {}
 
 def register_kind(kind: Kind) -> Kind:
     """Add (or replace) a kind under its name."""
+    unknown = [n for n in getattr(kind, "needs", ()) if n not in CONTEXT_NEEDS]
+    if unknown:
+        known = ", ".join(CONTEXT_NEEDS)
+        raise ValueError(f"kind {kind.name!r} needs unknown context {unknown} (known: {known})")
     _KINDS[kind.name] = kind
     return kind
 

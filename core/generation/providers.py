@@ -3,7 +3,8 @@
 A `QuestionWriter` turns a list of chat conversations into a list of answers, one per
 conversation, each either the answer text or the error that prevented it. It never raises for
 one failed conversation, so a batch keeps its finished answers (the pipeline records per-chunk
-errors). `parse_json_answer` reads a model's JSON answer defensively.
+errors). `parse_json_answer` reads a model's JSON answer defensively. Both writers register
+themselves as providers at the bottom of this module (core.generation.provider_registry).
 """
 
 from __future__ import annotations
