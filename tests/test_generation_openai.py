@@ -7,6 +7,7 @@ round-trip fields, and per-chunk errors in generation_log.
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -41,10 +42,11 @@ def _settings(fake, **kw) -> GenerateSettings:
     return GenerateSettings(**base)
 
 
-def _fast_writer(fake, timeout_s=5.0, retries=2, slept=None) -> OpenAIWriter:
+def _fast_writer(fake, timeout_s=5.0, retries=2, slept=None, concurrency=4) -> OpenAIWriter:
     return OpenAIWriter(
         model="fake",
         base_url=fake.base_url,
+        concurrency=concurrency,
         timeout_s=timeout_s,
         retry=RetryPolicy(max_retries=retries, base_delay_s=0.01),
         sleep=(slept.append if slept is not None else lambda s: None),
@@ -93,6 +95,43 @@ def test_normal_answers_store_pairs_and_rerun_skips(sample_ws, fake):
     assert again["chunks_skipped"] == 3 and again["kept"] == again["dropped"] == 0
     assert len(fake.requests) == n_requests  # nothing asked twice
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 3
+
+
+class _OverlapProbe:
+    """Passes answers through to a writer and counts its `answer` calls running at once."""
+
+    def __init__(self, inner: OpenAIWriter) -> None:
+        self.inner, self.name, self.structured = inner, inner.name, inner.structured
+        self._lock = threading.Lock()
+        self._now = self.most = 0
+
+    def answer(self, conversations, max_tokens=256):
+        with self._lock:
+            self._now += 1
+            self.most = max(self.most, self._now)
+        try:
+            return self.inner.answer(conversations, max_tokens)
+        finally:
+            with self._lock:
+                self._now -= 1
+
+
+def test_endpoint_fills_every_slot_writes_ahead_and_never_exceeds_concurrency(sample_ws, fake):
+    # A served LLM answers after a latency: a batch must hold a request for every slot (one
+    # chunk a batch would keep 1 of 3 busy) and the next batch is written while this one is
+    # filtered and judged, yet requests at once never exceed the concurrency setting.
+    fake.set("normal", latency=0.3)
+    probe = _OverlapProbe(_fast_writer(fake, concurrency=3))
+    s = _settings(fake, limit_chunks=12, batch_chunks=1, concurrency=3, judge="llm")
+    summary = generate(sample_ws, s, writer=probe)
+    assert fake.max_in_flight == 3
+    assert probe.most >= 2  # a batch was being written while another was judged or waited on
+    assert summary["errors"] == 0 and summary["chunks_processed"] == 12
+    assert summary["kept"] + summary["dropped"] == len(_rows(sample_ws, "SELECT id FROM pairs"))
+    log = _rows(sample_ws, "SELECT status FROM generation_log")
+    assert len(log) == 12 and {r["status"] for r in log} == {"done"}
+    judged = [r for r in fake.requests if "Rate a search question" in str(r["messages"])]
+    assert judged  # the LLM judge ran beside the writing, within the same slots
 
 
 def test_all_llm_kinds_multi_hop_keeps_every_supporting_chunk(sample_ws, fake):
@@ -157,10 +196,11 @@ def test_server_errors_are_retried_then_recorded(sample_ws, fake):
 
 
 def test_endpoint_dying_halfway_keeps_finished_pairs_and_resumes(sample_ws, fake):
-    # Judge requests count too: 1 question + 1 judge per chunk, so 4 requests = 2 chunks.
+    # One request at a time and one chunk a batch; judge requests count too: the first
+    # chunk's question and judge are the 2 answered requests, every later one fails.
     fake.set("die_after", ok=2)
-    writer = _fast_writer(fake, retries=0)
-    s = _settings(fake, limit_chunks=4, batch_chunks=1)
+    writer = _fast_writer(fake, retries=0, concurrency=1)
+    s = _settings(fake, limit_chunks=4, batch_chunks=1, concurrency=1)
     summary = generate(sample_ws, s, writer=writer)
     assert summary["errors"] == 3 and summary["kept"] + summary["dropped"] == 1
     log = {r["chunk_id"]: r["status"] for r in _rows(sample_ws, "SELECT * FROM generation_log")}

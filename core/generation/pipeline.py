@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from core.generation.examples import ExamplesError, clean_examples, load_example
 from core.generation.filters import FilterSettings
 from core.generation.providers import (
     DEFAULT_API_KEY_ENV,
+    Answer,
     AnswerFormatError,
+    Conversation,
     LocalSettings,
     LocalWriter,
     QuestionWriter,
@@ -88,8 +91,9 @@ class GenerateSettings:
     judge: 'auto' (LLM judge for the openai provider, heuristic for local), 'llm', 'heuristic'
     or 'none'. Pseudo-queries are always judged heuristically.
     ict_remove_sentence: inverse cloze positives without the query sentence.
-    batch_chunks: chunks per committed batch; concurrency/timeout_s: endpoint requests at
-    once and seconds per request; fail_fast: consecutive failures (with no success yet) that
+    batch_chunks: chunks per committed batch (an endpoint's batches hold at least
+    `concurrency` chunks, so that one batch fills every request slot); concurrency/timeout_s:
+    endpoint requests at once and seconds per request; fail_fast: consecutive failures (with no success yet) that
     stop the run; max_llm_chunks: cap on chunks the local LLM writes for (~0.35
     questions/s on 2 CPU cores, so 300 chunks take ~15 min), None = no cap.
     write_again: write for every selected chunk and kind, also those this writer has done
@@ -282,135 +286,180 @@ def generate(
     }
     llm_ok = 0
     failures_in_a_row = 0
-    llm_chunks_used = 0
     progress_counts = {"kept": 0, "dropped": 0, "errors": 0, "skipped": 0}
+    per_batch = chunks_per_batch(settings, writer)
 
-    for start in range(0, len(selected), max(1, settings.batch_chunks)):
-        batch = selected[start : start + settings.batch_chunks]
-        candidates: list[Candidate] = []
-        log_rows: list[tuple[int, str, str, str, str]] = []  # chunk, kind, writer, status, error
-        requests: list[tuple[dict, str, list[int]]] = []  # (chunk, kind, positives)
-        convs = []
-        for chunk in batch:
-            todo = [k for k in settings.kinds if (chunk["id"], k, writer_of(k)) not in done]
-            if not todo:
-                summary["chunks_skipped"] += 1
-                continue
-            for kind in todo:
-                if kind in pseudo.PSEUDO_KINDS:
-                    candidates += pseudo_by_chunk.get((chunk["id"], kind), [])
-                    log_rows.append((chunk["id"], kind, PSEUDO_WRITER, "done", ""))
+    def batches() -> Iterator[_Batch]:
+        """The run's batches in order, each with its conversations ready to send."""
+        llm_chunks_used = 0
+        for start in range(0, len(selected), per_batch):
+            batch = selected[start : start + per_batch]
+            candidates: list[Candidate] = []
+            # (chunk, kind, writer, status, error)
+            log_rows: list[tuple[int, str, str, str, str]] = []
+            requests: list[tuple[dict, str, list[int]]] = []  # (chunk, kind, positives)
+            convs = []
+            skipped = processed = 0
+            for chunk in batch:
+                todo = [k for k in settings.kinds if (chunk["id"], k, writer_of(k)) not in done]
+                if not todo:
+                    skipped += 1
                     continue
-                if llm_budget is not None and llm_chunks_used >= llm_budget:
-                    continue  # not logged: a later run with a larger budget does it
-                related = []
-                if kind == "multi-hop":
-                    related = [
-                        by_id[i]
-                        for i in kinds.related_chunks(
-                            row_of[chunk["id"]],
-                            chunk_emb,
-                            chunk_ids,
-                            allowed=lambda cid, c=chunk: split_of.get(cid) == split_of.get(c["id"]),
-                        )
-                    ]
-                    if not related:
-                        log_rows.append((chunk["id"], kind, llm_writer, "done", "no related chunk"))
+                for kind in todo:
+                    if kind in pseudo.PSEUDO_KINDS:
+                        candidates += pseudo_by_chunk.get((chunk["id"], kind), [])
+                        log_rows.append((chunk["id"], kind, PSEUDO_WRITER, "done", ""))
                         continue
-                before = ""
-                if kind == "contextual":
-                    prev = row_of[chunk["id"]] - 1
-                    if prev >= 0 and all_chunks[prev]["document_id"] == chunk["document_id"]:
-                        before = all_chunks[prev]["text"]
-                n = settings.count(kind)
-                conv = kinds.build_conversation(
-                    kind, chunk, n, writer.structured, related, before, prompts_dir, examples
-                )
-                positives = [chunk["id"], *[r["id"] for r in related]]
-                # The local model writes one question per call: repeat the call n times.
-                repeats = 1 if writer.structured else n
-                for _ in range(repeats):
-                    requests.append((chunk, kind, positives))
-                    convs.append(conv)
-            if any(k in LLM_KINDS for k in todo) and llm_budget is not None:
-                llm_chunks_used += 1
-            summary["chunks_processed"] += 1
-
-        if convs:
-            t = time.perf_counter()
-            answers = writer.answer(convs)
-            summary["llm_seconds"] += time.perf_counter() - t
-            errors_by_key: dict[tuple[int, str], str] = {}
-            ok_keys: set[tuple[int, str]] = set()
-            for (chunk, kind, positives), ans in zip(requests, answers, strict=True):
-                key = (chunk["id"], kind)
-                try:
-                    if not ans.ok:
-                        raise AnswerFormatError(ans.error or "no answer")
-                    new = kinds.parse_answer(
-                        ans.text or "",
-                        kind,
-                        chunk["id"],
-                        positives,
-                        writer.name,
-                        writer.structured,
-                        settings.count(kind),
+                    if llm_budget is not None and llm_chunks_used >= llm_budget:
+                        continue  # not logged: a later run with a larger budget does it
+                    related = []
+                    if kind == "multi-hop":
+                        related = [
+                            by_id[i]
+                            for i in kinds.related_chunks(
+                                row_of[chunk["id"]],
+                                chunk_emb,
+                                chunk_ids,
+                                allowed=lambda cid, c=chunk: (
+                                    split_of.get(cid) == split_of.get(c["id"])
+                                ),
+                            )
+                        ]
+                        if not related:
+                            log_rows.append(
+                                (chunk["id"], kind, llm_writer, "done", "no related chunk")
+                            )
+                            continue
+                    before = ""
+                    if kind == "contextual":
+                        prev = row_of[chunk["id"]] - 1
+                        if prev >= 0 and all_chunks[prev]["document_id"] == chunk["document_id"]:
+                            before = all_chunks[prev]["text"]
+                    n = settings.count(kind)
+                    conv = kinds.build_conversation(
+                        kind, chunk, n, writer.structured, related, before, prompts_dir, examples
                     )
-                    candidates += new
-                    summary["llm_questions"] += len(new)
-                    ok_keys.add(key)
-                    llm_ok += 1
-                    failures_in_a_row = 0
-                except AnswerFormatError as exc:
-                    errors_by_key.setdefault(key, str(exc))
-                    failures_in_a_row += 1
-            for key in {(c["id"], k) for c, k, _ in requests}:
-                if key in ok_keys:
-                    log_rows.append((key[0], key[1], llm_writer, "done", ""))
-                else:
-                    error = errors_by_key.get(key, "")[:500]
-                    log_rows.append((key[0], key[1], llm_writer, "error", error))
-                    summary["errors"] += 1
-                    if len(summary["error_examples"]) < 5:
-                        summary["error_examples"].append(
-                            {"chunk_id": key[0], "kind": key[1], "error": errors_by_key.get(key)}
+                    positives = [chunk["id"], *[r["id"] for r in related]]
+                    # The local model writes one question per call: repeat the call n times.
+                    repeats = 1 if writer.structured else n
+                    for _ in range(repeats):
+                        requests.append((chunk, kind, positives))
+                        convs.append(conv)
+                if any(k in LLM_KINDS for k in todo) and llm_budget is not None:
+                    llm_chunks_used += 1
+                processed += 1
+
+            yield _Batch(start, candidates, log_rows, requests, convs, skipped, processed)
+
+    # An endpoint writes the next batch while this one is filtered and stored, so that the
+    # server never waits on our CPU; the writer's own slots keep requests <= concurrency. That
+    # starts once the endpoint has answered: a dead one costs one batch of requests, not two.
+    ahead = writer is not None and not isinstance(writer, LocalWriter)
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") if ahead else None
+    pending: deque[tuple[_Batch, Future | None]] = deque()
+    source = batches()
+    busy = _BusyClock()
+
+    def submit() -> bool:
+        prepared = next(source, None)
+        if prepared is None:
+            return False
+        fut = None
+        if pool is not None and prepared.convs:
+            fut = pool.submit(_timed, writer.answer, prepared.convs)  # type: ignore[union-attr]
+        pending.append((prepared, fut))
+        return True
+
+    try:
+        while pending or submit():
+            if pool is not None and llm_ok and len(pending) < 2:
+                submit()
+            prepared, fut = pending.popleft()
+            start, candidates, log_rows = prepared.start, prepared.candidates, prepared.log_rows
+            requests, convs = prepared.requests, prepared.convs
+            summary["chunks_skipped"] += prepared.skipped
+            summary["chunks_processed"] += prepared.processed
+            if convs:
+                answers, t_start, t_end = fut.result() if fut else _timed(writer.answer, convs)
+                summary["llm_seconds"] += busy.add(t_start, t_end)
+                errors_by_key: dict[tuple[int, str], str] = {}
+                ok_keys: set[tuple[int, str]] = set()
+                for (chunk, kind, positives), ans in zip(requests, answers, strict=True):
+                    key = (chunk["id"], kind)
+                    try:
+                        if not ans.ok:
+                            raise AnswerFormatError(ans.error or "no answer")
+                        new = kinds.parse_answer(
+                            ans.text or "",
+                            kind,
+                            chunk["id"],
+                            positives,
+                            writer.name,
+                            writer.structured,
+                            settings.count(kind),
                         )
+                        candidates += new
+                        summary["llm_questions"] += len(new)
+                        ok_keys.add(key)
+                        llm_ok += 1
+                        failures_in_a_row = 0
+                    except AnswerFormatError as exc:
+                        errors_by_key.setdefault(key, str(exc))
+                        failures_in_a_row += 1
+                for key in {(c["id"], k) for c, k, _ in requests}:
+                    if key in ok_keys:
+                        log_rows.append((key[0], key[1], llm_writer, "done", ""))
+                    else:
+                        error = errors_by_key.get(key, "")[:500]
+                        log_rows.append((key[0], key[1], llm_writer, "error", error))
+                        summary["errors"] += 1
+                        if len(summary["error_examples"]) < 5:
+                            summary["error_examples"].append(
+                                {
+                                    "chunk_id": key[0],
+                                    "kind": key[1],
+                                    "error": errors_by_key.get(key),
+                                }
+                            )
 
-        _filter(candidates, settings, context, summary)
-        _store(ws, candidates, log_rows, split_of)
-        for c in candidates:
-            bucket = summary["by_kind"].setdefault(c.kind, {"kept": 0, "dropped": 0})
-            if c.dropped:
-                summary["dropped"] += 1
-                bucket["dropped"] += 1
-                summary["dropped_by_reason"][c.reason.split(":", 1)[0]] += 1
-                if len(summary["dropped_examples"]) < 12:
-                    summary["dropped_examples"].append(
-                        {"query": c.query, "kind": c.kind, "reason": c.reason}
-                    )
-            else:
-                summary["kept"] += 1
-                bucket["kept"] += 1
-                if len(summary["kept_examples"]) < 12:
-                    summary["kept_examples"].append(
-                        {"query": c.query, "kind": c.kind, "reason": c.reason}
-                    )
-        progress_counts.update(
-            kept=summary["kept"],
-            dropped=summary["dropped"],
-            errors=summary["errors"],
-            skipped=summary["chunks_skipped"],
-        )
-        if on_progress:
-            on_progress(
-                min(start + len(batch), len(selected)), len(selected), dict(progress_counts)
+            _filter(candidates, settings, context, summary)
+            _store(ws, candidates, log_rows, split_of)
+            for c in candidates:
+                bucket = summary["by_kind"].setdefault(c.kind, {"kept": 0, "dropped": 0})
+                if c.dropped:
+                    summary["dropped"] += 1
+                    bucket["dropped"] += 1
+                    summary["dropped_by_reason"][c.reason.split(":", 1)[0]] += 1
+                    if len(summary["dropped_examples"]) < 12:
+                        summary["dropped_examples"].append(
+                            {"query": c.query, "kind": c.kind, "reason": c.reason}
+                        )
+                else:
+                    summary["kept"] += 1
+                    bucket["kept"] += 1
+                    if len(summary["kept_examples"]) < 12:
+                        summary["kept_examples"].append(
+                            {"query": c.query, "kind": c.kind, "reason": c.reason}
+                        )
+            progress_counts.update(
+                kept=summary["kept"],
+                dropped=summary["dropped"],
+                errors=summary["errors"],
+                skipped=summary["chunks_skipped"],
             )
-        if llm_ok == 0 and failures_in_a_row >= settings.fail_fast:
-            first = summary["error_examples"][0]["error"] if summary["error_examples"] else "?"
-            raise GenerationError(
-                f"the question writer ({writer.name if writer else '?'}) failed "
-                f"{failures_in_a_row} requests in a row and none succeeded: {first}"
-            )
+            if on_progress:
+                on_progress(
+                    min(start + per_batch, len(selected)), len(selected), dict(progress_counts)
+                )
+            if llm_ok == 0 and failures_in_a_row >= settings.fail_fast:
+                first = summary["error_examples"][0]["error"] if summary["error_examples"] else "?"
+                raise GenerationError(
+                    f"the question writer ({writer.name if writer else '?'}) failed "
+                    f"{failures_in_a_row} requests in a row and none succeeded: {first}"
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     if llm_kinds and summary["errors"] and llm_ok == 0:
         first = summary["error_examples"][0]["error"] if summary["error_examples"] else "?"
@@ -430,6 +479,48 @@ def generate(
         for k, v in summary["funnel"].items()
     }
     return summary
+
+
+def chunks_per_batch(settings: GenerateSettings, writer: QuestionWriter | None) -> int:
+    """Chunks per committed batch: `batch_chunks`, raised to `concurrency` for an endpoint
+    (each chunk is at least one request, so a batch keeps every slot busy)."""
+    if writer is None or isinstance(writer, LocalWriter):
+        return max(1, settings.batch_chunks)
+    return max(1, settings.batch_chunks, settings.concurrency)
+
+
+@dataclass
+class _Batch:
+    """One batch ready to write: pseudo candidates and log rows so far, the LLM requests
+    (chunk, kind, positives) with their conversations, and the chunks skipped/processed."""
+
+    start: int
+    candidates: list[Candidate]
+    log_rows: list[tuple[int, str, str, str, str]]
+    requests: list[tuple[dict, str, list[int]]]
+    convs: list[Conversation]
+    skipped: int
+    processed: int
+
+
+def _timed(
+    answer: Callable[[list[Conversation]], list[Answer]], convs: list[Conversation]
+) -> tuple[list[Answer], float, float]:
+    start = time.perf_counter()
+    return answer(convs), start, time.perf_counter()
+
+
+class _BusyClock:
+    """Seconds during which at least one batch was being written (overlapping batches count
+    once), fed with (start, end) intervals in order of their start."""
+
+    def __init__(self) -> None:
+        self._until = -float("inf")
+
+    def add(self, start: float, end: float) -> float:
+        added = max(0.0, end - max(start, self._until))
+        self._until = max(self._until, end)
+        return added
 
 
 def _make_writer(settings: GenerateSettings) -> QuestionWriter:

@@ -148,8 +148,10 @@ class OpenAIWriter:
 
     The API key is read from the environment variable `api_key_env` (default OPENAI_API_KEY)
     or passed in; it is never stored. Local servers that need no key get a placeholder.
-    Requests run `concurrency` at a time; each has `timeout_s` seconds and is retried on 429
-    (honouring Retry-After), 5xx, timeouts and connection errors.
+    At most `concurrency` requests are in flight at once, also across overlapping `answer`
+    calls (the pipeline writes the next batch while the LLM judge scores this one); each has
+    `timeout_s` seconds and is retried on 429 (honouring Retry-After), 5xx, timeouts and
+    connection errors.
     """
 
     structured = True
@@ -180,6 +182,7 @@ class OpenAIWriter:
         self.model = model
         self.name = f"openai:{model}"
         self.concurrency = max(1, int(concurrency))
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self.retry = retry or RetryPolicy()
         self.temperature = temperature
         self.json_mode = json_mode
@@ -202,13 +205,14 @@ class OpenAIWriter:
                 kwargs: dict[str, Any] = {}
                 if self.json_mode:
                     kwargs["response_format"] = {"type": "json_object"}
-                resp = self._client.chat.completions.create(
-                    model=self.model,
-                    messages=conversation,  # type: ignore[arg-type]
-                    max_tokens=max_tokens,
-                    temperature=self.temperature,
-                    **kwargs,
-                )
+                with self._slots:
+                    resp = self._client.chat.completions.create(
+                        model=self.model,
+                        messages=conversation,  # type: ignore[arg-type]
+                        max_tokens=max_tokens,
+                        temperature=self.temperature,
+                        **kwargs,
+                    )
                 if not resp.choices:
                     return Answer(error="endpoint answered with no choices")
                 return Answer(text=resp.choices[0].message.content or "")
