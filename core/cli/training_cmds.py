@@ -11,6 +11,8 @@ from core.cli.output import add_common, emit, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from core.mining import INDEX_KINDS, MiningSettings
+
     p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
     add_common(p)
     p.add_argument("--model", default=None, help="embedding model, folder or run:<RUN>")
@@ -29,6 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="never take a chunk of a positive's own document",
     )
     p.add_argument("--splits", default="train,validation", help="pair splits to mine for")
+    p.add_argument(
+        "--index",
+        choices=INDEX_KINDS,
+        default="auto",
+        help=f"search index: auto (exact below {MiningSettings().approximate_from:,} chunks, "
+        "else ivf), exact, ivf or hnsw; exact and ivf run on the GPUs when faiss-gpu is installed",
+    )
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("train", help="fine-tune a model as a background job")
@@ -106,6 +115,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
         skip_top=args.skip_top,
         exclude_same_document=args.exclude_same_document,
         splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()),
+        index=args.index,
     ).validate()
     last = [-1]
 
@@ -122,7 +132,8 @@ def cmd_mine(args: argparse.Namespace) -> int:
         out,
         f"mining {out['mining_id']}: {s['negatives']} negatives for {s['queries']} queries "
         f"({s['removed_by_margin']} candidates removed by the margin, "
-        f"{s['queries_short_of_k']} queries with fewer than {settings.negatives})",
+        f"{s['queries_short_of_k']} queries with fewer than {settings.negatives}; "
+        f"index {s['index']})",
     )
     return 0
 

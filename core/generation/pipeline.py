@@ -421,6 +421,8 @@ def generate(
                                     "error": errors_by_key.get(key),
                                 }
                             )
+            if pool is not None and llm_ok and not pending:
+                submit()  # the endpoint answers: write the next batch while this one is filtered
 
             _filter(candidates, settings, context, summary)
             _store(ws, candidates, log_rows, split_of)
