@@ -9,6 +9,7 @@ import streamlit as st
 from core import pairs
 from core.jobs import start_job
 from core.mining import (
+    INDEX_KINDS,
     MiningSettings,
     flag_false_negative,
     list_minings,
@@ -89,8 +90,16 @@ with st.expander("Mining settings", expanded=not list_minings(ws)):
         key="neg_same_doc",
         help="Chunks of the same document often share the answer.",
     )
-    splits = st.multiselect(
+    c6, c7 = st.columns(2)
+    splits = c6.multiselect(
         "Splits", ["train", "validation", "test"], list(DEFAULTS.splits), key="neg_splits"
+    )
+    index = c7.selectbox(
+        "Search index",
+        INDEX_KINDS,
+        index=INDEX_KINDS.index(DEFAULTS.index),
+        key="neg_index",
+        help=MiningSettings.__dataclass_fields__["index"].metadata["help"],
     )
     if st.button("Mine negatives", type="primary", key="neg_start"):
         with user_errors("Could not start mining"):
@@ -102,6 +111,7 @@ with st.expander("Mining settings", expanded=not list_minings(ws)):
                 skip_top=int(skip),
                 exclude_same_document=same_doc,
                 splits=tuple(splits),
+                index=index,
             ).validate()
             watch("neg", start_job(ws, "mine", asdict(settings)))
 
@@ -129,6 +139,8 @@ cols[4].metric("Mean negative", f"{mn:.3f}" if mn is not None else "–")
 cols[5].metric(
     f"Queries < {mining['config'].get('negatives')} neg.", s.get("queries_short_of_k", 0)
 )
+if s.get("index"):
+    st.caption(f"Search index: {s['index']}; {s.get('chunks', '?')} chunks.")
 
 mined = mined_queries(ws, mid)
 if not mined:

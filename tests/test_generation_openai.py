@@ -40,11 +40,15 @@ def _settings(fake, **kw) -> GenerateSettings:
     return GenerateSettings(**base)
 
 
-def _fast_writer(fake, timeout_s=5.0, retries=2) -> OpenAIWriter:
+def _fast_writer(fake, timeout_s=5.0, retries=2, concurrency=4) -> OpenAIWriter:
     """A writer whose client retries `retries` times with the openai client's own backoff
     (0.5 s, 1 s, ... with jitter) or the server's Retry-After."""
     return OpenAIWriter(
-        model="fake", base_url=fake.base_url, timeout_s=timeout_s, max_retries=retries
+        model="fake",
+        base_url=fake.base_url,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+        max_retries=retries,
     )
 
 
@@ -90,6 +94,43 @@ def test_normal_answers_store_pairs_and_rerun_skips(sample_ws, fake):
     assert again["chunks_skipped"] == 3 and again["kept"] == again["dropped"] == 0
     assert len(fake.requests) == n_requests  # nothing asked twice
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 3
+
+
+class _WriteAheadProbe:
+    """Passes answers through to a writer; records, as each question-writing call starts,
+    how many chunks the workspace has logged as written (judge calls are not recorded)."""
+
+    def __init__(self, inner: OpenAIWriter, ws) -> None:
+        self.inner, self.name, self.structured = inner, inner.name, inner.structured
+        self.ws = ws
+        self.logged_at_start: list[int] = []
+
+    def answer(self, conversations, max_tokens=256):
+        if "Rate a search question" not in conversations[0][-1]["content"]:
+            with self.ws.connect() as conn:
+                n = conn.execute("SELECT COUNT(*) FROM generation_log").fetchone()[0]
+            self.logged_at_start.append(n)
+        return self.inner.answer(conversations, max_tokens)
+
+
+def test_endpoint_fills_every_slot_writes_ahead_and_never_exceeds_concurrency(sample_ws, fake):
+    # A served LLM answers after a latency: a batch must hold a request for every slot (one
+    # chunk a batch would keep 1 of 3 busy) and the next batch is written while this one is
+    # filtered, judged and stored, yet requests at once never exceed the concurrency setting.
+    fake.set("normal", latency=0.3)
+    probe = _WriteAheadProbe(_fast_writer(fake, concurrency=3), sample_ws)
+    s = _settings(fake, limit_chunks=12, batch_chunks=1, concurrency=3, judge="llm")
+    summary = generate(sample_ws, s, writer=probe)
+    assert fake.max_in_flight == 3
+    # 4 batches of 3 chunks; batch k (k >= 1) starts before batch k-1 is stored.
+    assert len(probe.logged_at_start) == 4
+    assert all(n < 3 * k for k, n in enumerate(probe.logged_at_start) if k >= 1)
+    assert summary["errors"] == 0 and summary["chunks_processed"] == 12
+    assert summary["kept"] + summary["dropped"] == len(_rows(sample_ws, "SELECT id FROM pairs"))
+    log = _rows(sample_ws, "SELECT status FROM generation_log")
+    assert len(log) == 12 and {r["status"] for r in log} == {"done"}
+    judged = [r for r in fake.requests if "Rate a search question" in str(r["messages"])]
+    assert judged  # the LLM judge ran beside the writing, within the same slots
 
 
 def test_all_llm_kinds_multi_hop_keeps_every_supporting_chunk(sample_ws, fake):
@@ -169,17 +210,18 @@ def test_server_errors_are_retried_then_recorded(sample_ws, fake):
 
 
 def test_endpoint_dying_halfway_keeps_finished_pairs_and_resumes(sample_ws, fake):
-    # Judge requests count too: 1 question + 1 judge per chunk, so 4 requests = 2 chunks.
+    # One request at a time, one chunk a batch, no LLM judge: requests go in chunk order, so
+    # the first 2 chunks' questions are answered and every later request fails.
     fake.set("die_after", ok=2)
-    writer = _fast_writer(fake, retries=0)
-    s = _settings(fake, limit_chunks=4, batch_chunks=1)
+    writer = _fast_writer(fake, retries=0, concurrency=1)
+    s = _settings(fake, limit_chunks=4, batch_chunks=1, concurrency=1, judge="heuristic")
     summary = generate(sample_ws, s, writer=writer)
-    assert summary["errors"] == 3 and summary["kept"] + summary["dropped"] == 1
+    assert summary["errors"] == 2 and summary["kept"] + summary["dropped"] == 2
     log = {r["chunk_id"]: r["status"] for r in _rows(sample_ws, "SELECT * FROM generation_log")}
-    assert sorted(log.values()) == ["done", "error", "error", "error"]
+    assert sorted(log.values()) == ["done", "done", "error", "error"]
     fake.set("normal")
     resumed = generate(sample_ws, s, writer=_fast_writer(fake))
-    assert resumed["chunks_skipped"] == 1 and resumed["errors"] == 0
+    assert resumed["chunks_skipped"] == 2 and resumed["errors"] == 0
     statuses = {r["status"] for r in _rows(sample_ws, "SELECT status FROM generation_log")}
     assert statuses == {"done"}
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 4

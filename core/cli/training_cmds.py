@@ -11,6 +11,7 @@ from core.cli.output import add_common, emit, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from core.mining import INDEX_KINDS, MiningSettings
     from core.training.objectives import available_objectives
 
     p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
@@ -37,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--splits", default=None, help="pair splits to mine for (default train,validation)"
+    )
+    p.add_argument(
+        "--index",
+        choices=INDEX_KINDS,
+        default=None,
+        help=f"search index: auto (exact below {MiningSettings().approximate_from:,} chunks, "
+        "else ivf), exact, ivf or hnsw; exact and ivf run on the GPUs when faiss-gpu is installed",
     )
     p.set_defaults(func=cmd_mine)
 
@@ -112,6 +120,7 @@ def mining_settings(ws, args: argparse.Namespace):
         "splits": tuple(s.strip() for s in args.splits.split(",") if s.strip())
         if args.splits is not None
         else None,
+        "index": args.index,
     }
     keep: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if args.relative_margin is not None:  # a negative value switches it off
@@ -139,7 +148,8 @@ def cmd_mine(args: argparse.Namespace) -> int:
         out,
         f"mining {out['mining_id']}: {s['negatives']} negatives for {s['queries']} queries "
         f"({s['removed_by_margin']} candidates removed by the margin, "
-        f"{s['queries_short_of_k']} queries with fewer than {settings.negatives})",
+        f"{s['queries_short_of_k']} queries with fewer than {settings.negatives}; "
+        f"index {s['index']})",
     )
     return 0
 

@@ -14,8 +14,9 @@ GenerationError (nothing it did is undone; earlier pairs are never touched).
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from core.generation.provider_registry import (
     get_provider,
     make_writer,
 )
-from core.generation.providers import AnswerFormatError, QuestionWriter
+from core.generation.providers import Answer, AnswerFormatError, QuestionWriter
 from core.generation.splits import assign_splits, chunk_splits
 from core.generation.types import Candidate
 from core.models import DEFAULT_BASE_MODEL
@@ -78,8 +79,9 @@ class GenerateSettings:
     'heuristic' or 'none'. Pseudo-queries are always judged heuristically.
     ict_remove_sentence: inverse cloze positives without the query sentence.
     base_model: the embedding model of the round-trip and duplicate filters.
-    batch_chunks: chunks per committed batch; concurrency/timeout_s: endpoint requests at
-    once and seconds per request; max_retries: the client's further attempts of a failed
+    batch_chunks: chunks per committed batch (a served writer's batches hold at least
+    `concurrency` chunks, so that one batch fills every request slot); concurrency/timeout_s:
+    endpoint requests at once and seconds per request; max_retries: the client's further attempts of a failed
     request; fail_fast: consecutive failures (with no success yet) that stop the run;
     max_llm_chunks: cap on chunks a slow (capped) provider writes for (the local LLM writes
     ~0.35 questions/s on 2 CPU cores, so 300 chunks take ~15 min), None = no cap.
@@ -257,18 +259,25 @@ def generate(
     run = _prepare(ws, settings, writer, embedder)
     tally = _Tally(run)
     total = len(run.selected)
-    for start in range(0, total, settings.batch_chunks):
-        batch = _plan(run.selected[start : start + settings.batch_chunks], run, tally)
-        _write(batch, run, tally)
+    per_batch = chunks_per_batch(settings, run.writer)
+    for start, batch in _written_batches(run, tally, per_batch):
         filters.run_filters(
             batch.candidates, settings.filters, settings.judge, run.filter_ctx, tally.funnel
         )
         _store(ws, batch.candidates, batch.log_rows, run.split_of)
         tally.add(batch.candidates)
         if on_progress:
-            on_progress(min(start + settings.batch_chunks, total), total, tally.counts())
+            on_progress(min(start + per_batch, total), total, tally.counts())
         tally.stop_if_failing(settings.fail_fast)
     return tally.summary(t0)
+
+
+def chunks_per_batch(settings: GenerateSettings, writer: QuestionWriter | None) -> int:
+    """Chunks per committed batch: `batch_chunks`, raised to `concurrency` for a served
+    writer (each chunk is at least one request, so a batch keeps every slot busy)."""
+    if writer is None or not get_provider(settings.provider).served:
+        return max(1, settings.batch_chunks)
+    return max(1, settings.batch_chunks, settings.concurrency)
 
 
 def _prepare(
@@ -386,15 +395,63 @@ def _plan(chunks: Sequence[dict], run: _Run, tally: _Tally) -> _Batch:
     return batch
 
 
-def _write(batch: _Batch, run: _Run, tally: _Tally) -> None:
-    """Step 2: the writer answers the batch's prompts; each answer's questions become
-    candidates, and each (chunk, kind) is logged done or error with the first error."""
-    if not batch.requests or run.writer is None:
+def _written_batches(run: _Run, tally: _Tally, per_batch: int) -> Iterator[tuple[int, _Batch]]:
+    """Steps 1 and 2, batch by batch in order: (first chunk's index, the planned and written
+    batch). A served writer writes the next batch while the caller filters and stores this
+    one, so the server never waits on our CPU (its own slots keep requests <= concurrency);
+    that starts once it has answered, so a dead endpoint costs one batch of requests, not two."""
+    plans = (
+        (start, _plan(run.selected[start : start + per_batch], run, tally))
+        for start in range(0, len(run.selected), per_batch)
+    )
+    if run.writer is None or not get_provider(run.settings.provider).served:
+        for start, batch in plans:
+            if batch.requests and run.writer is not None:
+                _take_answers(batch, run, tally, _timed(run.writer, batch))
+            yield start, batch
         return
-    writer = run.writer
-    t = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer")
+    pending: deque[tuple[int, _Batch, Future | None]] = deque()
+
+    def submit() -> bool:
+        planned = next(plans, None)
+        if planned is None:
+            return False
+        start, batch = planned
+        fut = pool.submit(_timed, run.writer, batch) if batch.requests else None
+        pending.append((start, batch, fut))
+        return True
+
+    try:
+        while pending or submit():
+            if tally.llm_ok and len(pending) < 2:
+                submit()
+            start, batch, fut = pending.popleft()
+            if fut is not None:
+                _take_answers(batch, run, tally, fut.result())
+            if tally.llm_ok and not pending:
+                submit()
+            yield start, batch
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _timed(writer: QuestionWriter, batch: _Batch) -> tuple[list[Answer], float, float]:
+    """The writer's answers to the batch's prompts, with the call's start and end times."""
+    start = time.perf_counter()
     answers = writer.answer([r.conversation for r in batch.requests])
-    tally.llm_seconds += time.perf_counter() - t
+    return answers, start, time.perf_counter()
+
+
+def _take_answers(
+    batch: _Batch, run: _Run, tally: _Tally, written: tuple[list[Answer], float, float]
+) -> None:
+    """Step 2's outcome: each answer's questions become candidates, and each (chunk, kind)
+    is logged done or error with the first error."""
+    writer = run.writer
+    assert writer is not None
+    answers, t_start, t_end = written
+    tally.busy(t_start, t_end)
     errors: dict[tuple[int, str], str] = {}
     ok: set[tuple[int, str]] = set()
     for req, ans in zip(batch.requests, answers, strict=True):
@@ -482,9 +539,15 @@ class _Tally:
         self.funnel = {f: {"in": 0, "dropped": 0} for f in filters.FILTER_ORDER}
         self.llm_questions = 0
         self.llm_seconds = 0.0
+        self._busy_until = -float("inf")
         self.llm_ok = 0
         self.llm_chunks = 0
         self.failures_in_a_row = 0
+
+    def busy(self, start: float, end: float) -> None:
+        """Count a writing call's seconds; overlapping calls (writing ahead) count once."""
+        self.llm_seconds += max(0.0, end - max(start, self._busy_until))
+        self._busy_until = max(self._busy_until, end)
 
     def skipped(self) -> None:
         self.chunks_skipped += 1

@@ -56,7 +56,9 @@ class Provider:
     fields: the settings it reads, from SETTING_FIELDS (the pages show inputs for these only).
     needs_key: it sends an API key (the pages say whether one was found). noun: what the user
     names by choosing it, in a sentence ("an endpoint"). capped: slow enough that
-    `GenerateSettings.max_llm_chunks` bounds the chunks it writes for.
+    `GenerateSettings.max_llm_chunks` bounds the chunks it writes for. served: it answers
+    from a server, `concurrency` requests at once, so a batch holds a request per slot and
+    the next batch is written while this one is filtered and stored.
     """
 
     name: str
@@ -67,6 +69,7 @@ class Provider:
     needs_key: bool = False
     noun: str = "a writer"
     capped: bool = False
+    served: bool = False
 
 
 _PROVIDERS: dict[str, Provider] = {}

@@ -173,8 +173,10 @@ class OpenAIWriter:
 
     The API key is read from the environment variable `api_key_env` (default OPENAI_API_KEY)
     or passed in; it is never stored. Local servers that need no key get a placeholder.
-    Requests run `concurrency` at a time; each has `timeout_s` seconds, and the client retries
-    it up to `max_retries` times (see `openai_client`).
+    At most `concurrency` requests are in flight at once, also across overlapping `answer`
+    calls (the pipeline writes the next batch while this one is filtered); each has
+    `timeout_s` seconds, and the client retries it up to `max_retries` times (see
+    `openai_client`).
     """
 
     structured = True
@@ -196,6 +198,7 @@ class OpenAIWriter:
         self.model = model
         self.name = f"openai:{model}"
         self.concurrency = max(1, int(concurrency))
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self.temperature = temperature
         self.json_mode = json_mode
         # The client does not say how many attempts a failed request took; its transport's
@@ -223,13 +226,14 @@ class OpenAIWriter:
         if self.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         try:
-            resp = self._client.chat.completions.create(
-                model=self.model,
-                messages=conversation,  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=self.temperature,
-                **kwargs,
-            )
+            with self._slots:
+                resp = self._client.chat.completions.create(
+                    model=self.model,
+                    messages=conversation,  # type: ignore[arg-type]
+                    max_tokens=max_tokens,
+                    temperature=self.temperature,
+                    **kwargs,
+                )
             if not resp.choices:
                 return Answer(error="endpoint answered with no choices")
             return Answer(text=resp.choices[0].message.content or "")
@@ -384,5 +388,6 @@ register_provider(
         fields=("model", "base_url", "api_key_env"),
         needs_key=True,
         noun="an endpoint",
+        served=True,
     )
 )
