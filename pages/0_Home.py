@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from core.jobs import list_jobs
+from core.jobs import ACTIVE, list_jobs
 from ui import nav
 from ui.errors import user_errors
 from ui.overview import next_step, overview
+from ui.pipeline_panel import pipeline_section
 from ui.state import require_workspace
 
 st.title("Domain Embedding Studio")
@@ -50,6 +51,9 @@ for col, (page, text) in zip(cols, STEPS, strict=True):
         st.markdown(f"{page.icon} **{page.title}**")
         st.caption(text)
 
+if c["documents"] > 0:
+    pipeline_section(ws)
+
 step = next_step(c)
 if step is None:
     st.success("Every step has been done once. Try another objective on the Train page.")
@@ -70,7 +74,8 @@ with st.expander("Pairs by status", expanded=False):
 
 @st.fragment(run_every=2.0)
 def jobs_section() -> None:
-    jobs = list_jobs(ws)[:8]
+    # An active pipeline is drawn with its Cancel button above.
+    jobs = [j for j in list_jobs(ws) if not (j["kind"] == "auto" and j["status"] in ACTIVE)][:8]
     if not jobs:
         st.caption("No jobs yet. Long work (generation, mining, training, …) runs here.")
         return

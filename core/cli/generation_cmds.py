@@ -91,19 +91,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pairs)
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+def generate_settings(args: argparse.Namespace):
+    """The GenerateSettings of the parsed command line, validated (before any model loads:
+    a bad setting costs nothing)."""
     from dataclasses import replace
 
     from core.generation.filters import FilterSettings
-    from core.generation.pipeline import (
-        GenerateSettings,
-        GenerationError,
-        default_kinds,
-        generate,
-        progress_line,
-    )
+    from core.generation.pipeline import GenerateSettings, GenerationError, default_kinds
 
-    ws = open_workspace(args.workspace)
     writer_named = any(v is not None for v in (args.provider, args.model, args.base_url))
     if args.kinds is None:
         kinds = default_kinds(writer_named)
@@ -130,9 +125,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
         write_again=args.write_again,
     )
     try:
-        settings.validate()  # before any model loads: a bad setting costs nothing
+        settings.validate()
     except GenerationError as exc:
         raise ValueError(str(exc)) from exc
+    return settings
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from core.generation.pipeline import GenerationError, generate, progress_line
+
+    ws = open_workspace(args.workspace)
+    settings = generate_settings(args)
+    kinds = settings.kinds
     if args.examples is not None:
         from core.generation.examples import read_examples_file, save_examples
 

@@ -88,17 +88,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_jobs)
 
 
-def cmd_mine(args: argparse.Namespace) -> int:
-    from core.mining import MiningSettings, mine_workspace
+def mining_settings(args: argparse.Namespace):
+    """The MiningSettings of the parsed command line, validated."""
+    from core.mining import MiningSettings
     from core.models import DEFAULT_BASE_MODEL
 
-    ws = open_workspace(args.workspace)
     rel = (
         args.relative_margin
         if args.relative_margin is not None and args.relative_margin >= 0
         else None
     )
-    settings = MiningSettings(
+    return MiningSettings(
         model=args.model or DEFAULT_BASE_MODEL,
         negatives=args.negatives,
         relative_margin=rel,
@@ -107,6 +107,13 @@ def cmd_mine(args: argparse.Namespace) -> int:
         exclude_same_document=args.exclude_same_document,
         splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()),
     ).validate()
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    from core.mining import mine_workspace
+
+    ws = open_workspace(args.workspace)
+    settings = mining_settings(args)
     last = [-1]
 
     def report(step: int, total: int, message: str) -> None:
