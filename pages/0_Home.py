@@ -51,13 +51,13 @@ for col, (page, text) in zip(cols, STEPS, strict=True):
         st.markdown(f"{page.icon} **{page.title}**")
         st.caption(text)
 
-if c["documents"] > 0:
-    pipeline_section(ws)
+# While the one-click pipeline runs, it is the next step: no other step is suggested.
+pipeline_running = c["documents"] > 0 and pipeline_section(ws)
 
 step = next_step(c)
 if step is None:
     st.success("Every step has been done once. Try another objective on the Train page.")
-elif c["documents"] > 0:
+elif c["documents"] > 0 and not pipeline_running:
     st.subheader("Next step")
     st.write(step.why)
     target = {p.title.split(" ", 1)[-1].lower(): p for p in nav.PIPELINE}[step.page]
@@ -74,10 +74,13 @@ with st.expander("Pairs by status", expanded=False):
 
 @st.fragment(run_every=2.0)
 def jobs_section() -> None:
-    # An active pipeline is drawn with its Cancel button above.
-    jobs = [j for j in list_jobs(ws) if not (j["kind"] == "auto" and j["status"] in ACTIVE)][:8]
-    if not jobs:
+    everything = list_jobs(ws)
+    if not everything:
         st.caption("No jobs yet. Long work (generation, mining, training, …) runs here.")
+        return
+    # An active pipeline is drawn above, with its Cancel button.
+    jobs = [j for j in everything if not (j["kind"] == "auto" and j["status"] in ACTIVE)][:8]
+    if not jobs:
         return
     st.subheader("Jobs")
     for job in jobs:

@@ -12,7 +12,7 @@ import pytest
 from core.auto import STAGES, StageProgress, load_state, stage_settings, start_auto
 from core.cli import build_parser, main
 from core.evaluation.report import list_evaluations, load_report
-from core.jobs import JobError, cancel_job, get_job, list_jobs, log_tail, wait_job
+from core.jobs import JobError, cancel_job, get_job, list_jobs, log_path, wait_job
 from core.store import Workspace
 from tests.helpers import page_app, tiny_documents
 
@@ -103,6 +103,7 @@ def test_home_button_starts_cancels_and_resumes_the_pipeline(tmp_path):
     assert not at.exception, at.exception
     job = list_jobs(ws, kind="auto")[0]
     assert job["params"]["files"] == []  # the workspace's own documents
+    assert "Next step" not in [h.value for h in at.subheader]  # the pipeline is the next step
     cancel = [b for b in at.button if b.key == f"home_auto_cancel_{job['id']}"]
     assert cancel, "the running pipeline has a Cancel button"
     cancel[0].click().run()
@@ -117,6 +118,20 @@ def test_home_button_starts_cancels_and_resumes_the_pipeline(tmp_path):
     assert resumed["params"] == {**job["params"], "resume": True}
     cancel_job(ws, resumed["id"])
     wait_job(ws, resumed["id"], poll_s=0.2)
+
+
+def test_make_run_starts_the_pipeline_on_a_new_demo_only(tmp_path, capsys):
+    root = str(tmp_path / "demo")
+    assert main(["demo", root, "--auto", "--json"]) == 0
+    job_id = json.loads(capsys.readouterr().out)["auto_job"]
+    ws = Workspace.open(root)
+    job = get_job(ws, job_id)
+    assert job["kind"] == "auto" and job["params"]["files"] == []
+    cancel_job(ws, job_id)
+    wait_job(ws, job_id, poll_s=0.2)
+    assert main(["demo", root, "--auto", "--json"]) == 0  # `make run` again keeps the work
+    assert json.loads(capsys.readouterr().out)["auto_job"] is None
+    assert [j["id"] for j in list_jobs(ws, kind="auto")] == [job_id]
 
 
 # ----------------------------------------------------------------------------- one real run
@@ -186,7 +201,7 @@ def test_cancel_mid_way_then_resume_skips_the_finished_stages(resumed):
     # Nothing the first attempt finished was done again: same documents, pairs, mining.
     assert _counts(ws) == resumed["counts_at_cancel"]
     assert _counts(ws)["minings"] == 1
-    log = log_tail(ws, second["id"], 40)
+    log = log_path(ws, second["id"]).read_text()
     for n, name in enumerate(before, 1):
         assert f"stage {n}/6 {name}: done by job {first['id']}" in log
     # The training run the first attempt started is the one that finished (from its checkpoint).
@@ -201,8 +216,9 @@ def test_the_result_is_a_stored_evaluation_of_the_split_run(resumed):
     statuses = {r["id"]: r["status"] for r in ws.list_runs()}
     assert statuses == {run_id: "succeeded", f"{run_id}-all": "succeeded"}
     evaluations = list_evaluations(ws)
-    assert [e["id"] for e in evaluations] == [result["evaluation_id"]]
+    assert len(evaluations) == 1  # what the Evaluate page lists and shows first
     report = load_report(ws, evaluations[0]["report_path"])
+    assert report["id"] == result["evaluation_id"]
     assert [m["label"] for m in report["models"]] == ["base", run_id]
     assert report["config"]["params"]["split"] == "test"
     assert report["dataset"]["queries"] > 0

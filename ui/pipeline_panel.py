@@ -20,8 +20,8 @@ WHAT = (
 )
 
 
-def pipeline_section(ws: Workspace) -> None:
-    """The section; the workspace has documents."""
+def pipeline_section(ws: Workspace) -> bool:
+    """The section (the workspace has documents); True while a pipeline runs."""
     st.subheader("The whole pipeline in one click")
     job = latest_auto_job(ws)
     if job is not None and job["status"] in ACTIVE:
@@ -30,7 +30,7 @@ def pipeline_section(ws: Workspace) -> None:
             watch(PREFIX, job["id"])
         st.caption(WHAT)
         job_panel(ws, ("auto",), PREFIX, "The pipeline stopped")
-        return
+        return True
     if job is not None and job["status"] == "succeeded":
         _result(job["result"] or {})
     elif job is not None:
@@ -46,6 +46,7 @@ def pipeline_section(ws: Workspace) -> None:
             watch(PREFIX, start_auto(ws))
             st.rerun()
     job_panel(ws, ("auto",), PREFIX, "The pipeline stopped")
+    return False
 
 
 def _stopped(ws: Workspace, job: dict) -> None:
