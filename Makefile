@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 	touch $@
 
 run: setup
-	$(BIN)/embstudio demo $(WORKSPACE)
+	$(BIN)/embstudio demo $(WORKSPACE) --auto
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) -- --workspace $(WORKSPACE)
 
 lint: setup

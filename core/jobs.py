@@ -55,6 +55,7 @@ def _load_handlers_from_modules() -> None:
         "core.training.jobs",
         "core.evaluation.jobs",
         "core.export.jobs",
+        "core.auto",
     ):
         try:
             importlib.import_module(module)

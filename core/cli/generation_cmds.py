@@ -109,11 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def generate_settings(ws, args: argparse.Namespace):
     """The run `embstudio generate` asks for: its options, else the workspace's Settings
-    (core.settings.defaults_for), else the generation defaults."""
+    (core.settings.defaults_for), else the generation defaults; validated (before any model
+    loads: a bad setting costs nothing)."""
     from dataclasses import replace
 
     from core.generation.filters import FilterSettings
-    from core.generation.pipeline import GenerateSettings, default_kinds
+    from core.generation.pipeline import GenerateSettings, GenerationError, default_kinds
     from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider
     from core.settings import defaults_for
 
@@ -139,7 +140,7 @@ def generate_settings(ws, args: argparse.Namespace):
         fs = replace(fs, roundtrip_k=args.roundtrip_k, pseudo_roundtrip_k=args.roundtrip_k)
     per_chunk = args.per_chunk if args.per_chunk is not None else d.per_chunk
     defaults = GenerateSettings()
-    return GenerateSettings(
+    settings = GenerateSettings(
         provider=provider,
         model=saved("model", args.model),
         base_url=saved("base_url", args.base_url),
@@ -155,6 +156,11 @@ def generate_settings(ws, args: argparse.Namespace):
         concurrency=args.concurrency,
         write_again=args.write_again,
     )
+    try:
+        settings.validate()
+    except GenerationError as exc:
+        raise ValueError(str(exc)) from exc
+    return settings
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -163,10 +169,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     ws = open_workspace(args.workspace)
     settings = generate_settings(ws, args)
     kinds = settings.kinds
-    try:
-        settings.validate()  # before any model loads: a bad setting costs nothing
-    except GenerationError as exc:
-        raise ValueError(str(exc)) from exc
     if args.examples is not None:
         from core.generation.examples import read_examples_file, save_examples
 

@@ -23,6 +23,33 @@ from core.store import Workspace
 Progress = Callable[[int, int, str], None]
 
 
+def evaluation_params(
+    runs: list[str],
+    dataset: str = "workspace",
+    beir_dir: str | None = None,
+    split: str = "test",
+    group: str | None = None,
+    base_model: str | None = None,
+    top_k: int = 100,
+    batch_size: int = 32,
+    save: bool = True,
+) -> dict[str, Any]:
+    """The params of an evaluation of the base model and `runs` (see the module docstring);
+    with no other argument, those of `embstudio evaluate WS --run RUN`: the workspace's
+    held-out test split, 100 candidates per query, the report saved."""
+    return {
+        "dataset": dataset,
+        "beir_dir": beir_dir,
+        "split": split,
+        "group": group,
+        "base_model": base_model,
+        "runs": list(runs),
+        "top_k": top_k,
+        "batch_size": batch_size,
+        "save": save,
+    }
+
+
 def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
     """The evaluation set that `params` names (see the module docstring)."""
     kind = params.get("dataset", "workspace")

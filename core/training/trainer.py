@@ -119,7 +119,7 @@ def _callback(reporter: Reporter, progress_path: Path):
             if self.last_loss is not None:
                 msg += f", loss {self.last_loss:.4f}"
             if eta is not None:
-                msg += f", ETA {_fmt_s(eta)}"
+                msg += f", ETA {format_seconds(eta)}"
             if not reporter.cancelled:
                 try:
                     reporter.progress(step, total, msg)
@@ -136,7 +136,8 @@ def _callback(reporter: Reporter, progress_path: Path):
     return StudioCallback()
 
 
-def _fmt_s(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
+    """A duration for progress lines: "42s", "3m05s", "1h02m"."""
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
