@@ -202,8 +202,8 @@ def _ingest(ws: Workspace, state: dict, stage: StageProgress, ctx: JobContext) -
     for r in results:
         ctx.log.info("ingest %s: %s %s", r.file, r.status, r.error or "")
     if ws.counts()["documents"] == 0:
-        first = next((r for r in results if r.error), None)
-        raise PipelineError(f"no document could be ingested: {first.file}: {first.error}")
+        why = next((f"{r.file}: {r.error}" for r in results if r.error), "no text found")
+        raise PipelineError(f"no document could be ingested: {why}")
     return {
         "files": len(results),
         "ingested": sum(r.status == "ingested" for r in results),
