@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -148,6 +149,14 @@ class TrainConfig:
     device: DeviceName = field(
         default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
     )
+    devices: int = field(
+        default=1,
+        metadata=_h(
+            "Devices training together, one process each (DDP under torchrun; gloo on CPU, "
+            "nccl on GPUs). A step takes devices x batch_size records; mnrl and cached-mnrl "
+            "gather their in-batch negatives across devices (core/training/distributed.py)."
+        ),
+    )
     train_split: str = field(
         default="train",
         metadata=_h("Pairs split used for training ('all' = every split, as a final fit does)."),
@@ -276,6 +285,10 @@ class TrainConfig:
             errors.append(f"kind_weights must map kinds to numbers >= 0 (got {self.kind_weights})")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
+        if self.devices != 1:  # objectives and devices DDP cannot serve are refused here
+            from core.training.distributed import device_errors
+
+            errors += device_errors(self)
         # Objective settings are checked here too, so a bad value fails before any work starts.
         if not 0 <= self.clp_lambda <= 1:
             errors.append(f"clp_lambda must be in [0, 1] (got {self.clp_lambda})")
@@ -314,7 +327,10 @@ class TrainConfig:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            # Written whole then renamed: under DDP other ranks may read it at the same time.
+            tmp = Path(f"{path}.tmp")
+            tmp.write_text(text + "\n")
+            os.replace(tmp, path)
         return text
 
     @classmethod
@@ -351,8 +367,6 @@ def _known_model(name: str) -> bool:
             Path(resolved) / "config.json"
         ).is_file()
     # A hub id "org/name" is accepted only when it is cached locally or we are online.
-    import os
-
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         try:
             from huggingface_hub import try_to_load_from_cache

@@ -28,20 +28,19 @@ def final_run_id(run_id: str) -> str:
 
 
 def train_job(ctx: JobContext) -> dict[str, Any]:
-    from core.training.trainer import train_run
+    # DDP hook: on several devices the worker supervises torchrun (core/training/distributed.py)
+    from core.training.distributed import train_on_devices as train_run
 
     config = TrainConfig.from_dict(ctx.params.get("config", {}))
     run_id = ctx.run_id or ctx.job_id
     resume = bool(ctx.params.get("resume"))
-    result = _guarded(ctx, run_id, lambda: train_run(ctx.ws, config, run_id, ctx, resume=resume))
+    result = _guarded(ctx, run_id, lambda: train_run(ctx, config, run_id, resume=resume))
     out = {"run_id": run_id, "model_path": result["model_path"], "metrics": result["metrics"]}
     final = final_fit_config(ctx.ws, run_id)
     if final is not None:
         final_id = final_run_id(run_id)
         ctx.progress(0, 1, "final fit: the same settings on every document's pairs", force=True)
-        fitted = _guarded(
-            ctx, final_id, lambda: train_run(ctx.ws, final, final_id, ctx, resume=resume)
-        )
+        fitted = _guarded(ctx, final_id, lambda: train_run(ctx, final, final_id, resume=resume))
         out.update(final_run_id=final_id, final_model_path=fitted["model_path"])
         out["final_metrics"] = fitted["metrics"]
     return out
@@ -82,9 +81,11 @@ def _guarded(ctx: JobContext, run_id: str, work: Callable[[], dict[str, Any]]) -
 
 def start_training(ws: Workspace, config: TrainConfig, spawn: bool = True) -> tuple[str, str]:
     """Validate, record the run and start its job; returns (run_id, job_id)."""
+    from core.training.distributed import check_records
     from core.training.trainer import _set_run_row
 
     config.validate()
+    check_records(ws, config)  # DDP hook: every device needs a full batch per step
     run_id = new_id("run")
     _set_run_row(ws, run_id, config, status="queued")
     ws.run_dir(run_id).mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.store import Workspace, now_iso
+from core.training import distributed
 from core.training.config import TrainConfig
 from core.training.data import TrainingData, load_training_data
 from core.training.objectives import get_objective
@@ -72,7 +73,8 @@ def resolve_base(ws: Workspace, name: str) -> str:
 def pick_device(config: TrainConfig) -> str:
     from core.models import best_device
 
-    return best_device() if config.device == "auto" else config.device
+    device = best_device() if config.device == "auto" else config.device
+    return distributed.rank_device(device)  # DDP hook: each rank on its own GPU
 
 
 def _set_run_row(ws: Workspace, run_id: str, cfg: TrainConfig, **fields: Any) -> None:
@@ -115,6 +117,8 @@ def read_progress(run_dir: Path) -> list[dict[str, Any]]:
 def _callback(reporter: Reporter, progress_path: Path):
     from transformers import TrainerCallback
 
+    writes = distributed.is_main()  # DDP hook: rank 0 alone writes progress.jsonl
+
     class StudioCallback(TrainerCallback):
         """Writes progress.jsonl, reports step/total/loss/ETA, saves and stops on cancel."""
 
@@ -125,6 +129,8 @@ def _callback(reporter: Reporter, progress_path: Path):
             self.last_loss: float | None = None
 
         def _write(self, row: dict[str, Any]) -> None:
+            if not writes:
+                return
             with progress_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
 
@@ -249,6 +255,7 @@ def build_trainer(
     build = get_objective(config.loss)(model, config, data)
     for hook in build.prepare_model:
         hook(model, config)
+    distributed.share_negatives(build, config.batch_size)  # DDP hook: gather across devices
     by_steps = config.checkpoint_steps > 0
     strategy = "steps" if by_steps else "epoch"
     kwargs: dict[str, Any] = {}
@@ -288,6 +295,7 @@ def build_trainer(
         use_cpu=device == "cpu",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        **distributed.trainer_args(device),  # DDP hook: backend, equal batches per rank
         **kwargs,
     )
     trainer = SentenceTransformerTrainer(
@@ -307,10 +315,13 @@ def train_run(
     run_id: str,
     reporter: Reporter | None = None,
     resume: bool = False,
+    callbacks: list | None = None,
 ) -> dict[str, Any]:
     """Train one run end to end; returns {run_id, model_path, metrics}.
 
     Raises TrainingCancelled after saving a checkpoint when the reporter is cancelled.
+    `callbacks` (TrainerCallbacks) run before the progress callback. Under torchrun every
+    rank calls this and rank 0 alone writes (core/training/distributed.py).
     """
     import torch
     from sentence_transformers import SentenceTransformer
@@ -318,12 +329,14 @@ def train_run(
 
     config.validate()
     reporter = reporter or _Quiet()
+    main = distributed.is_main()  # DDP hook: only rank 0 writes files and rows
     run_dir = ws.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume and (run_dir / "config.json").is_file():
         config = TrainConfig.from_json(run_dir / "config.json")
-    config.to_json(run_dir / "config.json")
-    _set_run_row(ws, run_id, config, status="running", config=config.to_json())
+    if main:
+        config.to_json(run_dir / "config.json")
+        _set_run_row(ws, run_id, config, status="running", config=config.to_json())
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     set_seed(config.seed)
     torch.use_deterministic_algorithms(False)
@@ -347,8 +360,9 @@ def train_run(
     # values are what config.json keeps (a resume reads them back unchanged).
     counts = data.counts()
     config = config.resolved(counts["records_by_kind"])
-    config.to_json(run_dir / "config.json")
-    _set_run_row(ws, run_id, config, config=config.to_json())
+    if main:
+        config.to_json(run_dir / "config.json")
+        _set_run_row(ws, run_id, config, config=config.to_json())
     model = SentenceTransformer(resolve_base(ws, config.base_model), device=device)
     model.max_seq_length = config.max_seq_length
     evaluator = make_evaluator(data) if config.validate_every_epoch else None
@@ -356,25 +370,28 @@ def train_run(
         "data": counts,
         "preset": config.preset_for(counts["records_by_kind"]),
     }
-    if evaluator is not None and not resume:
+    if evaluator is not None and not resume and main:
         reporter.progress(0, 1, "scoring the base model on the validation split", force=True)
         metrics["validation_base"] = _strip(evaluator(model))
 
     checkpoint = last_checkpoint(run_dir) if resume else None
-    if not resume:
+    if not resume and main:
         (run_dir / "progress.jsonl").unlink(missing_ok=True)
     callback = _callback(reporter, run_dir / "progress.jsonl")
     trainer, build = build_trainer(
-        model, config, data, run_dir / "checkpoints", [callback], evaluator
+        model, config, data, run_dir / "checkpoints", [*(callbacks or []), callback], evaluator
     )
     t0 = time.monotonic()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_s = time.monotonic() - t0
-    if callback.cancelled:
-        _set_run_row(ws, run_id, config, status="cancelled")
-        raise TrainingCancelled(f"cancelled at step {trainer.state.global_step}; checkpoint saved")
-
     model_dir = run_dir / "model"
+    if callback.cancelled:
+        if main:
+            _set_run_row(ws, run_id, config, status="cancelled")
+        raise TrainingCancelled(f"cancelled at step {trainer.state.global_step}; checkpoint saved")
+    if not main:  # DDP hook: rank 0 saves, scores and describes the model
+        return {"run_id": run_id, "model_path": str(model_dir), "metrics": {}}
+
     trainer.model.save(str(model_dir), create_model_card=False)
     metrics.update(
         steps=trainer.state.global_step,
