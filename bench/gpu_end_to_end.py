@@ -135,17 +135,18 @@ def _step_clock(warm: int, last: int):
     return StepClock()
 
 
-def step_times(ws_root: Path, warm: int, timed: int) -> dict:
+def step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int | None = None) -> dict:
     """Seconds per step and peak allocated memory: ours vs a plain SentenceTransformerTrainer
-    on the workspace's curated pairs with the default settings."""
+    on the workspace's curated pairs with the default settings (`max_seq_length` overrides
+    the default's, for the smoke run)."""
     import torch
     from sentence_transformers import (
         SentenceTransformer,
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
-        losses,
     )
     from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from core.models import resolve_model
     from core.store import Workspace
@@ -159,6 +160,8 @@ def step_times(ws_root: Path, warm: int, timed: int) -> dict:
     last = warm + timed
     # Checkpoints every 10^9 steps: never inside the timed window (the plain trainer saves none).
     cfg = TrainConfig(max_steps=last, checkpoint_steps=10**9)
+    if max_seq_length:
+        cfg.max_seq_length = max_seq_length
     cfg = cfg.resolved(data.counts()["records_by_kind"])
     device = pick_device(cfg)
     cuda = device.startswith("cuda")
@@ -190,7 +193,7 @@ def step_times(ws_root: Path, warm: int, timed: int) -> dict:
                     model=model,
                     args=args,
                     train_dataset=triplet_dataset(data, cfg.negatives_per_query, cfg.seed),
-                    loss=losses.MultipleNegativesRankingLoss(model, scale=cfg.scale),
+                    loss=MultipleNegativesRankingLoss(model, scale=cfg.scale),
                     callbacks=[clock],
                 )
             if cuda:
@@ -224,7 +227,9 @@ def main() -> None:
     data_root = Path(os.environ.get("EMBSTUDIO_DATA") or DATA)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--docs", default=str(data_root / "syllabusqa-dev" / "docs"))
-    ap.add_argument("--smoke", action="store_true", help="1 document, 2 training steps")
+    ap.add_argument(
+        "--smoke", action="store_true", help="1 document, 2 training steps, 1 timed step"
+    )
     ap.add_argument("--devices", type=int, default=1, help="train --devices N (several GPUs)")
     ap.add_argument("--warm", type=int, default=5, help="steps run before the step clock starts")
     ap.add_argument("--timed", type=int, default=40, help="steps timed per trainer")
@@ -234,14 +239,14 @@ def main() -> None:
     if not docs.is_dir():
         raise SystemExit(f"no documents at {docs}: pass --docs or set EMBSTUDIO_DATA")
     ws = Path(args.workspace)
-    warm, timed = (1, 2) if args.smoke else (args.warm, args.timed)
+    warm, timed = (1, 1) if args.smoke else (args.warm, args.timed)
     if args.smoke:
         docs = smoke_docs(docs, ws.parent / f"{ws.name}_docs")
 
     with GpuMemorySampler() as sampler:
         trained, seconds = pipeline(ws, docs, args.smoke, args.devices)
     total = round(sum(seconds.values()), 1)
-    steps = step_times(ws, warm, timed)
+    steps = step_times(ws, warm, timed, 64 if args.smoke else None)
     report = {
         "device": device_name(),
         "smoke": args.smoke,

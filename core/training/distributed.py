@@ -405,6 +405,7 @@ def _supervise(ctx: JobContext, config: TrainConfig, run_id: str, resume: bool) 
         proc.terminate()  # the supervisor itself is going down: take the ranks with it
         proc.wait()
         raise
+    ctx.log.info("torchrun exited with code %s", proc.returncode)
     outcome = _read_outcome(logs / RESULT_FILE)
     if proc.returncode == 0 and outcome.get("status") == "succeeded":
         return outcome["result"]

@@ -29,18 +29,20 @@ def final_run_id(run_id: str) -> str:
 
 def train_job(ctx: JobContext) -> dict[str, Any]:
     # DDP hook: on several devices the worker supervises torchrun (core/training/distributed.py)
-    from core.training.distributed import train_on_devices as train_run
+    from core.training.distributed import train_on_devices
 
     config = TrainConfig.from_dict(ctx.params.get("config", {}))
     run_id = ctx.run_id or ctx.job_id
     resume = bool(ctx.params.get("resume"))
-    result = _guarded(ctx, run_id, lambda: train_run(ctx, config, run_id, resume=resume))
+    result = _guarded(ctx, run_id, lambda: train_on_devices(ctx, config, run_id, resume=resume))
     out = {"run_id": run_id, "model_path": result["model_path"], "metrics": result["metrics"]}
     final = final_fit_config(ctx.ws, run_id)
     if final is not None:
         final_id = final_run_id(run_id)
         ctx.progress(0, 1, "final fit: the same settings on every document's pairs", force=True)
-        fitted = _guarded(ctx, final_id, lambda: train_run(ctx, final, final_id, resume=resume))
+        fitted = _guarded(
+            ctx, final_id, lambda: train_on_devices(ctx, final, final_id, resume=resume)
+        )
         out.update(final_run_id=final_id, final_model_path=fitted["model_path"])
         out["final_metrics"] = fitted["metrics"]
     return out
