@@ -13,6 +13,7 @@ from core.runs import job_for_run, last_checkpoint, list_runs, read_progress
 from core.settings import defaults_for
 from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
+from core.training.distributed import objective_errors, visible_gpus
 from core.training.jobs import start_training
 from core.training.objectives import describe_objectives, objective_fields
 from core.training.signal import training_signal
@@ -139,6 +140,15 @@ with st.expander("New training run", expanded=not runs):
         help=HELP["warmup_ratio"],
     )
     extra: dict = {}
+    gpus = visible_gpus()
+    if gpus > 1:  # several GPUs: train on them together (DDP, core/training/distributed.py)
+        extra["devices"] = int(
+            st.number_input("Devices", 1, gpus, 1, key="train_devices", help=HELP["devices"])
+        )
+        st.caption(
+            f"Each step trains {extra['devices']} x {int(batch)} = "
+            f"{extra['devices'] * int(batch)} records, one batch per device."
+        )
     if len(train_kinds) > 1:
         st.markdown("**Mix of question kinds**")
         st.caption(HELP["kind_weights"])
@@ -196,6 +206,8 @@ with st.expander("New training run", expanded=not runs):
     )
     signal = training_signal(ws, cfg)
     (st.warning if signal.too_little else st.caption)("Training signal: " + signal.sentence())
+    for reason in objective_errors(cfg):  # refused on several devices, said before the click
+        st.error(reason)
     if st.button("Start training", type="primary", key="train_start"):
         with user_errors("Could not start training"):
             run_id, _ = start_training(ws, cfg)

@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--scale", type=float, default=None, help="1/temperature")
     p.add_argument("--moe", action="store_true", help="mixture-of-experts feed-forward layers")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="train on N devices at once (DDP under torchrun: N GPUs, or N CPU processes); "
+        "each step takes N x batch-size records",
+    )
     p.add_argument("--config", default=None, help="a config.json to start from")
     p.add_argument(
         "--set",
@@ -102,6 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--cancel", metavar="RUN", help="cancel a run (or job id)")
     g.add_argument("--resume", metavar="RUN", help="resume a failed/cancelled run (or job id)")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="with --resume: continue the run on N devices (default: the run's own count)",
+    )
     p.set_defaults(func=cmd_jobs)
 
 
@@ -187,6 +200,7 @@ def build_config(args: argparse.Namespace):
         ("max_steps", args.max_steps),
         ("negatives_per_query", args.negatives),
         ("scale", args.scale),
+        ("devices", args.devices),
     ):
         if value is not None:
             setattr(cfg, name, value)
@@ -268,9 +282,12 @@ def _job_of(ws, ref: str) -> dict:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from core.jobs import cancel_job, list_jobs, resume_job
+    from core.jobs import cancel_job, list_jobs
+    from core.training.distributed import resume_on_devices
 
     ws = open_workspace(args.workspace)
+    if args.devices is not None and not args.resume:
+        raise ValueError("--devices goes with --resume (a new run takes `train --devices N`)")
     if args.cancel:
         job = _job_of(ws, args.cancel)
         status = cancel_job(ws, job["id"])
@@ -278,7 +295,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     if args.resume:
         job = _job_of(ws, args.resume)
-        new = resume_job(ws, job["id"])
+        new = resume_on_devices(ws, job["id"], args.devices)
         emit(
             args,
             {"job_id": new, "run_id": job["run_id"], "resumed_from": job["id"]},

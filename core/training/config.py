@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -145,6 +146,14 @@ class RunSettings:
     device: DeviceName = field(
         default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
     )
+    devices: int = field(
+        default=1,
+        metadata=_h(
+            "Devices training together, one process each (DDP under torchrun; gloo on CPU, "
+            "nccl on GPUs). A step takes devices x batch_size records; mnrl and cached-mnrl "
+            "gather their in-batch negatives across devices (core/training/distributed.py)."
+        ),
+    )
     train_split: str = field(
         default="train",
         metadata=_h("Pairs split used for training ('all' = every split, as a final fit does)."),
@@ -223,6 +232,10 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
             errors.append(f"kind_weights must map kinds to numbers >= 0 (got {self.kind_weights})")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
+        if self.devices != 1:  # objectives and devices DDP cannot serve are refused here
+            from core.training.distributed import device_errors
+
+            errors += device_errors(self)
         # Each settings class checks its own fields (all of them, whatever the objective, so
         # a bad value fails before any work starts).
         for settings in (*settings_classes(), MoESettings):
@@ -254,7 +267,10 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            # Written whole then renamed: under DDP other ranks may read it at the same time.
+            tmp = Path(f"{path}.tmp")
+            tmp.write_text(text + "\n")
+            os.replace(tmp, path)
         return text
 
     @classmethod
@@ -291,8 +307,6 @@ def _known_model(name: str) -> bool:
             Path(resolved) / "config.json"
         ).is_file()
     # A hub id "org/name" is accepted only when it is cached locally or we are online.
-    import os
-
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         try:
             from huggingface_hub import try_to_load_from_cache

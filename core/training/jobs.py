@@ -56,13 +56,14 @@ def train_with_final_fit(
     starts (0 of 2 for the split run when a final fit follows). A cancel raises JobCancelled
     (the stopped run's status follows its job); `resume` skips a run that already finished
     and continues the other from its checkpoint."""
-    from core.training.trainer import train_run
+    # DDP hook: on several devices the worker supervises torchrun (core/training/distributed.py)
+    from core.training.distributed import train_on_devices
 
     def fit(cfg: TrainConfig, rid: str) -> dict[str, Any]:
         if resume and (done := finished_run(ws, rid)) is not None:
             log.info("run %s finished before: not trained again", rid)
             return done
-        return _guarded(log, lambda: train_run(ws, cfg, rid, reporter, resume))
+        return _guarded(log, lambda: train_on_devices(reporter, ws, cfg, rid, resume))
 
     if on_fit:
         on_fit(0, 2 if wants_final_fit(ws, config) else 1)
@@ -133,7 +134,10 @@ def _guarded(log: logging.Logger, work: Callable[[], dict[str, Any]]) -> dict[st
 
 def prepare_run(ws: Workspace, config: TrainConfig) -> str:
     """Validate `config` and record a new run (row, folder, config.json); returns its id."""
+    from core.training.distributed import check_records
+
     config.validate()
+    check_records(ws, config)  # DDP hook: every device needs a full batch per step
     run_id = new_id("run")
     runs.record_run(ws, run_id, config.to_dict())
     return run_id

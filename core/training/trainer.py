@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from core import runs
 from core.modeling.moe import apply_moe
 from core.store import Workspace
+from core.training import distributed
 from core.training.config import TrainConfig
 from core.training.data import TrainingData, load_training_data
 from core.training.objectives import get_objective
@@ -66,11 +67,14 @@ class _Quiet:
 def pick_device(config: TrainConfig) -> str:
     from core.models import best_device
 
-    return best_device() if config.device == "auto" else config.device
+    device = best_device() if config.device == "auto" else config.device
+    return distributed.rank_device(device)  # DDP hook: each rank on its own GPU
 
 
 def _callback(reporter: Reporter, progress_path: Path):
     from transformers import TrainerCallback
+
+    writes = distributed.is_main()  # DDP hook: rank 0 alone writes progress.jsonl
 
     class StudioCallback(TrainerCallback):
         """Writes progress.jsonl, reports step/total/loss/ETA, saves and stops on cancel."""
@@ -82,6 +86,8 @@ def _callback(reporter: Reporter, progress_path: Path):
             self.last_loss: float | None = None
 
         def _write(self, row: dict[str, Any]) -> None:
+            if not writes:
+                return
             with progress_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
 
@@ -185,6 +191,7 @@ def build_trainer(
     # The model change of the MoE option, for every objective; the losses hold the model
     # object, which the conversion changes in place.
     apply_moe(model, config, config.seed)
+    distributed.share_negatives(build, config.batch_size)  # DDP hook: gather across devices
     by_steps = config.checkpoint_steps > 0
     strategy = "steps" if by_steps else "epoch"
     kwargs: dict[str, Any] = {}
@@ -224,6 +231,7 @@ def build_trainer(
         use_cpu=device == "cpu",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        **distributed.trainer_args(device),  # DDP hook: backend, equal batches per rank
         **kwargs,
     )
     trainer = SentenceTransformerTrainer(
@@ -243,10 +251,13 @@ def train_run(
     run_id: str,
     reporter: Reporter | None = None,
     resume: bool = False,
+    callbacks: list | None = None,
 ) -> dict[str, Any]:
     """Train one run end to end; returns {run_id, model_path, metrics}.
 
     Raises TrainingCancelled after saving a checkpoint when the reporter is cancelled.
+    `callbacks` (TrainerCallbacks) run before the progress callback. Under torchrun every
+    rank calls this and rank 0 alone writes (core/training/distributed.py).
     """
     import torch
     from transformers import set_seed
@@ -256,11 +267,13 @@ def train_run(
 
     config.validate()
     reporter = reporter or _Quiet()
+    main = distributed.is_main()  # DDP hook: only rank 0 writes files and rows
     run = runs.folder(ws, run_id)
     if resume and run.config.is_file():
         config = TrainConfig.from_json(run.config)
-    runs.record_run(ws, run_id, config.to_dict())
-    runs.claim_run(ws, run_id, reporter.job_id)
+    if main:
+        runs.record_run(ws, run_id, config.to_dict())
+        runs.claim_run(ws, run_id, reporter.job_id)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     set_seed(config.seed)
     torch.use_deterministic_algorithms(False)
@@ -284,7 +297,8 @@ def train_run(
     # values are what config.json keeps (a resume reads them back unchanged).
     counts = data.counts()
     config = config.resolved(counts["records_by_kind"])
-    runs.record_run(ws, run_id, config.to_dict())
+    if main:
+        runs.record_run(ws, run_id, config.to_dict())
     model = open_model(
         runs.model_location(ws, config.base_model), device=device, model_card_data=RunCardData()
     )
@@ -294,20 +308,24 @@ def train_run(
         "data": counts,
         "preset": config.preset_for(counts["records_by_kind"]),
     }
-    if evaluator is not None and not resume:
+    if evaluator is not None and not resume and main:
         reporter.progress(0, 1, "scoring the base model on the validation split", force=True)
         metrics["validation_base"] = _strip(evaluator(model))
 
     checkpoint = runs.last_checkpoint(run.root) if resume else None
-    if not resume:
+    if not resume and main:
         run.progress.unlink(missing_ok=True)
     callback = _callback(reporter, run.progress)
-    trainer, build = build_trainer(model, config, data, run.checkpoints, [callback], evaluator)
+    trainer, build = build_trainer(
+        model, config, data, run.checkpoints, [*(callbacks or []), callback], evaluator
+    )
     t0 = time.monotonic()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_s = time.monotonic() - t0
     if callback.cancelled:
         raise TrainingCancelled(f"cancelled at step {trainer.state.global_step}; checkpoint saved")
+    if not main:  # DDP hook: rank 0 saves, scores and describes the model
+        return {"run_id": run_id, "model_path": str(run.model), "metrics": {}}
 
     metrics.update(
         steps=trainer.state.global_step,
