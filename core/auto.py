@@ -157,27 +157,20 @@ class StageProgress:
 
 
 def stage_settings(ws: Workspace, run_id: str) -> dict[str, Any]:
-    """What each stage runs with: exactly what its command runs with no other option
-    (`ingest`, `generate`, `mine`, `train`, `evaluate --run RUN`), the workspace's Settings
-    included, read by the commands' own builders so the two never drift; `run_id` is the run
-    the evaluation scores (the split run: its test documents were never trained on)."""
+    """What each stage runs with: what its command runs with no option (`ingest`,
+    `generate`, `mine`, `train`, `evaluate --run RUN`), the workspace's Settings included,
+    from the builders the commands use; `run_id` is the run the evaluation scores (the split
+    run: its test documents were never trained on)."""
     from core.chunking import ChunkingSettings
-    from core.cli import build_parser
-    from core.cli.evaluation_cmds import evaluation_params
-    from core.cli.generation_cmds import generate_settings
-    from core.cli.training_cmds import build_config, mining_settings
+    from core.commands import generate_settings, mining_settings, train_config
+    from core.evaluation.runner import evaluation_params
 
-    parse = build_parser().parse_args
-    root = str(ws.root)
-    ingest = parse(["ingest", root, "-"])
     return {
-        "ingest": ChunkingSettings(
-            mode=ingest.chunking, chunk_words=ingest.chunk_words, overlap_words=ingest.overlap
-        ),
-        "generate": generate_settings(ws, parse(["generate", root])),
-        "mine": mining_settings(ws, parse(["mine", root])),
-        "train": build_config(parse(["train", root])).validate(),
-        "evaluate": evaluation_params(ws, parse(["evaluate", root, "--run", run_id])),
+        "ingest": ChunkingSettings(),
+        "generate": generate_settings(ws),
+        "mine": mining_settings(ws),
+        "train": train_config(ws),
+        "evaluate": evaluation_params([run_id]),
     }
 
 

@@ -244,3 +244,9 @@ def device_info() -> dict[str, Any]:
         "cpu_cores": os.cpu_count() or 1,
         "torch": torch.__version__,
     }
+
+
+def option(args: Any, name: str) -> Any:
+    """A command's parsed option `name`: None when it was not given, or when there are no
+    options at all (`args` None: the one-click pipeline runs each step with no option)."""
+    return getattr(args, name, None) if args is not None else None

@@ -170,7 +170,7 @@ MIGRATIONS: list[str] = [
     DROP TABLE generation_log;
     ALTER TABLE generation_log_v3 RENAME TO generation_log;
     -- A chunk's own split, for workspaces too small to hold out whole documents
-    -- (core.generation.splits); NULL means its document's split.
+    -- (core.splits); NULL means its document's split.
     ALTER TABLE chunks ADD COLUMN split TEXT;
     """,
     # v4: a run's status is derived (core.runs) from its model and the job writing it, named

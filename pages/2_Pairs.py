@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import pairs
+from core.beir_data import import_pairs
 from core.documents import list_chunks, list_documents
 from core.generation.examples import MAX_EXAMPLES, load_examples, save_examples
 from core.generation.filters import FilterSettings
@@ -375,7 +376,7 @@ with st.expander("Import and export"):
     )
     if beir_dir and st.button("Import BEIR folder", key="pairs_beir_btn"):
         with user_errors("Could not import the BEIR folder"):
-            result = pairs.import_pairs(ws, beir_dir)
+            result = import_pairs(ws, beir_dir)
             st.success(f"Imported {result['imported']} labelled queries.")
     if all_pairs and st.button("Export all pairs to JSONL", key="pairs_export_btn"):
         with user_errors("Could not export"):

@@ -9,10 +9,10 @@ import streamlit as st
 from core.access import check_data_path
 from core.evaluation.report import list_evaluations, load_report
 from core.evaluation.runner import refuse_final_fits
-from core.generation.splits import split_mode
 from core.jobs import list_jobs, start_job
 from core.runs import SUCCEEDED, final_of, list_runs
 from core.settings import defaults_for
+from core.splits import split_mode
 from ui.errors import user_errors
 from ui.job_panel import job_panel, watch
 from ui.state import default_workspace_path, require_workspace

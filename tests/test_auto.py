@@ -21,15 +21,27 @@ from tests.helpers import page_app, tiny_documents
 
 def test_every_stage_runs_with_its_commands_defaults_and_the_saved_settings(tmp_path):
     from core.settings import RunDefaults, StudioSettings, save_settings
+    from core.training.config import TrainConfig
 
     ws = Workspace.create(tmp_path / "ws")
     defaults = stage_settings(ws, "RUN")
     assert defaults["generate"].kinds == ("ict",)  # the no-label default, no LLM
     assert defaults["train"].final_fit  # the final fit is trained, as `embstudio train` does
-    assert defaults["train"].max_steps is None
+    assert defaults["train"].max_steps == TrainConfig().max_steps  # no step limit
     assert defaults["evaluate"]["dataset"] == "workspace"
     assert defaults["evaluate"]["split"] == "test"
     assert defaults["evaluate"]["runs"] == ["RUN"]
+    # The commands with no option run the same (their parsers add no value of their own).
+    from core.cli import build_parser
+    from core.cli.evaluation_cmds import evaluation_params
+    from core.cli.generation_cmds import generate_settings
+    from core.cli.training_cmds import build_config, mining_settings
+
+    parse, root = build_parser().parse_args, str(ws.root)
+    assert defaults["generate"] == generate_settings(ws, parse(["generate", root]))
+    assert defaults["mine"] == mining_settings(ws, parse(["mine", root]))
+    assert defaults["train"] == build_config(parse(["train", root]))
+    assert defaults["evaluate"] == evaluation_params(ws, parse(["evaluate", root, "--run", "RUN"]))
 
     # What the Settings page saves reaches the pipeline's stages as it reaches the commands.
     save_settings(

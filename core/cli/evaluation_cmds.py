@@ -46,10 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def evaluation_params(ws, args: argparse.Namespace) -> dict:
-    """The runner's params for the parsed command line (the base model: `--base`, else the
-    workspace's Settings)."""
+    """The runner's params for the parsed command line (no `--base`: the workspace's
+    Settings, read by the runner)."""
     from core.evaluation import runner
-    from core.settings import defaults_for
 
     if args.beir:
         dataset, beir_dir = "beir", args.beir
@@ -63,7 +62,7 @@ def evaluation_params(ws, args: argparse.Namespace) -> dict:
         beir_dir=beir_dir,
         split=args.split,
         group=args.group,
-        base_model=args.base or defaults_for(ws).base_model,
+        base_model=args.base,
         top_k=args.top_k,
         batch_size=args.batch_size,
         save=not args.no_report,

@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="only the first N chunks (default: the workspace's Settings, else all)",
     )
-    p.add_argument("--judge", choices=JUDGES, default="auto")
+    p.add_argument("--judge", choices=JUDGES, default=None, help="default auto")
     p.add_argument("--min-judge-score", type=float, default=None, help="keep threshold, 1-5")
     p.add_argument(
         "--roundtrip-k",
@@ -81,8 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write for chunks this writer already wrote for (default: resume, skipping them)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per endpoint request")
-    p.add_argument("--concurrency", type=int, default=4, help="endpoint requests at once")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per endpoint request (60)")
+    p.add_argument("--concurrency", type=int, default=None, help="endpoint requests at once (4)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("pairs", help="accept pairs in bulk, import or export them")
@@ -108,59 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def generate_settings(ws, args: argparse.Namespace):
-    """The run `embstudio generate` asks for: its options, else the workspace's Settings
-    (core.settings.defaults_for), else the generation defaults; validated (before any model
-    loads: a bad setting costs nothing)."""
-    from dataclasses import replace
+    """The run `embstudio generate` asks for (core.commands.generate_settings)."""
+    from core.commands import generate_settings as build
 
-    from core.generation.filters import FilterSettings
-    from core.generation.pipeline import GenerateSettings, GenerationError, default_kinds
-    from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider
-    from core.settings import defaults_for
-
-    d = defaults_for(ws)
-    provider = args.provider or d.llm.provider
-    # The saved endpoint applies to the saved provider only, and to the fields it reads.
-    reads = get_provider(provider).fields if provider == d.llm.provider else ()
-
-    def saved(name: str, given: str | None) -> str | None:
-        return given or (getattr(d.llm, name) if name in reads else None)
-
-    writer_named = provider != DEFAULT_PROVIDER or any(
-        v is not None for v in (args.provider, args.model, args.base_url)
-    )
-    if args.kinds is None:
-        kinds = default_kinds(writer_named)
-    else:
-        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    fs = FilterSettings()
-    if args.min_judge_score is not None:
-        fs = replace(fs, min_judge_score=args.min_judge_score)
-    if args.roundtrip_k is not None:
-        fs = replace(fs, roundtrip_k=args.roundtrip_k, pseudo_roundtrip_k=args.roundtrip_k)
-    per_chunk = args.per_chunk if args.per_chunk is not None else d.per_chunk
-    defaults = GenerateSettings()
-    settings = GenerateSettings(
-        provider=provider,
-        model=saved("model", args.model),
-        base_url=saved("base_url", args.base_url),
-        api_key_env=saved("api_key_env", args.api_key_env) or defaults.api_key_env,
-        kinds=kinds,
-        per_chunk={k: per_chunk for k in kinds} if per_chunk is not None else {},
-        limit_chunks=args.limit_chunks or d.limit_chunks,
-        judge=args.judge,
-        ict_remove_sentence=args.ict_remove_sentence,
-        base_model=d.base_model,
-        filters=fs,
-        timeout_s=args.timeout,
-        concurrency=args.concurrency,
-        write_again=args.write_again,
-    )
-    try:
-        settings.validate()
-    except GenerationError as exc:
-        raise ValueError(str(exc)) from exc
-    return settings
+    return build(ws, args)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -207,7 +158,9 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     out: dict = {"workspace": str(ws.root)}
     lines: list[str] = []
     if args.import_path:
-        result = pairs.import_pairs(ws, args.import_path)
+        from core.beir_data import import_pairs
+
+        result = import_pairs(ws, args.import_path)
         out["import"] = result
         lines.append(f"imported {result['imported']} pairs ({result['format']})")
         for problem in result.get("problems", [])[:3]:

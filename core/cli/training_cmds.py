@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-from typing import Any
 
 from core.cli.output import add_common, emit, open_workspace, progress
 
@@ -119,26 +116,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def mining_settings(ws, args: argparse.Namespace):
-    """The mining `embstudio mine` asks for: its options, else MiningSettings' defaults, with
-    the workspace's base model (core.settings.defaults_for) as the model."""
-    from core.mining import MiningSettings
-    from core.settings import defaults_for
+    """The mining `embstudio mine` asks for (core.commands.mining_settings)."""
+    from core.commands import mining_settings as build
 
-    given = {
-        "model": args.model or defaults_for(ws).base_model,
-        "negatives": args.negatives,
-        "absolute_margin": args.absolute_margin,
-        "skip_top": args.skip_top,
-        "exclude_same_document": args.exclude_same_document or None,
-        "splits": tuple(s.strip() for s in args.splits.split(",") if s.strip())
-        if args.splits is not None
-        else None,
-        "index": args.index,
-    }
-    keep: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    if args.relative_margin is not None:  # a negative value switches it off
-        keep["relative_margin"] = args.relative_margin if args.relative_margin >= 0 else None
-    return MiningSettings(**keep).validate()
+    return build(ws, args)
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
@@ -167,53 +148,11 @@ def cmd_mine(args: argparse.Namespace) -> int:
     return 0
 
 
-def _coerce(field: dataclasses.Field, raw: str) -> Any:
-    kind = str(field.type)
-    if "bool" in kind:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind in ("int",):
-        return int(raw)
-    if kind in ("float",):
-        return float(raw)
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
 def build_config(args: argparse.Namespace):
-    from core.settings import defaults_for
-    from core.training.config import TrainConfig
+    """The run `embstudio train` asks for (core.commands.train_config)."""
+    from core.commands import train_config
 
-    if args.config:
-        cfg = TrainConfig.from_json(args.config)
-    else:  # the workspace's Settings (base model, device, run defaults), else TrainConfig's
-        cfg = TrainConfig(**defaults_for(open_workspace(args.workspace)).train)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    for name, value in (
-        ("base_model", args.base),
-        ("loss", args.loss),
-        ("preset", args.preset),
-        ("epochs", args.epochs),
-        ("batch_size", args.batch_size),
-        ("learning_rate", args.lr),
-        ("max_steps", args.max_steps),
-        ("negatives_per_query", args.negatives),
-        ("scale", args.scale),
-        ("devices", args.devices),
-    ):
-        if value is not None:
-            setattr(cfg, name, value)
-    if args.no_final_fit:
-        cfg.final_fit = False
-    if args.moe:
-        cfg.moe = True
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep or key.strip() not in fields:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with a TrainConfig field")
-        setattr(cfg, key.strip(), _coerce(fields[key.strip()], raw))
-    return cfg.validate()
+    return train_config(open_workspace(args.workspace), args)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 "evaluate" job.
 
 params: dataset ("workspace" | "beir" | "general"), beir_dir (for beir/general),
-split (default "test"), group (None | field), base_model (default DEFAULT_BASE_MODEL),
+split (default "test"), group (None | field), base_model (default: the workspace's Settings),
 runs (list of run ids; the base model is evaluated first, as reference A) or models (an
 explicit list, each "base" or a run id; the first two are compared as A and B),
 top_k (100), batch_size (32), seed (0), save (write the report, default True).
@@ -16,8 +16,8 @@ from typing import Any
 from core.evaluation.compare import ModelSpec, base_spec, evaluate_models, run_spec
 from core.evaluation.datasets import EvalSet, beir_set, general_set, workspace_set
 from core.evaluation.report import build_payload, save_report
-from core.models import DEFAULT_BASE_MODEL
 from core.runs import final_of
+from core.settings import defaults_for
 from core.store import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -69,7 +69,7 @@ def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
 
 def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
     """The models `params` names: `models` (each "base" or a run id), else base + `runs`."""
-    base = base_spec(params.get("base_model") or DEFAULT_BASE_MODEL)
+    base = base_spec(params.get("base_model") or defaults_for(ws).base_model)
     names = params.get("models") or ["base", *(params.get("runs") or [])]
     specs = [base if name == "base" else run_spec(ws, name) for name in names]
     if len({s.label for s in specs}) != len(specs):

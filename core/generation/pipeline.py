@@ -34,10 +34,10 @@ from core.generation.provider_registry import (
     make_writer,
 )
 from core.generation.providers import Answer, AnswerFormatError, QuestionWriter
-from core.generation.splits import assign_splits, chunk_splits
 from core.generation.types import Candidate
 from core.models import DEFAULT_BASE_MODEL
 from core.pairs import insert_pair
+from core.splits import assign_splits, chunk_splits
 from core.store import Workspace, now_iso
 
 # The kinds `embstudio generate` uses when none are named: inverse cloze, no LLM needed. It
