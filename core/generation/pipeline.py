@@ -11,7 +11,6 @@ undone; earlier pairs are never touched).
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from core.embedding_cache import chunk_embeddings
 from core.generation import filters, kinds, pseudo
 from core.generation.examples import ExamplesError, clean_examples, load_examples
 from core.generation.filters import FilterSettings
@@ -463,37 +463,6 @@ def _encode(embedder: Any, texts: Sequence[str]) -> np.ndarray:
         ),
         dtype=np.float32,
     )
-
-
-def chunk_embeddings(
-    ws: Workspace, chunks: Sequence[dict], embedder: Any, model_name: str
-) -> np.ndarray:
-    """L2-normalised embeddings of `chunks` [n, d], cached in the workspace (cache/ folder) by
-    model name and chunk text, so reruns encode only new or changed chunks."""
-    import hashlib
-
-    slug = hashlib.sha1(model_name.encode()).hexdigest()[:12]
-    path = ws.root / "cache" / f"chunk-embeddings-{slug}.npz"
-    keys = [hashlib.sha1(f"{c['id']}:{c['text']}".encode()).hexdigest() for c in chunks]
-    cached: dict[str, np.ndarray] = {}
-    if path.is_file():
-        try:
-            with np.load(path) as data:
-                cached = dict(zip(data["keys"].tolist(), data["emb"], strict=True))
-        except (OSError, ValueError, KeyError):
-            cached = {}  # a damaged cache is rebuilt
-    missing = [i for i, k in enumerate(keys) if k not in cached]
-    if missing:
-        fresh = _encode(embedder, [chunks[i]["text"] for i in missing])
-        for i, row in zip(missing, fresh, strict=True):
-            cached[keys[i]] = row
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}.npz")
-        np.savez(tmp, keys=np.array(keys), emb=np.stack([cached[k] for k in keys]))
-        os.replace(tmp, path)
-    if not keys:
-        return np.zeros((0, 384), dtype=np.float32)
-    return np.stack([cached[k] for k in keys]).astype(np.float32)
 
 
 def _pseudo_candidates(
