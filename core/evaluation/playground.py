@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.embedding_cache import corpus_embeddings
-from core.evaluation.compare import ModelSpec, doc_snippet
+from core.evaluation.compare import ModelSpec, base_spec, doc_snippet, run_spec
 from core.evaluation.datasets import DatasetError, EvalSet, chunk_doc_id
 from core.evaluation.runner import load_evalset
 from core.evaluation.search import encode, exact_search
@@ -189,3 +189,20 @@ def _change_text(hit: Hit) -> str:
     if hit.change == 0:
         return "="
     return f"▲{hit.change}" if hit.change > 0 else f"▼{-hit.change}"
+
+
+def model_choices(ws: Workspace) -> list[str]:
+    """ "base" and every run (training runs and merges) whose model folder exists, newest first."""
+    return [
+        "base",
+        *[
+            r["id"]
+            for r in ws.list_runs()
+            if r["model_path"] and (ws.root / r["model_path"] / "modules.json").is_file()
+        ],
+    ]
+
+
+def model_spec(ws: Workspace, name: str, base_model: str) -> ModelSpec:
+    """The model of a choice: "base" (the model `base_model`) or a run id."""
+    return base_spec(base_model) if name == "base" else run_spec(ws, name)
