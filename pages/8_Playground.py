@@ -46,11 +46,12 @@ if st.session_state.get("pg_params") and st.button("Back to the workspace set", 
     st.session_state["pg_params"] = None
     st.rerun()
 
+# Defaults through the session state: a request from the Evaluate page may have set them.
+st.session_state.setdefault("pg_model_a", choices[0])
+st.session_state.setdefault("pg_model_b", choices[min(1, len(choices) - 1)])
 c1, c2, c3 = st.columns([2, 2, 1])
-model_a = c1.selectbox("Model A", choices, index=0, key="pg_model_a")
-model_b = c2.selectbox(
-    "Model B", choices, index=min(1, len(choices) - 1), key="pg_model_b", help="A run or merge."
-)
+model_a = c1.selectbox("Model A", choices, key="pg_model_a")
+model_b = c2.selectbox("Model B", choices, key="pg_model_b", help="A run or merge.")
 k = int(c3.number_input("Top k", 1, 100, DEFAULT_K, key="pg_k"))
 modes = ["type", "pick"] if evalset.queries else ["type"]
 mode = st.radio(

@@ -65,3 +65,20 @@ def tiny_general_set(folder: Path) -> Path:
     lines += [f"{qid}\t{doc}\t1" for qid, (_, doc) in GENERAL_QUERIES.items()]
     (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def compared_workspace(root: Path, run_id: str = "run-t") -> Workspace:
+    """The tiny evaluation workspace with a nudged run, a saved base-vs-run evaluation on its
+    test split, and a merge curve at alpha 0, 0.5, 1 against a tiny general set (root/general)."""
+    from core.evaluation.merge_curve import CurveSettings, compute_curve
+    from core.evaluation.runner import run_evaluation
+    from tests.test_evaluation import make_tiny_workspace
+
+    ws = Workspace.create(root / "ws")
+    make_tiny_workspace(ws)
+    save_nudged_run(ws, run_id, scale=0.5)
+    run_evaluation(ws, {"models": ["base", run_id]})
+    general = tiny_general_set(root / "general")
+    settings = CurveSettings(run_id=run_id, general_dir=str(general), alphas=(0.0, 0.5, 1.0))
+    compute_curve(ws, settings)
+    return ws
