@@ -15,6 +15,8 @@ from core.settings import defaults_for
 from core.splits import split_mode
 from ui.errors import user_errors
 from ui.job_panel import job_panel, watch
+from ui.merge_panel import merge_panel
+from ui.playground import open_in_playground
 from ui.state import default_workspace_path, require_workspace
 
 st.title("5 Evaluate")
@@ -145,7 +147,7 @@ if b2.button("Compute geometry", key="ev_geometry_start", help="Anisotropy, hist
         watch("ev", start_job(ws, "geometry", geometry))
 
 
-job_panel(ws, ("evaluate", "geometry"), "ev", "The job failed")
+job_panel(ws, ("evaluate", "geometry", "merge_curve"), "ev", "The job failed")
 
 # ---------------------------------------------------------------- results of an evaluation
 st.subheader("Results")
@@ -209,7 +211,16 @@ else:
             m2.metric("Losses", cmp["losses"])
             m3.metric("Ties", cmp["ties"])
 
-            st.markdown("**Per-query inspector** (nDCG@10, B − A; largest losses first)")
+            st.markdown(
+                f"[See them query by query in Regressions](#regressions): {cmp['losses']} "
+                f"queries {cmp['label_b']} ranks worse than {cmp['label_a']}."
+            )
+
+            st.subheader("Regressions")
+            st.caption(
+                "nDCG@10 per query, B − A (largest losses first; click a column to sort). "
+                "Select a query to open it in the Playground with both rankings."
+            )
             outcome = st.radio(
                 "Show", ["all", "loss", "win", "tie"], horizontal=True, key="ev_outcome"
             )
@@ -217,14 +228,35 @@ else:
             if not rows:
                 st.caption("No queries with this outcome.")
             else:
-                st.dataframe(
-                    pd.DataFrame(rows)[
-                        ["query_id", "outcome", "delta", "ndcg_a", "ndcg_b", "query"]
-                    ].rename(columns={"ndcg_a": cmp["label_a"], "ndcg_b": cmp["label_b"]}),
+                frame = pd.DataFrame(rows)[
+                    ["query_id", "outcome", "delta", "ndcg_a", "ndcg_b", "query"]
+                ].rename(columns={"ndcg_a": cmp["label_a"], "ndcg_b": cmp["label_b"]})
+                picked = st.dataframe(
+                    frame,
                     hide_index=True,
                     key="ev_queries_table",
+                    on_select="rerun",
+                    selection_mode="single-row",
                 )
                 by_id = {q["query_id"]: q for q in rows}
+                selected = picked.selection.rows if picked is not None else []
+                if selected and frame.iloc[selected[0]]["query_id"] in by_id:
+                    st.session_state["ev_query"] = frame.iloc[selected[0]]["query_id"]
+                st.plotly_chart(
+                    px.bar(
+                        frame.reset_index(),
+                        x="index",
+                        y="delta",
+                        color="outcome",
+                        hover_data={"query": True, "index": False},
+                        color_discrete_map={"loss": "#d62728", "win": "#2ca02c", "tie": "#999"},
+                        labels={"index": "query (largest loss first)", "delta": "Δ nDCG@10"},
+                        title=f"nDCG@10 of {cmp['label_b']} − {cmp['label_a']} per query",
+                    ),
+                    key="ev_regressions_chart",
+                )
+                if st.session_state.get("ev_query") not in by_id:
+                    st.session_state.pop("ev_query", None)
                 qid = st.selectbox(
                     "Inspect query",
                     list(by_id),
@@ -232,6 +264,10 @@ else:
                     key="ev_query",
                 )
                 q = by_id[qid]
+                if st.button("Open in the Playground", key="ev_open_playground", type="primary"):
+                    open_in_playground(
+                        report["config"]["params"], qid, [cmp["label_a"], cmp["label_b"]]
+                    )
                 st.markdown(f"**Query:** {q['query']}")
                 for rel in q["relevant"][:3]:
                     st.markdown(f"**Relevant** `{rel['doc_id']}`: {rel['text']}")
@@ -264,6 +300,9 @@ else:
                     mime=mime,
                     key=f"ev_download_{suffix}",
                 )
+
+# ---------------------------------------------------------------- merge slider and curve
+merge_panel(ws, ready, params)
 
 # ---------------------------------------------------------------- geometry
 st.subheader("Geometry")

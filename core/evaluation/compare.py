@@ -101,13 +101,13 @@ def _top(evalset: EvalSet, results: Results, qid: str, n: int) -> list[dict]:
             "score": round(s, 4),
             "relevant": rel.get(d, 0) > 0,
             "source": evalset.doc_labels.get(d, ""),
-            "text": _doc_snippet(evalset, d),
+            "text": doc_snippet(evalset, d),
         }
         for d, s in hits
     ]
 
 
-def _doc_snippet(evalset: EvalSet, doc_id: str) -> str:
+def doc_snippet(evalset: EvalSet, doc_id: str) -> str:
     doc = evalset.corpus.get(doc_id, {})
     text = f"{doc.get('title', '')} {doc.get('text', '')}".strip()
     return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "…"
@@ -153,7 +153,7 @@ def compare(
             {
                 "query_id": qid,
                 "query": evalset.queries.get(qid, ""),
-                "relevant": [{"doc_id": d, "text": _doc_snippet(evalset, d)} for d in relevant],
+                "relevant": [{"doc_id": d, "text": doc_snippet(evalset, d)} for d in relevant],
                 "ndcg_a": round(na[qid], 4),
                 "ndcg_b": round(nb[qid], 4),
                 "delta": round(delta, 4),
