@@ -22,7 +22,7 @@ import numpy as np
 from core.store import Workspace
 
 if TYPE_CHECKING:
-    from core.evaluation.datasets import EvalSet
+    from sentence_transformers import SentenceTransformer
 
 CACHE_DIR = "cache"
 CHUNK_SPACE = "chunk"  # the workspace's chunks
@@ -69,6 +69,34 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         return {}  # a damaged cache is rebuilt
 
 
+def encode(
+    model: SentenceTransformer,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    on_progress: Callable[[int, int], None] | None = None,
+    chunk: int = 512,
+) -> np.ndarray:
+    """Unit-length float32 embeddings (n, dim). `on_progress(done, total)` after each slice of
+    `chunk` texts, so a job can report progress and stop on cancel between slices."""
+    parts: list[np.ndarray] = []
+    total = len(texts)
+    for start in range(0, total, chunk):
+        part = model.encode(
+            list(texts[start : start + chunk]),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        parts.append(np.asarray(part, dtype=np.float32))
+        if on_progress:
+            on_progress(min(start + chunk, total), total)
+    if not parts:
+        dim = model.get_sentence_embedding_dimension() or 0
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.concatenate(parts)
+
+
 def embed_texts(
     ws: Workspace,
     space: str,
@@ -81,8 +109,6 @@ def embed_texts(
     """L2-normalised float32 embeddings [n, d] of `texts` by `model_name`, encoding only the
     texts the space's cache lacks; the file then holds exactly these texts. `embedder` (the
     loaded model) is loaded by name when needed and not given."""
-    from core.evaluation.search import encode
-
     path = cache_path(ws, space, model_name)
     keys = [_text_key(t) for t in texts]
     cached = _read(path)
@@ -113,24 +139,3 @@ def chunk_embeddings(
 ) -> np.ndarray:
     """Embeddings of the workspace `chunks` (dicts with "text") [n, d], in their order."""
     return embed_texts(ws, CHUNK_SPACE, [c["text"] for c in chunks], model_name, embedder)
-
-
-def corpus_embeddings(
-    ws: Workspace,
-    evalset: EvalSet,
-    model_name: str,
-    embedder: Any = None,
-    batch_size: int = 32,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """An evaluation set's corpus embedded (rows in corpus order): workspace chunks in the
-    chunk space as stored (sharing generation's entries), a BEIR folder's documents as
-    title + text in the folder's space."""
-    from core.evaluation.search import doc_text
-
-    folder = evalset.config.get("folder")
-    if evalset.config.get("source") == "workspace" or not folder:
-        space, texts = CHUNK_SPACE, [d["text"] for d in evalset.corpus.values()]
-    else:
-        space, texts = beir_space(folder), [doc_text(d) for d in evalset.corpus.values()]
-    return embed_texts(ws, space, texts, model_name, embedder, batch_size, on_progress)

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.embedding_cache import cache_path, chunk_embeddings, corpus_embeddings
+from core.embedding_cache import cache_path, chunk_embeddings
 from core.evaluation.compare import base_spec, run_spec
 from core.evaluation.datasets import workspace_set
 from core.evaluation.playground import full_ranking, question_set, side_by_side
+from core.evaluation.search import corpus_embeddings
 from core.models import DEFAULT_BASE_MODEL, load_sentence_model, resolve_model
 from core.store import Workspace
 from tests.playground_helpers import save_nudged_run, tiny_general_set

@@ -72,7 +72,7 @@ def curve_path(ws: Workspace, settings: CurveSettings) -> Path:
 def _score(
     ws: Workspace, evalset: EvalSet, spec: ModelSpec, batch_size: int, step: Callable
 ) -> dict[str, float]:
-    from core.embedding_cache import corpus_embeddings
+    from core.evaluation.search import corpus_embeddings
 
     model = load_sentence_model(spec.location())
     corpus_emb = corpus_embeddings(

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.embedding_cache import corpus_embeddings
 from core.evaluation.compare import ModelSpec, base_spec, doc_snippet, run_spec
 from core.evaluation.datasets import DatasetError, EvalSet, chunk_doc_id
 from core.evaluation.runner import load_evalset
-from core.evaluation.search import encode, exact_search
+from core.evaluation.search import corpus_embeddings, encode, exact_search
 from core.models import load_sentence_model
 from core.store import Workspace
 

@@ -397,7 +397,7 @@ def run_filters(
     answers JSON, else the heuristic)."""
     if not candidates:
         return
-    from core.evaluation.search import encode
+    from core.embedding_cache import encode
 
     def stage(name: str, fn: Callable[[], None]) -> None:
         alive = sum(not c.dropped for c in candidates)

@@ -21,8 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.embedding_cache import chunk_embeddings
-from core.evaluation.search import encode
+from core.embedding_cache import chunk_embeddings, encode
 from core.generation import filters, kinds
 from core.generation.examples import ExamplesError, clean_examples, load_examples
 from core.generation.filters import FilterContext, FilterSettings
