@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.store import Workspace, now_iso
+from core.store import Workspace
 
 GENERAL_DOCS = {
     "g1": "Insulin is a hormone made by the pancreas that lowers blood glucose.",
@@ -39,16 +39,12 @@ def save_nudged_run(ws: Workspace, run_id: str, scale: float = 0.02, seed: int =
             noise = torch.randn(tensor.shape, generator=gen) * float(tensor.std()) * scale
             state[name] = tensor + noise
     model.load_state_dict(state)
-    folder = ws.run_dir(run_id)
-    model.save(str(folder / "model"), create_model_card=False)
+    from core import runs
+
     config = TrainConfig(base_model=DEFAULT_BASE_MODEL)
-    config.to_json(folder / "config.json")
-    with ws.connect() as conn:
-        conn.execute(
-            "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
-            " VALUES (?, ?, ?, 'mnrl', ?, 'succeeded', ?)",
-            (run_id, now_iso(), DEFAULT_BASE_MODEL, config.to_json(), f"runs/{run_id}/model"),
-        )
+    folder = runs.record_run(ws, run_id, config.to_dict()).root
+    model.save(str(folder / "model"), create_model_card=False)
+    runs.finish_run(ws, run_id)
     return folder / "model"
 
 

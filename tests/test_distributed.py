@@ -13,7 +13,7 @@ import time
 import pytest
 
 from core.jobs import STALE_AFTER_S, cancel_job, get_job, pid_alive, wait_job
-from core.runs import last_checkpoint, read_progress
+from core.runs import last_checkpoint, read_progress, run_status
 from core.training.config import TrainConfig
 from core.training.distributed import rank_log, resume_on_devices
 from core.training.jobs import start_training
@@ -117,10 +117,7 @@ def test_two_processes_train_one_model_and_a_dead_rank_fails_the_job(ws, capsys)
     assert "rank 1 of the multi-device run was killed by signal 9" in first
     assert any("rank 1 of 2" in line for line in tail)  # the dead rank's own log
     assert not any(pid_alive(p) for p in pids)  # no rank outlives its job
-    with ws.connect() as conn:
-        assert conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0] == (
-            "failed"
-        )
+    assert run_status(ws, run_id) == "failed"
 
 
 @pytest.mark.slow
