@@ -15,7 +15,7 @@ import pytest
 from core.jobs import STALE_AFTER_S, cancel_job, get_job, pid_alive, wait_job
 from core.runs import last_checkpoint, read_progress, run_status
 from core.training.config import TrainConfig
-from core.training.distributed import rank_log, resume_on_devices
+from core.training.distributed import rank_log, resume_on_devices, visible_gpus
 from core.training.jobs import start_training
 from core.training.signal import steps_for
 from tests.training_helpers import small_scifact
@@ -61,8 +61,9 @@ def test_objectives_ddp_cannot_serve_are_refused_in_one_line(ws, capsys):
     with pytest.raises(ValueError, match="clp_missing 'generate'"):
         two_devices(loss="clp", clp_missing="generate").validate()
     two_devices(loss="clp").validate()  # skip: the same data on every rank, allowed
-    with pytest.raises(ValueError, match="only 0 GPU"):
-        two_devices(device="cuda").validate()
+    too_many = max(2, visible_gpus() + 1)
+    with pytest.raises(ValueError, match=rf"devices {too_many}: only \d+ GPU\(s\) visible"):
+        two_devices(device="cuda", devices=too_many).validate()
     small_scifact(ws, n_queries=2, n_other=1, n_val=0)
     with pytest.raises(ValueError, match="records a step"):  # no full batch per device
         start_training(ws, two_devices(batch_size=64), spawn=False)
@@ -70,6 +71,12 @@ def test_objectives_ddp_cannot_serve_are_refused_in_one_line(ws, capsys):
     assert main(["train", str(ws.root), "--devices", "2", "--loss", "soft"]) == 1
     err_line = capsys.readouterr().err.strip()
     assert err_line.count("\n") == 0 and "cannot train on 2 devices" in err_line
+    assert main(["jobs", str(ws.root), "--devices", "1"]) == 1  # --devices goes with --resume
+    assert "--devices goes with --resume" in capsys.readouterr().err
+    _, job_id = start_training(ws, two_devices(devices=1, batch_size=64), spawn=False)
+    assert cancel_job(ws, job_id) == "cancelled"
+    with pytest.raises(ValueError, match="records a step"):  # a resume is checked as a new run
+        resume_on_devices(ws, job_id, 2)
 
 
 def test_two_processes_train_one_model_and_a_dead_rank_fails_the_job(ws, capsys):
@@ -121,8 +128,10 @@ def test_two_processes_train_one_model_and_a_dead_rank_fails_the_job(ws, capsys)
 
 
 @pytest.mark.slow
-def test_cancel_stops_every_rank_and_resume_continues_on_one_device(ws):
+def test_cancel_stops_every_rank_and_resume_continues_on_one_device(ws, capsys):
     from sentence_transformers import SentenceTransformer
+
+    from core.cli import main
 
     small_scifact(ws, n_queries=4, n_other=2, n_val=0)
     run_id, job_id = start_training(ws, two_devices(epochs=1.5))
@@ -138,8 +147,8 @@ def test_cancel_stops_every_rank_and_resume_continues_on_one_device(ws):
     stopped_at = int(ckpt.name.split("-")[1])
     assert stopped_at >= 1 and not (run / "model").exists()
 
-    new_job = resume_on_devices(ws, job_id, 1)
-    job = wait_job(ws, new_job, poll_s=0.5)
+    assert main(["jobs", str(ws.root), "--resume", run_id, "--devices", "1", "--json"]) == 0
+    job = wait_job(ws, json.loads(capsys.readouterr().out)["job_id"], poll_s=0.5)
     assert job["status"] == "succeeded", job["error"]
     assert TrainConfig.from_json(run / "config.json").devices == 1
     records = job["result"]["metrics"]["data"]["train_records"]
