@@ -6,16 +6,17 @@ requests/s over the server's busy window (first request in to last answer out; t
 model loading and set-up before the first request are not the server's time, and are in the
 run's questions/s); the table prints that ideal and the ratio (goal: >= 0.8).
 
-One question per chunk (kind "simple"), heuristic judge, so that every request is one
-question; the LLM judge would add one request per question. The workspace holds the 11
-syllabi of syllabusqa-dev; each concurrency writes for `--waves` x concurrency chunks.
+Two LLM kinds ("simple", "structural"), one question each, heuristic judge: every chunk is
+two requests of one question each (the LLM judge would add one request per question). The
+workspace holds the 11 syllabi of syllabusqa-dev (338 chunks); each concurrency writes for
+`--waves` x concurrency / 2 chunks, so a run is about `--waves` full rounds of requests.
 
 The filters embed every question with the base model, on this machine's CPU; that caps a run
 at the CPU's questions/s whatever the server does. So the rows measuring the writing path use
 a constant-time stand-in embedder (`HashEmbedder`), and `--real-at` adds rows with the real
 base model, which show where this CPU caps the run.
 
-    python bench/bench_writer_concurrency.py [--latency 1.0] [--concurrency 1,8,32,64]
+    python bench/bench_writer_concurrency.py [--latency 2.0] [--concurrency 1,8,32,64]
         [--real-at 64]
 """
 
@@ -40,6 +41,7 @@ DOCS = Path(
     or REPO.parent / "shared" / "data" / "syllabusqa-dev" / "docs"
 )
 RESULTS = REPO / "bench" / "results"
+KINDS = ("simple", "structural")
 
 
 def syllabus_workspace(root: Path) -> Workspace:
@@ -79,8 +81,8 @@ def run_one(template: Path, server, embedder, concurrency: int, chunks: int) -> 
         provider="openai",
         model="fake",
         base_url=server.base_url,
-        kinds=("simple",),
-        per_chunk={"simple": 1},
+        kinds=KINDS,
+        per_chunk=dict.fromkeys(KINDS, 1),
         judge="heuristic",
         limit_chunks=chunks,
         concurrency=concurrency,
@@ -119,9 +121,9 @@ def main() -> None:
     from tests.fake_openai import FakeOpenAI
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--latency", type=float, default=1.0, help="seconds per request")
+    ap.add_argument("--latency", type=float, default=2.0, help="seconds per request")
     ap.add_argument("--concurrency", default="1,8,32,64", help="comma-separated settings")
-    ap.add_argument("--waves", type=int, default=6, help="chunks = waves x concurrency")
+    ap.add_argument("--waves", type=int, default=10, help="rounds of `concurrency` requests")
     ap.add_argument("--min-chunks", type=int, default=16, help="at least this many chunks")
     ap.add_argument(
         "--real-at", default="", help="comma-separated concurrencies also run with the real model"
@@ -137,7 +139,7 @@ def main() -> None:
     plan += [(int(x), "base model") for x in args.real_at.split(",") if x]
     with FakeOpenAI(latency=args.latency) as server:
         for c, which in plan:
-            n = min(len(chunks), max(args.min_chunks, args.waves * c))
+            n = min(len(chunks), max(args.min_chunks, args.waves * c // len(KINDS)))
             row = run_one(
                 ws.root, server, embedder if which == "base model" else HashEmbedder(), c, n
             )
