@@ -138,7 +138,7 @@ def merge_panel(ws: Workspace, ready: list[dict[str, Any]], params: dict[str, An
             f"general nDCG@10 {marked['general']:.3f}"
         )
     st.dataframe(
-        pd.DataFrame(rows).style.format({"domain": "{:.4f}", "general": "{:.4f}"}),
+        pd.DataFrame(rows).style.format({"alpha": "{:g}", "domain": "{:.4f}", "general": "{:.4f}"}),
         hide_index=True,
         key="ev_merge_table",
     )

@@ -74,7 +74,7 @@ def test_a_regression_opens_in_the_playground(cpage: Page) -> None:
 
 def test_the_merge_slider_moves_the_marked_point(cpage: Page) -> None:
     goto_page(cpage, "5 Evaluate")
-    marked = cpage.get_by_text(re.compile(r"^Marked: α = "))
+    marked = cpage.locator("p", has_text=re.compile(r"^Marked: α = "))
     expect(marked).to_have_text(re.compile(rf"^Marked: α = 0\.5 \({RUN}-mix50\)"))
     shot(cpage, "23-merge-curve-alpha-0.5")
     slider = cpage.get_by_test_id("stSlider").filter(has_text="Mix α").get_by_role("slider")
