@@ -13,6 +13,7 @@ from core.auto import STAGES, StageProgress, load_state, stage_settings, start_a
 from core.cli import main
 from core.evaluation.report import list_evaluations, load_report
 from core.jobs import JobError, cancel_job, get_job, list_jobs, log_path, wait_job
+from core.runs import list_runs
 from core.store import Workspace
 from tests.helpers import page_app, tiny_documents
 
@@ -224,7 +225,7 @@ def test_the_result_is_a_stored_evaluation_of_the_split_run(resumed):
     ws, result = resumed["ws"], resumed["second"]["result"]
     run_id = result["run_id"]
     assert result["final_run_id"] == f"{run_id}-all"
-    statuses = {r["id"]: r["status"] for r in ws.list_runs()}
+    statuses = {r["id"]: r["status"] for r in list_runs(ws)}
     assert statuses == {run_id: "succeeded", f"{run_id}-all": "succeeded"}
     evaluations = list_evaluations(ws)
     assert len(evaluations) == 1  # what the Evaluate page lists and shows first

@@ -36,11 +36,12 @@ def job_row(
     status = job["status"]
     if status in ACTIVE:
         bar = min(max(float(job["progress"] or 0.0), 0.0), 1.0)
+        text = f"{name} · {status}" + (f": {job['message']}" if job["message"] else "")
         if not cancel:
-            st.progress(bar, text=f"{name}: {job['message'] or status}")
+            st.progress(bar, text=text)
             return
         c1, c2 = st.columns([5, 1])
-        c1.progress(bar, text=f"{name}: {job['message'] or status}")
+        c1.progress(bar, text=text)
         if c2.button("Cancel", key=f"{key}_cancel_{job['id']}"):
             cancel_job(ws, job["id"])
             st.toast("Cancelling: the job stops at its next step (training saves a checkpoint).")

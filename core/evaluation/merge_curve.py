@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import runs
 from core.evaluation.compare import ModelSpec, run_spec
 from core.evaluation.datasets import DEFAULT_GENERAL_DIR, EvalSet, general_set
 from core.evaluation.metrics import evaluate
@@ -100,15 +101,14 @@ def _model_at(ws: Workspace, run_id: str, alpha: float) -> ModelSpec:
     """The model of one point: the base (0), the run (1), else the mix (made when missing)."""
     from core.training.config import TrainConfig
     from core.training.merge import merge_run, merged_run_id
-    from core.training.trainer import resolve_base
 
     if alpha >= 1:
         return run_spec(ws, run_id)
     if alpha <= 0:
-        config = TrainConfig.from_json(ws.run_dir(run_id) / "config.json")
-        return ModelSpec(label="base", model=resolve_base(ws, config.base_model))
+        config = TrainConfig.from_json(runs.folder(ws, run_id).config)
+        return ModelSpec(label="base", model=runs.model_location(ws, config.base_model))
     mixed = merged_run_id(run_id, alpha)
-    if not (ws.run_dir(mixed) / "model" / "modules.json").is_file():
+    if runs.run_status(ws, mixed) != runs.SUCCEEDED:
         merge_run(ws, run_id, alpha)
     return run_spec(ws, mixed)
 

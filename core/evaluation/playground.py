@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import runs
 from core.evaluation.compare import ModelSpec, base_spec, doc_snippet, run_spec
 from core.evaluation.datasets import DatasetError, EvalSet, chunk_doc_id
 from core.evaluation.runner import load_evalset
@@ -191,15 +192,8 @@ def _change_text(hit: Hit) -> str:
 
 
 def model_choices(ws: Workspace) -> list[str]:
-    """ "base" and every run (training runs and merges) whose model folder exists, newest first."""
-    return [
-        "base",
-        *[
-            r["id"]
-            for r in ws.list_runs()
-            if r["model_path"] and (ws.root / r["model_path"] / "modules.json").is_file()
-        ],
-    ]
+    """ "base" and every run (training runs and merges) that has its model, newest first."""
+    return ["base", *[r["id"] for r in runs.list_runs(ws, status=runs.SUCCEEDED)]]
 
 
 def model_spec(ws: Workspace, name: str, base_model: str) -> ModelSpec:
