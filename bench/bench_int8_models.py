@@ -4,13 +4,11 @@ One small real workspace (three syllabi of syllabusqa-dev, the default generatio
 mined) is built once; each variant below trains one model on it with `embstudio train --wait
 --no-final-fit` plus the variant's options (objectives, MoE, learning rate and epochs), then:
 
-    embstudio export WS --run RUN --int8 --json      # what a user runs: the plan that passed
-
-and, with the public export functions, every plan of `core.export.quantize.INT8_PLANS` is
-quantized from that export's fp32 graph and scored on the same parity texts (mean / min cosine
-against PyTorch), and the speed of ONNX fp32 and of the int8 graph the export kept is measured
-against torch fp32 in the same run (interleaved rounds as in bench_export.py: real SciFact
-passages, batch 32, 2 threads). Prints one table and writes bench/results/int8_models.json.
+fp32 ONNX is exported and every plan of `core.export.quantize.INT8_PLANS` is quantized and
+scored on the export's parity texts (mean / min cosine against PyTorch); the first plan that
+passes (the order `embstudio export --int8` tries them; `--cli-export` also runs that command)
+is timed with ONNX fp32 against torch fp32 in the same interleaved rounds (as bench_export.py:
+real SciFact passages, batch 32, 2 threads). Prints one table and writes bench/results/int8_models.json.
 
     python bench/bench_int8_models.py                            # train what is missing, all
     python bench/bench_int8_models.py --phase train              # only train (CPU-heavy)
