@@ -237,4 +237,27 @@ def test_export_falls_back_to_fp32_with_the_reason_when_no_int8_plan_passes(ws, 
     assert set(info["formats"]) == {"onnx-fp32"}  # the other format still lands
     assert info["int8"].startswith("not written, fp32 only")
     assert "int8: mean cosine" in info["int8"] and "feed-forward output in fp32" in info["int8"]
+    assert "int8 weights in blocks of 32: mean cosine" in info["int8"]
     assert not (Path(info["path"]) / "onnx-int8").exists()
+
+
+def test_int8_falls_back_to_block_quantized_weights_before_fp32_only(ws, monkeypatch):
+    """When dynamic int8 misses the gate (as on tuned models), the export still ships an int8
+    graph: weights in blocks of 32, far closer to PyTorch, rather than fp32 only."""
+    import onnx
+
+    from core.export import parity, pipeline
+    from core.export.quantize import BLOCKWISE_PLAN
+
+    add_run(ws, "run-block")
+    monkeypatch.setitem(parity.THRESHOLDS, "int8", 0.998)  # above what dynamic int8 reaches
+    info = pipeline.export_run(ws, "run-block", int8=True, n_texts=8, make_zip=False)
+    int8 = info["formats"]["onnx-int8"]["parity"]
+    assert int8["plan"] == BLOCKWISE_PLAN and int8["mean"] >= 0.998
+    assert info["int8"].startswith(BLOCKWISE_PLAN)
+    root = Path(info["path"])
+    nodes = onnx.load(str(root / "onnx-int8" / "model.onnx"), load_external_data=False).graph.node
+    assert sum(n.op_type == "MatMulNBits" for n in nodes) == 36  # every linear layer
+    assert (root / "onnx-int8" / "model.onnx").stat().st_size < 0.75 * (
+        root / "onnx" / "model.onnx"
+    ).stat().st_size

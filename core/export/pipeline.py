@@ -147,7 +147,7 @@ def _quantize_until_parity(
     tried = []
     for plan, keep in INT8_PLANS.items():
         shutil.rmtree(target, ignore_errors=True)
-        quantize_int8(partial / "onnx", target, keep_fp32=keep)
+        quantize_int8(partial / "onnx", target, keep_fp32=keep, plan=plan)
         result = check_parity(reference, target, texts, raise_on_fail=False)
         if result.passed:
             return {**result.to_dict(), "plan": plan}, f"{plan} (mean cosine {result.mean:.4f})"
