@@ -205,6 +205,7 @@ class RankReporter:
 
         self.stop = False
         self.cancel_file = cancel_file
+        self.job_id = job_id  # the run's status follows the supervising train job
         self._job: JobContext | None = None
         if is_main():
             folder = ws.run_dir(run_id)
