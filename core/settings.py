@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from core.generation.bundled_llms import CATALOGUE, DEFAULT_LOCAL_LLM
 from core.models import DEFAULT_BASE_MODEL
 from core.store import Workspace
 
@@ -35,8 +36,9 @@ class SettingsError(ValueError):
 class LLMSettings:
     """Where synthetic queries come from.
 
-    provider: "local" = the bundled SmolLM2 model on this machine (no key, slow, rough output);
-    "openai" = any OpenAI-compatible server (OpenAI, vLLM, NIM, Ollama) at `base_url`.
+    provider: "local" = a bundled model on this machine (no key; `local_model`, a key of
+    core.generation.bundled_llms.CATALOGUE); "openai" = any OpenAI-compatible server (OpenAI,
+    vLLM, NIM, Ollama) at `base_url`, `model` its model name.
     api_key_env: the environment variable (or Streamlit secret) holding the key; the key itself
     is never stored.
     """
@@ -45,6 +47,7 @@ class LLMSettings:
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"
+    local_model: str = DEFAULT_LOCAL_LLM
 
 
 @dataclass
@@ -91,6 +94,8 @@ class StudioSettings:
             raise SettingsError("the base URL must start with http:// or https://")
         if not self.llm.model.strip():
             raise SettingsError("the LLM model name is empty")
+        if self.llm.local_model not in CATALOGUE:
+            raise SettingsError(f"local model must be one of {', '.join(CATALOGUE)}")
         if not self.base_model.strip():
             raise SettingsError("the base model name is empty")
         if self.device not in DEVICES:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import pairs
 from core.documents import list_chunks, list_documents
+from core.generation.bundled_llms import CATALOGUE, unavailable_reason
 from core.generation.examples import MAX_EXAMPLES, load_examples, save_examples
 from core.generation.filters import FilterSettings
 from core.generation.pipeline import (
@@ -48,8 +49,8 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         index=0 if llm_settings.provider == "local" else 1,
         horizontal=True,
         key="pairs_provider",
-        help="local: the bundled SmolLM2-135M, offline, ~0.35 questions/s on 2 CPU cores. "
-        "openai: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, NIM).",
+        help="local: a bundled model, offline (SmolLM2-135M ~0.35 questions/s on 2 CPU "
+        "cores). openai: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, NIM).",
     )
     kinds = c2.multiselect(
         "Kinds",
@@ -61,6 +62,17 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     )
     model = base_url = None
     key_env = DEFAULT_API_KEY_ENV
+    if provider == "local":
+        keys = list(CATALOGUE)
+        model = st.selectbox(
+            "Local model",
+            keys,
+            index=keys.index(llm_settings.local_model),
+            key="pairs_local_model",
+            format_func=lambda k: f"{CATALOGUE[k].display}: {CATALOGUE[k].about}",
+        )
+        if why := unavailable_reason(CATALOGUE[model]):
+            st.warning(why)
     if provider == "openai":
         o1, o2, o3 = st.columns(3)
         model = o1.text_input(

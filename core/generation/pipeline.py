@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.generation import filters, kinds, pseudo
+from core.generation.bundled_llms import DEFAULT_LOCAL_LLM, LocalModelError, bundled_llm
 from core.generation.examples import ExamplesError, clean_examples, load_examples
 from core.generation.filters import FilterSettings
 from core.generation.providers import (
@@ -81,10 +82,13 @@ class GenerationError(Exception):
 class GenerateSettings:
     """One generation run.
 
-    provider: 'local' (bundled SmolLM2, offline) or 'openai' (any OpenAI-compatible endpoint).
-    model/base_url/api_key_env: the endpoint (the key itself is read from that env variable).
+    provider: 'local' (a bundled model, offline) or 'openai' (any OpenAI-compatible endpoint).
+    model: for 'local' the bundled writer (core.generation.bundled_llms; None = SmolLM2), for
+    'openai' the endpoint's model. base_url/api_key_env: the endpoint (the key itself is read
+    from that env variable).
     kinds: question kinds; per_chunk: count per chunk for each kind (missing = default).
     limit_chunks: only the first N chunks (document order); None = all.
+    chunk_ids: only these chunks (applied before limit_chunks); None = all.
     judge: 'auto' (LLM judge for the openai provider, heuristic for local), 'llm', 'heuristic'
     or 'none'. Pseudo-queries are always judged heuristically.
     ict_remove_sentence: inverse cloze positives without the query sentence.
@@ -105,6 +109,7 @@ class GenerateSettings:
     kinds: tuple[str, ...] = DEFAULT_KINDS
     per_chunk: dict[str, int] = field(default_factory=dict)
     limit_chunks: int | None = None
+    chunk_ids: tuple[int, ...] | None = None
     judge: str = "auto"
     ict_remove_sentence: bool = False
     base_model: str = DEFAULT_BASE_MODEL
@@ -134,6 +139,11 @@ class GenerateSettings:
                 f"an endpoint writes LLM kinds only, and {', '.join(self.kinds)} needs none: "
                 f"add one of {', '.join(LLM_KINDS)} to the kinds, or leave the endpoint out"
             )
+        if self.provider == "local" and self.model:
+            try:
+                bundled_llm(self.model)
+            except LocalModelError as exc:
+                raise GenerationError(str(exc)) from exc
         if self.judge not in ("auto", "llm", "heuristic", "none"):
             raise GenerationError(f"unknown judge {self.judge!r}")
         if any(n < 1 for n in self.per_chunk.values()):
@@ -161,6 +171,8 @@ class GenerateSettings:
         out["kinds"] = list(self.kinds)
         if self.examples is not None:
             out["examples"] = list(self.examples)
+        if self.chunk_ids is not None:
+            out["chunk_ids"] = list(self.chunk_ids)
         return out
 
     @classmethod
@@ -173,6 +185,8 @@ class GenerateSettings:
             p["kinds"] = tuple(p["kinds"])
         if p.get("examples") is not None:
             p["examples"] = tuple(p["examples"])
+        if p.get("chunk_ids") is not None:
+            p["chunk_ids"] = tuple(p["chunk_ids"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in p.items() if k in known})
 
@@ -207,7 +221,11 @@ def generate(
     all_chunks = list_chunks(ws)
     if not all_chunks:
         raise GenerationError("the workspace has no chunks: ingest documents first")
-    selected = all_chunks[: settings.limit_chunks] if settings.limit_chunks else all_chunks
+    selected = all_chunks
+    if settings.chunk_ids is not None:
+        wanted = set(settings.chunk_ids)
+        selected = [c for c in all_chunks if c["id"] in wanted]
+    selected = selected[: settings.limit_chunks] if settings.limit_chunks else selected
     llm_kinds = [k for k in settings.kinds if k in LLM_KINDS]
     pseudo_kinds = [k for k in settings.kinds if k in pseudo.PSEUDO_KINDS]
     if llm_kinds and writer is None:
@@ -252,8 +270,18 @@ def generate(
 
     phrases = template_phrases(prompts_dir)
 
+    doc_of = {c["id"]: c["document_id"] for c in all_chunks}
     context = FilterContext(
-        embedder, chunk_ids, chunk_emb, passages, phrases, dedup, writer, prompts_dir, examples
+        embedder,
+        chunk_ids,
+        chunk_emb,
+        passages,
+        phrases,
+        dedup,
+        writer,
+        prompts_dir,
+        examples,
+        doc_of,
     )
     pseudo_by_chunk = _pseudo_candidates(pseudo_kinds, selected, all_chunks, settings)
     llm_budget = (
@@ -438,7 +466,9 @@ def _make_writer(settings: GenerateSettings) -> QuestionWriter:
     if settings.provider == "local":
         # Several questions per chunk from one prompt need a little sampling to differ.
         temperature = 0.3 if any(settings.count(k) > 1 for k in LLM_KINDS) else 0.0
-        return LocalWriter(LocalSettings(temperature=temperature))
+        return LocalWriter(
+            LocalSettings(model=settings.model or DEFAULT_LOCAL_LLM, temperature=temperature)
+        )
     return make_writer(
         "openai",
         model=settings.model,
@@ -524,7 +554,9 @@ def _pseudo_candidates(
 class FilterContext:
     """What the filters of a run read: the base model and the chunks' embeddings [n, d] in
     `chunk_ids` order, chunk texts, the templates' phrases (echo check), the duplicate index,
-    the writer (for the LLM judge), the prompts folder and the user's example questions."""
+    the writer (for the LLM judge), the prompts folder, the user's example questions and each
+    chunk's document (the genericity filter compares a question's source with its document's
+    other chunks)."""
 
     embedder: Any
     chunk_ids: Sequence[int]
@@ -535,6 +567,7 @@ class FilterContext:
     writer: QuestionWriter | None
     prompts_dir: Path | None
     examples: Sequence[str]
+    doc_of: dict[int, int] = field(default_factory=dict)
 
 
 def _filter(
@@ -572,6 +605,10 @@ def _filter(
         lambda: filters.apply_roundtrip(
             candidates, q_emb, chunk_ids, chunk_emb, fs.roundtrip_k_for
         ),
+    )
+    stage(
+        "generic",
+        lambda: filters.apply_generic(candidates, q_emb, chunk_ids, chunk_emb, ctx.doc_of, fs),
     )
     stage("duplicate", lambda: dedup.apply(candidates, q_emb))
 
