@@ -292,6 +292,10 @@ def main() -> None:
     out = {"subset_chunks": subset, "all_chunks": len(all_ids), "shots": shots, "rows": rows}
     store = RESULTS / f"writer-{args.limit_chunks}-{args.writers}-{args.prompts}.json"
 
+    # The yardstick: real questions of other syllabi (dev) against the train questions.
+    reference = {"setting": "real dev questions (reference)"}
+    reference["closeness"] = closeness(read_queries(DEV), real, real_emb, embedder)
+    rows.append(reference)
     ict_ws = fresh_copy(template, "ict")
     ict_ids = None if args.ict_chunks == "all" else tuple(subset)
     ict = {"setting": f"ict (no LLM, {args.ict_chunks} chunks)"}
@@ -343,8 +347,8 @@ def main() -> None:
             SentenceTransformer(resolve_model(DEFAULT_BASE_MODEL), device="cpu"), evalset
         )
         ict["mixed"] = train_and_score(ict_pairs, "ict", evalset)
-        for row in rows[1:]:
-            if row["pairs"]:
+        for row in rows:
+            if row.get("pairs") and row is not ict:
                 row["alone"] = train_and_score(row["pairs"], row["setting"], evalset)
                 row["mixed"] = train_and_score(
                     row["pairs"] + ict_pairs, row["setting"] + "+ict", evalset
