@@ -28,7 +28,7 @@ setup-writer: setup
 	$(BIN)/pip install -q --no-deps -r requirements-writer.txt
 
 run: setup
-	$(BIN)/embstudio demo $(WORKSPACE)
+	$(BIN)/embstudio demo $(WORKSPACE) --auto
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) -- --workspace $(WORKSPACE)
 
 lint: setup

@@ -60,7 +60,6 @@ def main() -> int:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    import core.losses  # noqa: F401  (registers the objectives)
     from core.beir_data import doc_text, load_corpus, load_qrels, load_queries
     from core.evaluation.metrics import evaluate
     from core.models import DEFAULT_BASE_MODEL, resolve_model

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from core import pairs
 from core.chunking import ChunkingSettings, chunker
 from core.documents import find_by_hash, insert_chunks, insert_document
 from core.models import DEFAULT_BASE_MODEL
@@ -149,3 +150,17 @@ def import_beir(
                 )
                 n_pairs += 1
     return {"documents": n_docs, "pairs": n_pairs}
+
+
+def import_pairs(ws: Workspace, path: str | Path) -> dict:
+    """Import a JSONL file of pairs, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)
+    whose judged queries become accepted pairs on the corpus' chunks."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "corpus.jsonl").is_file():
+            raise pairs.PairError(f"{path} is not a BEIR folder (no corpus.jsonl)")
+        out = import_beir(ws, path)
+        return {"imported": out["pairs"], "documents": out["documents"], "format": "beir"}
+    out = pairs.import_jsonl(ws, path)
+    out["format"] = "jsonl"
+    return out

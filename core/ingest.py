@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -153,6 +153,46 @@ def collect_paths(paths: Iterable[str | Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def ingest_paths(
+    ws: Workspace,
+    paths: Iterable[str | Path],
+    settings: ChunkingSettings | None = None,
+    model_name: str = DEFAULT_BASE_MODEL,
+    max_file_mb: float = DEFAULT_MAX_FILE_MB,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest files and folders on disk (`embstudio ingest`, the one-click pipeline).
+
+    Folders are searched recursively for supported files; `on_progress(done, total, name)`.
+    A file that cannot be read is an error result of its own, not the end of the run."""
+    files = collect_paths(paths)
+    if not files:
+        raise ValueError("no supported files found in the given paths")
+
+    unreadable: dict[int, str] = {}
+
+    def named_bytes() -> Iterator[tuple[str, bytes]]:
+        for i, path in enumerate(files):
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                data = b""
+                unreadable[i] = f"cannot read {path}: {exc.strerror}"
+            yield path.name, data
+
+    results = ingest_files(
+        ws,
+        named_bytes(),
+        settings,
+        model_name=model_name,
+        max_file_mb=max_file_mb,
+        on_progress=(lambda i, name: on_progress(i, len(files), name)) if on_progress else None,
+    )
+    for i, why in unreadable.items():  # an unreadable file reads as empty: say why instead
+        results[i].error = why
+    return results
 
 
 def rechunk_all(

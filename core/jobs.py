@@ -55,6 +55,7 @@ def _load_handlers_from_modules() -> None:
         "core.training.jobs",
         "core.evaluation.jobs",
         "core.export.jobs",
+        "core.auto",
     ):
         try:
             importlib.import_module(module)
@@ -265,7 +266,11 @@ def log_path(ws: Workspace, job_id: str) -> Path:
 
 
 def log_tail(ws: Workspace, job_id: str, lines: int = 20) -> str:
-    path = log_path(ws, job_id)
+    return file_tail(log_path(ws, job_id), lines)
+
+
+def file_tail(path: Path, lines: int = 20) -> str:
+    """The last `lines` lines of a log file ("" when it does not exist)."""
     if not path.is_file():
         return ""
     with path.open("rb") as f:
@@ -296,15 +301,20 @@ def cancel_job(ws: Workspace, job_id: str) -> str:
     return "cancelled"
 
 
-def resume_job(ws: Workspace, job_id: str, spawn: bool = True) -> str:
-    """Start a new job with the same kind, params and run, flagged `resume`; returns its id."""
+def resume_job(
+    ws: Workspace, job_id: str, spawn: bool = True, overrides: dict[str, Any] | None = None
+) -> str:
+    """Start a new job with the same kind, params and run, flagged `resume`; returns its id.
+
+    `overrides` replaces top-level params (e.g. a training config on another device count).
+    """
     refresh_stale(ws)  # resuming right after a crash: the dead worker is found first
     job = get_job(ws, job_id)
     if job["status"] in ACTIVE:
         raise JobError(f"job {job_id} is still {job['status']}")
     if job["status"] == "succeeded":
         raise JobError(f"job {job_id} already succeeded; nothing to resume")
-    params = {**job["params"], "resume": True}
+    params = {**job["params"], **(overrides or {}), "resume": True}
     return start_job(ws, job["kind"], params, run_id=job["run_id"], spawn=spawn)
 
 
@@ -346,14 +356,6 @@ def _finish(
                 job_id,
             ),
         )
-        if status in ("failed", "cancelled"):
-            # The runs row mirrors its job; a worker killed without a word cannot update it,
-            # so a run still marked active follows its job here.
-            conn.execute(
-                "UPDATE runs SET status = ? WHERE status IN ('queued', 'running')"
-                " AND id = (SELECT run_id FROM jobs WHERE id = ?)",
-                (status, job_id),
-            )
 
 
 def _resolve(kind: str) -> Callable[[JobContext], dict[str, Any]]:

@@ -3,7 +3,12 @@
 Chunks and curated queries are embedded with the chosen model (the base model, or a run's
 model for ANCE-style re-mining), normalised, and searched with a faiss IndexFlatIP (exact
 cosine) in blocks of queries, so memory is bounded by the corpus vectors plus one block of
-results (never a queries x chunks matrix). For each query every known positive is removed and
+results (never a queries x chunks matrix). From `approximate_from` chunks on, the "auto" index
+is an approximate one (faiss IVF: each query scans the `nprobe` nearest of sqrt(n) clusters),
+since exact search grows with chunks x queries; "exact", "ivf" and "hnsw" force a kind. With
+faiss-gpu installed (faiss reports GPUs) exact and IVF indexes live on the GPUs; HNSW has no
+GPU version and stays on the CPU. Scores are exact cosines either way: an approximate index
+can only miss candidates, never misjudge one. Measured in bench/RESULTS_scale.md. For each query every known positive is removed and
 candidates are kept only strictly below a margin under the weakest positive:
 
     threshold = min_pos - m * |min_pos|     (relative margin m, sign-safe: also right when
@@ -32,6 +37,11 @@ from core.models import DEFAULT_BASE_MODEL
 from core.store import Workspace, now_iso
 
 register_handler("mine", "core.mining:mine_job")
+
+# The choices of `MiningSettings.index` (CLI --index, the Negatives page).
+INDEX_KINDS: tuple[str, ...] = ("auto", "exact", "ivf", "hnsw")
+# faiss on a GPU returns at most this many neighbours per query (and probes this many lists).
+GPU_MAX_K = 2048
 
 
 @dataclass
@@ -65,6 +75,25 @@ class MiningSettings:
     query_block: int = field(
         default=1024, metadata={"help": "Queries searched at once (bounds memory)."}
     )
+    index: str = field(
+        default="auto",
+        metadata={
+            "help": "Search index: auto (exact below approximate_from chunks, else ivf), "
+            "exact (faiss flat), ivf (inverted lists) or hnsw (graph, CPU only)."
+        },
+    )
+    approximate_from: int = field(
+        default=250_000,
+        metadata={"help": "Chunks from which the auto index is approximate (ivf)."},
+    )
+    nprobe: int = field(
+        default=64,
+        metadata={"help": "IVF: clusters scanned per query (more = slower, higher recall)."},
+    )
+    ef_search: int = field(
+        default=256,
+        metadata={"help": "HNSW: candidate list per query (more = slower, higher recall)."},
+    )
     batch_size: int = field(default=64, metadata={"help": "Texts embedded at once."})
 
     def validate(self) -> MiningSettings:
@@ -77,6 +106,10 @@ class MiningSettings:
             errors.append("absolute_margin must be in [0, 2]")
         if self.skip_top < 0 or self.depth < 0 or self.query_block < 1 or self.batch_size < 1:
             errors.append("skip_top and depth must be >= 0, query_block and batch_size >= 1")
+        if self.index not in INDEX_KINDS:
+            errors.append(f"index must be one of {', '.join(INDEX_KINDS)}")
+        if self.approximate_from < 1 or self.nprobe < 1 or self.ef_search < 1:
+            errors.append("approximate_from, nprobe and ef_search must be at least 1")
         if errors:
             raise ValueError("; ".join(errors))
         return self
@@ -174,16 +207,15 @@ def mine_embeddings(
 ) -> MiningResult:
     """Mine from normalised embeddings. `positives[i]` holds row indices of chunk_emb for
     query i (`blocked[i]` likewise). Candidate ids in the result are chunk_emb row indices."""
-    import faiss
-
     settings.validate()
     q = np.ascontiguousarray(query_emb, dtype=np.float32)
     c = np.ascontiguousarray(chunk_emb, dtype=np.float32)
-    index = faiss.IndexFlatIP(c.shape[1])
-    index.add(c)
     max_pos = max((len(p) for p in positives), default=0)
     depth = settings.depth or (settings.skip_top + 8 * settings.negatives + max_pos + 32)
-    depth = min(depth, c.shape[0])
+    kind = index_kind(settings, len(c))
+    gpus = faiss_gpus() if kind != "hnsw" else 0
+    depth = min(depth, c.shape[0], GPU_MAX_K if gpus else c.shape[0])
+    index, described = build_index(c, kind, settings, depth, gpus)
     selections: list[Selection] = []
     pos_scores: list[list[float]] = []
     n = len(q)
@@ -210,7 +242,61 @@ def mine_embeddings(
             )
         if on_block:
             on_block(min(n, start + settings.query_block), n)
-    return MiningResult(selections, pos_scores, mining_stats(selections, pos_scores, settings))
+    stats = {**mining_stats(selections, pos_scores, settings), "index": described}
+    return MiningResult(selections, pos_scores, stats)
+
+
+def faiss_gpus() -> int:
+    """GPUs faiss can use: 0 with faiss-cpu, the visible GPUs with faiss-gpu."""
+    import faiss
+
+    return int(getattr(faiss, "get_num_gpus", lambda: 0)())
+
+
+def index_kind(settings: MiningSettings, n_chunks: int) -> str:
+    """The index kind a mining over `n_chunks` uses: `settings.index`, or for "auto" exact
+    below `settings.approximate_from` chunks and ivf from there on."""
+    if settings.index != "auto":
+        return settings.index
+    return "ivf" if n_chunks >= settings.approximate_from else "exact"
+
+
+def ivf_lists(n_vectors: int) -> int:
+    """IVF clusters for `n_vectors`: about sqrt(n), so a cluster holds about sqrt(n) vectors,
+    and at most n/39 (faiss wants 39 training vectors per cluster)."""
+    return max(1, min(n_vectors // 39, round(math.sqrt(n_vectors))))
+
+
+def build_index(
+    vectors: np.ndarray, kind: str, settings: MiningSettings, depth: int, gpus: int = 0
+) -> tuple[Any, str]:
+    """A faiss inner-product index of kind exact/ivf/hnsw holding `vectors` [n, d], set up
+    to return `depth` neighbours per query (on every GPU when `gpus`); and its one-line
+    description for the mining's stats."""
+    import faiss
+
+    n, d = vectors.shape
+    nlist = ivf_lists(n)
+    spec = {"exact": "Flat", "ivf": f"IVF{nlist},Flat", "hnsw": "HNSW32"}[kind]
+    index = faiss.index_factory(d, spec, faiss.METRIC_INNER_PRODUCT)
+    if gpus:
+        index = faiss.index_cpu_to_all_gpus(index)
+    if kind == "ivf":
+        # 64 vectors per cluster train k-means as well as all of them, at a fraction of the time.
+        rows = np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)
+        index.train(vectors[np.sort(rows)])
+    index.add(vectors)
+    params = faiss.GpuParameterSpace() if gpus else faiss.ParameterSpace()
+    described = "exact"
+    if kind == "ivf":
+        nprobe = min(settings.nprobe, nlist, GPU_MAX_K if gpus else nlist)
+        params.set_index_parameter(index, "nprobe", nprobe)
+        described = f"ivf ({nlist} lists, nprobe {nprobe})"
+    elif kind == "hnsw":
+        ef = max(settings.ef_search, depth)
+        params.set_index_parameter(index, "efSearch", ef)
+        described = f"hnsw (M 32, efSearch {ef})"
+    return index, described + (f" on {gpus} GPU(s)" if gpus else "")
 
 
 def mining_stats(
@@ -265,7 +351,7 @@ def mine_workspace(
     """Mine negatives for the curated queries of `settings.splits`; store them as a new
     mining; return {"mining_id", "stats"}. `model` overrides loading `settings.model`."""
     from core.models import best_device
-    from core.training.trainer import resolve_base
+    from core.runs import model_location
 
     settings.validate()
     say = on_progress or (lambda s, t, m: None)
@@ -282,7 +368,7 @@ def mine_workspace(
     if model is None:
         from core.models import load_sentence_model  # knows the MoE model type of MoE runs
 
-        model = load_sentence_model(resolve_base(ws, settings.model), device=best_device())
+        model = load_sentence_model(model_location(ws, settings.model), device=best_device())
     texts = [r["text"] for r in rows]
     # Embed longest first in large blocks: similar lengths share a batch (little padding, as
     # sentence-transformers does over a whole call) while progress and cancel stay responsive.

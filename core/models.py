@@ -101,14 +101,20 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def open_model(name: str, device: str | None = None, **kwargs) -> SentenceTransformer:
+    """A fresh sentence-transformers model from a name or folder (MoE runs included: the
+    `bert_moe` type is registered first). `kwargs` go to `SentenceTransformer`."""
+    from sentence_transformers import SentenceTransformer
+
+    import core.modeling.bert_moe  # noqa: F401  (registers `bert_moe` with transformers)
+
+    return SentenceTransformer(resolve_model(name), device=device, **kwargs)
+
+
 @functools.lru_cache(maxsize=4)
 def load_sentence_model(name: str, device: str | None = None) -> SentenceTransformer:
     """Load (once per process) a sentence-transformers model by name or folder."""
-    from sentence_transformers import SentenceTransformer
-
-    import core.losses.moe_modeling  # noqa: F401  (registers `bert_moe`: MoE runs load too)
-
-    return SentenceTransformer(resolve_model(name), device=device)
+    return open_model(name, device=device)
 
 
 def model_max_tokens(name: str) -> int:

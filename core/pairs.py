@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.generation.splits import chunk_splits
+from core.splits import chunk_splits
 from core.store import Workspace, now_iso
 
 STATUSES = ("pending", "accepted", "edited", "rejected", "dropped")
@@ -211,7 +211,7 @@ def add_manual_pair(
     ws: Workspace, query: str, chunk_ids: Sequence[int], status: str = "accepted"
 ) -> int:
     """A person's own (question, positive chunks) pair; its split is its lowest chunk's
-    (core.generation.splits.chunk_splits). Returns the new pair id."""
+    (core.splits.chunk_splits). Returns the new pair id."""
     query = " ".join(query.split())
     if not query:
         raise PairError("the question cannot be empty")
@@ -416,22 +416,6 @@ def import_jsonl(ws: Workspace, path: str | Path, default_status: str = "accepte
         "duplicates": duplicates,
         "problems": problems,
     }
-
-
-def import_pairs(ws: Workspace, path: str | Path) -> dict:
-    """Import a JSONL file of pairs, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)
-    whose judged queries become accepted pairs on the corpus' chunks."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "corpus.jsonl").is_file():
-            raise PairError(f"{path} is not a BEIR folder (no corpus.jsonl)")
-        from core.beir_data import import_beir
-
-        out = import_beir(ws, path)
-        return {"imported": out["pairs"], "documents": out["documents"], "format": "beir"}
-    out = import_jsonl(ws, path)
-    out["format"] = "jsonl"
-    return out
 
 
 def status_counts(ws: Workspace) -> dict[str, int]:

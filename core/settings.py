@@ -1,6 +1,7 @@
 """Workspace settings in one place: LLM provider, base model, device, small-run defaults.
 
-Stored as `settings.json` in the workspace folder. API keys are never part of it: the key is
+Stored as `settings.json` in the workspace folder. Pages and commands read them through one
+function, `defaults_for(ws)`: the starting values of every form and every option left out. API keys are never part of it: the key is
 read at use time from an environment variable (named in the settings, `OPENAI_API_KEY` by
 default) or from Streamlit secrets, and `save_settings` refuses anything that looks like a key.
 """
@@ -15,14 +16,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.generation.bundled_llms import CATALOGUE, DEFAULT_LOCAL_LLM
+from core.generation.provider_registry import (
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_PROVIDER,
+    UnknownProvider,
+    get_provider,
+)
 from core.models import DEFAULT_BASE_MODEL
 from core.store import Workspace
 
 SETTINGS_FILE = "settings.json"
 
-Provider = Literal["local", "openai"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
-PROVIDERS: tuple[str, ...] = ("local", "openai")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 # Key-like field names that must never be written to disk.
 _SECRET_NAMES = ("api_key", "key", "token", "secret", "password")
@@ -36,41 +41,44 @@ class SettingsError(ValueError):
 class LLMSettings:
     """Where synthetic queries come from.
 
-    provider: "local" = a bundled model on this machine (no key; `local_model`, a key of
-    core.generation.bundled_llms.CATALOGUE); "openai" = any OpenAI-compatible server (OpenAI,
-    vLLM, NIM, Ollama) at `base_url`, `model` its model name.
-    api_key_env: the environment variable (or Streamlit secret) holding the key; the key itself
-    is never stored.
+    provider: a name from core.generation.provider_registry ("local" = the bundled SmolLM2
+    model on this machine, no key, slow, rough output; "openai" = any OpenAI-compatible server
+    (OpenAI, vLLM, NIM, Ollama) at `base_url`). model, base_url, api_key_env: read by the
+    providers whose `fields` name them. api_key_env: the environment variable (or Streamlit
+    secret) holding the key; the key itself is never stored. local_model: the bundled writer
+    of the local provider (a key of core.generation.bundled_llms.CATALOGUE).
     """
 
-    provider: Provider = "local"
+    provider: str = DEFAULT_PROVIDER
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = DEFAULT_API_KEY_ENV
     local_model: str = DEFAULT_LOCAL_LLM
 
 
 @dataclass
 class RunDefaults:
-    """Starting values the pages offer; a user can change each before launching.
+    """Starting values of new jobs on the Pairs and Train pages and of `embstudio generate`
+    and `embstudio train` options left out; 0 = the step's own default.
 
-    generate_per_chunk: questions per chunk and kind. generate_limit_chunks: chunks to write
-    for (0 = all). train_epochs: passes over the curated pairs. train_batch_size: pairs per
-    step. train_max_steps: stop after this many optimizer steps (0 = no limit).
+    generate_per_chunk: queries per chunk and kind (0 = each kind's own count).
+    generate_limit_chunks: only the first N chunks (0 = all). train_epochs: passes over the
+    curated pairs (0 = the preset's). train_batch_size: pairs per step (0 = TrainConfig's).
+    train_max_steps: stop after this many optimizer steps (0 = no limit).
     """
 
-    generate_per_chunk: int = 2
+    generate_per_chunk: int = 0
     generate_limit_chunks: int = 0
-    train_epochs: int = 1
-    train_batch_size: int = 32
+    train_epochs: int = 0
+    train_batch_size: int = 0
     train_max_steps: int = 0
 
 
 # The first-run demo: small enough that every step finishes in minutes on a 2-core CPU.
 DEMO_DEFAULTS = RunDefaults(
-    generate_per_chunk=1,
+    generate_per_chunk=0,
     generate_limit_chunks=0,
-    train_epochs=1,
+    train_epochs=0,
     train_batch_size=16,
     train_max_steps=20,
 )
@@ -86,13 +94,13 @@ class StudioSettings:
     defaults: RunDefaults = field(default_factory=RunDefaults)
 
     def validate(self) -> None:
-        if self.llm.provider not in PROVIDERS:
-            raise SettingsError(f"provider must be one of {', '.join(PROVIDERS)}")
-        if self.llm.provider == "openai" and not self.llm.base_url.startswith(
-            ("http://", "https://")
-        ):
+        try:
+            reads = get_provider(self.llm.provider).fields
+        except UnknownProvider as exc:
+            raise SettingsError(str(exc)) from exc
+        if "base_url" in reads and not self.llm.base_url.startswith(("http://", "https://")):
             raise SettingsError("the base URL must start with http:// or https://")
-        if not self.llm.model.strip():
+        if "model" in reads and not self.llm.model.strip():
             raise SettingsError("the LLM model name is empty")
         if self.llm.local_model not in CATALOGUE:
             raise SettingsError(f"local model must be one of {', '.join(CATALOGUE)}")
@@ -159,6 +167,46 @@ def save_settings(ws: Workspace, settings: StudioSettings) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """What a workspace's settings make of every page's and command's starting values.
+
+    llm: the question writer. base_model: the model the Negatives, Train and Evaluate pages,
+    `mine`, `train`, `evaluate`, `ingest` (token limit of chunks) and generation's filters
+    start from. per_chunk/limit_chunks: generation's counts (None = the step's own default).
+    train: TrainConfig fields a new run starts from (base model, device, and epochs, batch
+    size and max steps when set).
+    """
+
+    llm: LLMSettings
+    base_model: str
+    device: str
+    per_chunk: int | None
+    limit_chunks: int | None
+    train: dict[str, Any]
+
+
+def defaults_for(ws: Workspace) -> Defaults:
+    """The one reader of the saved settings for pages and commands (see `Defaults`)."""
+    s = load_settings(ws)
+    d = s.defaults
+    train: dict[str, Any] = {"base_model": s.base_model, "device": s.device}
+    if d.train_epochs:
+        train["epochs"] = float(d.train_epochs)
+    if d.train_batch_size:
+        train["batch_size"] = int(d.train_batch_size)
+    if d.train_max_steps:
+        train["max_steps"] = int(d.train_max_steps)
+    return Defaults(
+        llm=s.llm,
+        base_model=s.base_model,
+        device=s.device,
+        per_chunk=d.generate_per_chunk or None,
+        limit_chunks=d.generate_limit_chunks or None,
+        train=train,
+    )
+
+
 def api_key(llm: LLMSettings, secrets: Mapping[str, Any] | None = None) -> str | None:
     """The provider key: environment variable first, then Streamlit secrets; None when absent."""
     value = os.environ.get(llm.api_key_env)
@@ -201,3 +249,9 @@ def device_info() -> dict[str, Any]:
         "cpu_cores": os.cpu_count() or 1,
         "torch": torch.__version__,
     }
+
+
+def option(args: Any, name: str) -> Any:
+    """A command's parsed option `name`: None when it was not given, or when there are no
+    options at all (`args` None: the one-click pipeline runs each step with no option)."""
+    return getattr(args, name, None) if args is not None else None

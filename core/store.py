@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 DB_NAME = "studio.db"
 
@@ -130,7 +129,7 @@ CREATE TABLE runs (
     base_model  TEXT NOT NULL,
     loss        TEXT NOT NULL,
     config      TEXT NOT NULL,             -- JSON
-    status      TEXT NOT NULL,             -- mirrors the training job
+    status      TEXT NOT NULL,             -- dropped in v4 (core.runs derives it)
     model_path  TEXT,                      -- relative to the workspace
     metrics     TEXT NOT NULL DEFAULT '{}' -- JSON
 );
@@ -171,8 +170,20 @@ MIGRATIONS: list[str] = [
     DROP TABLE generation_log;
     ALTER TABLE generation_log_v3 RENAME TO generation_log;
     -- A chunk's own split, for workspaces too small to hold out whole documents
-    -- (core.generation.splits); NULL means its document's split.
+    -- (core.splits); NULL means its document's split.
     ALTER TABLE chunks ADD COLUMN split TEXT;
+    """,
+    # v4: a run's status is derived (core.runs) from its model and the job writing it, named
+    # by job_id: the newest job of the run, or of its split run for a final fit '<RUN>-all'.
+    """
+    ALTER TABLE runs ADD COLUMN job_id TEXT;
+    UPDATE runs SET job_id = (
+        SELECT jobs.id FROM jobs
+        WHERE jobs.run_id = runs.id OR jobs.run_id || '-all' = runs.id
+        ORDER BY jobs.created_at DESC, jobs.rowid DESC LIMIT 1
+    );
+    UPDATE runs SET model_path = NULL WHERE status != 'succeeded';
+    ALTER TABLE runs DROP COLUMN status;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -343,19 +354,3 @@ class Workspace:
             for row in conn.execute("SELECT status, COUNT(*) AS n FROM pairs GROUP BY status"):
                 out[f"pairs_{row['status']}"] = row["n"]
         return out
-
-    def list_runs(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Training runs as row dicts, newest first; ``status`` keeps only runs in that state.
-
-        Runs started within the same second share ``created_at``; the insertion order
-        (rowid) breaks the tie so that every page lists them in the same stable order.
-        """
-        sql = "SELECT * FROM runs"
-        args: tuple[str, ...] = ()
-        if status is not None:
-            sql += " WHERE status = ?"
-            args = (status,)
-        with self.connect() as conn:
-            return [
-                dict(r) for r in conn.execute(sql + " ORDER BY created_at DESC, rowid DESC", args)
-            ]

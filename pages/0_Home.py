@@ -3,10 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from core.jobs import list_jobs
+from core.jobs import ACTIVE, list_jobs
+from core.overview import next_step, overview
 from ui import nav
 from ui.errors import user_errors
-from ui.overview import next_step, overview
+from ui.job_panel import REFRESH_S, job_row
+from ui.pipeline_panel import pipeline_section
 from ui.state import require_workspace
 
 st.title("Domain Embedding Studio")
@@ -50,10 +52,13 @@ for col, (page, text) in zip(cols, STEPS, strict=True):
         st.markdown(f"{page.icon} **{page.title}**")
         st.caption(text)
 
+# While the one-click pipeline runs, it is the next step: no other step is suggested.
+pipeline_running = c["documents"] > 0 and pipeline_section(ws)
+
 step = next_step(c)
 if step is None:
     st.success("Every step has been done once. Try another objective on the Train page.")
-elif c["documents"] > 0:
+elif c["documents"] > 0 and not pipeline_running:
     st.subheader("Next step")
     st.write(step.why)
     target = {p.title.split(" ", 1)[-1].lower(): p for p in nav.PIPELINE}[step.page]
@@ -68,23 +73,19 @@ with st.expander("Pairs by status", expanded=False):
     )
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=REFRESH_S)
 def jobs_section() -> None:
-    jobs = list_jobs(ws)[:8]
-    if not jobs:
+    everything = list_jobs(ws)
+    if not everything:
         st.caption("No jobs yet. Long work (generation, mining, training, …) runs here.")
+        return
+    # An active pipeline is drawn above, with its Cancel button.
+    jobs = [j for j in everything if not (j["kind"] == "auto" and j["status"] in ACTIVE)][:8]
+    if not jobs:
         return
     st.subheader("Jobs")
     for job in jobs:
-        label = f"{job['kind']} · {job['status']}"
-        if job["message"]:
-            label += f" · {job['message']}"
-        if job["status"] in ("queued", "running"):
-            st.progress(float(job["progress"]), text=label)
-        elif job["status"] == "failed":
-            st.error(f"{label}: {job['error'] or 'failed'}".splitlines()[0])
-        else:
-            st.caption(label)
+        job_row(ws, job, "home")
 
 
 jobs_section()

@@ -6,6 +6,7 @@ import streamlit as st
 from core.chunking import ChunkingSettings
 from core.documents import delete_document, list_chunks, list_documents
 from core.ingest import DEFAULT_MAX_FILE_MB, ingest_files, rechunk_all
+from core.settings import defaults_for
 from ui.state import require_workspace
 
 st.title("1 Documents")
@@ -32,7 +33,7 @@ with st.expander("Chunking settings", expanded=False):
         try:
             settings.validate()
             with st.spinner("Re-chunking…"):
-                n = rechunk_all(ws, settings)
+                n = rechunk_all(ws, settings, defaults_for(ws).base_model)
             st.success(f"{n} chunks.")
         except ValueError as exc:
             st.error(str(exc))
@@ -54,6 +55,7 @@ if uploads and st.button(f"Ingest {len(uploads)} file(s)", type="primary", key="
         ws,
         ((f.name, f.getvalue()) for f in uploads),
         settings,
+        model_name=defaults_for(ws).base_model,  # its token limit caps the chunks
         max_file_mb=DEFAULT_MAX_FILE_MB,
         on_progress=lambda i, name: bar.progress(i / len(uploads), text=f"{name}"),
     )

@@ -6,21 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from core import pairs
+from core.beir_data import import_pairs
 from core.documents import list_chunks, list_documents
 from core.generation.bundled_llms import CATALOGUE, unavailable_reason
 from core.generation.examples import MAX_EXAMPLES, load_examples, save_examples
 from core.generation.filters import FilterSettings
-from core.generation.pipeline import (
-    ALL_KINDS,
-    DEFAULT_PER_CHUNK,
-    GenerateSettings,
-    default_kinds,
-)
-from core.generation.providers import DEFAULT_API_KEY_ENV, DEFAULT_OPENAI_MODEL
+from core.generation.kinds import default_per_chunk, kind_names
+from core.generation.pipeline import GenerateSettings, default_kinds
+from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider, provider_names
 from core.generation.pseudo import ICT_WORDS_PER_QUERY
-from core.jobs import cancel_job, list_jobs, start_job
-from core.settings import load_settings
+from core.jobs import list_jobs, start_job
+from core.settings import defaults_for
 from ui.errors import user_errors
+from ui.job_panel import first_line, job_panel, watch
 from ui.state import require_workspace
 
 EDITOR = "pairs_editor"
@@ -39,54 +37,57 @@ if not documents:
     st.stop()
 
 # ---------------------------------------------------------------- generate (background job)
-# The Settings page holds the workspace's provider choice; this form starts from it.
-llm_settings = load_settings(ws).llm
+# The Settings page holds the workspace's provider and run defaults; this form starts from them.
+defaults = defaults_for(ws)
+llm_settings = defaults.llm
+names = provider_names()
 with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     c1, c2 = st.columns(2)
     provider = c1.radio(
         "Question writer",
-        ["local", "openai"],
-        index=0 if llm_settings.provider == "local" else 1,
+        names,
+        index=names.index(llm_settings.provider) if llm_settings.provider in names else 0,
         horizontal=True,
         key="pairs_provider",
-        help="local: a bundled model, offline (SmolLM2-135M ~0.35 questions/s on 2 CPU "
-        "cores). openai: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, NIM).",
+        help=". ".join(f"{n}: {get_provider(n).help}" for n in names) + ".",
     )
     kinds = c2.multiselect(
         "Kinds",
-        list(ALL_KINDS),
-        default=list(default_kinds(writer_named=llm_settings.provider != "local")),
+        list(kind_names()),
+        default=list(default_kinds(writer_named=llm_settings.provider != DEFAULT_PROVIDER)),
         key="pairs_kinds",
         help="LLM: simple, multi-hop, structural, contextual. No LLM: ict (a sentence as "
         "query), keywords (salient phrases), heading (section title → its chunks).",
     )
-    model = base_url = None
-    key_env = DEFAULT_API_KEY_ENV
-    if provider == "local":
+    # The endpoint inputs the chosen provider reads, starting from the saved ones.
+    reads = get_provider(provider).fields
+    endpoint = dict.fromkeys(reads)
+    columns = iter(st.columns(len(reads))) if reads else iter(())
+    if "local_model" in reads:
         keys = list(CATALOGUE)
-        model = st.selectbox(
+        chosen = next(columns).selectbox(
             "Local model",
             keys,
             index=keys.index(llm_settings.local_model),
             key="pairs_local_model",
             format_func=lambda k: f"{CATALOGUE[k].display}: {CATALOGUE[k].about}",
         )
-        if why := unavailable_reason(CATALOGUE[model]):
+        endpoint["local_model"] = chosen
+        if why := unavailable_reason(CATALOGUE[chosen]):
             st.warning(why)
-    if provider == "openai":
-        o1, o2, o3 = st.columns(3)
-        model = o1.text_input(
-            "Model", llm_settings.model or DEFAULT_OPENAI_MODEL, key="pairs_model"
-        )
-        base_url = (
-            o2.text_input(
+    if "model" in reads:
+        endpoint["model"] = next(columns).text_input("Model", llm_settings.model, key="pairs_model")
+    if "base_url" in reads:
+        endpoint["base_url"] = (
+            next(columns).text_input(
                 "Base URL (empty = OpenAI)", llm_settings.base_url or "", key="pairs_base_url"
             )
             or None
         )
-        key_env = o3.text_input(
+    if "api_key_env" in reads:
+        endpoint["api_key_env"] = next(columns).text_input(
             "API key variable",
-            llm_settings.api_key_env or DEFAULT_API_KEY_ENV,
+            llm_settings.api_key_env,
             key="pairs_key_env",
             help="Name of the environment variable holding the key; the key is never stored.",
         )
@@ -95,13 +96,19 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         "Per chunk (0 = defaults)",
         0,
         10,
-        0,
+        defaults.per_chunk or 0,
         key="pairs_per_chunk",
         help="Questions per chunk for each kind; 0 keeps each kind's default ("
-        + ", ".join(f"{k} {n}" for k, n in DEFAULT_PER_CHUNK.items())
+        + ", ".join(f"{k} {n}" for k, n in default_per_chunk().items())
         + f"; ict one per {ICT_WORDS_PER_QUERY} words of the chunk).",
     )
-    limit = g2.number_input("Only the first N chunks (0 = all)", 0, 100000, 0, key="pairs_limit")
+    limit = g2.number_input(
+        "Only the first N chunks (0 = all)",
+        0,
+        100000,
+        defaults.limit_chunks or 0,
+        key="pairs_limit",
+    )
     min_score = g3.slider(
         "Keep judge score ≥",
         1.0,
@@ -138,18 +145,24 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
             save_examples(ws, examples_text.splitlines())
             settings = GenerateSettings(
                 provider=provider,
-                model=model,
-                base_url=base_url,
-                api_key_env=key_env,
+                # The provider's model setting is the run's model (a bundled writer or the
+                # endpoint's model name).
+                **{
+                    ("model" if k == get_provider(provider).model_setting else k): v
+                    for k, v in endpoint.items()
+                    if v is not None
+                },
                 kinds=tuple(kinds),
                 per_chunk={k: int(per_chunk) for k in kinds} if per_chunk else {},
                 limit_chunks=int(limit) or None,
                 ict_remove_sentence=bool(ict_remove),
                 write_again=bool(write_again),
+                base_model=defaults.base_model,
                 filters=FilterSettings(min_judge_score=float(min_score)),
             )
             settings.validate()
-            if provider == "openai" and not os.environ.get(key_env):
+            key_env = settings.api_key_env
+            if get_provider(provider).needs_key and not os.environ.get(key_env):
                 # A key kept in Streamlit secrets reaches the job process through its
                 # environment; it is never written to the database or the job's params.
                 try:
@@ -158,28 +171,20 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
                     secret = None
                 if secret:
                     os.environ[key_env] = str(secret)
-            start_job(ws, "generate", settings.to_params())
+            watch("pairs", start_job(ws, "generate", settings.to_params()))
             st.rerun()
 
 
-@st.fragment(run_every=2.0 if list_jobs(ws, kind="generate", active_only=True) else None)
-def generation_status() -> None:
+job_panel(ws, ("generate",), "pairs")
+
+
+def last_generation() -> None:
+    """What the last generation job did (its progress is the job panel's)."""
     jobs = list_jobs(ws, kind="generate")
     if not jobs:
         return
     job = jobs[0]
-    if job["status"] in ("queued", "running"):
-        st.session_state.pairs_watched_job = job["id"]
-        st.progress(float(job["progress"]), text=job["message"] or "starting…")
-        if st.button("Cancel generation", key="pairs_cancel"):
-            with user_errors("Could not cancel"):
-                cancel_job(ws, job["id"])
-    elif st.session_state.get("pairs_watched_job") == job["id"]:
-        # The job this page was polling has just ended: rerun the whole page so the review
-        # table shows the new pairs without a manual refresh.
-        del st.session_state.pairs_watched_job
-        st.rerun(scope="app")
-    elif job["status"] == "succeeded" and job["result"]:
+    if job["status"] == "succeeded" and job["result"]:
         r = job["result"]
         reasons = ", ".join(f"{k} {v}" for k, v in r.get("dropped_by_reason", {}).items())
         st.success(
@@ -196,10 +201,10 @@ def generation_status() -> None:
         if r.get("examples"):
             st.caption("Example questions shown to the writer: " + " · ".join(r["examples"]))
     elif job["status"] == "failed":
-        st.error(f"Last generation failed: {(job['error'] or '').splitlines()[0]}")
+        st.error(f"Last generation failed: {first_line(job['error'])}")
 
 
-generation_status()
+last_generation()
 
 # ---------------------------------------------------------------- review
 all_pairs = pairs.list_pairs(ws)
@@ -390,7 +395,7 @@ with st.expander("Import and export"):
     )
     if beir_dir and st.button("Import BEIR folder", key="pairs_beir_btn"):
         with user_errors("Could not import the BEIR folder"):
-            result = pairs.import_pairs(ws, beir_dir)
+            result = import_pairs(ws, beir_dir)
             st.success(f"Imported {result['imported']} labelled queries.")
     if all_pairs and st.button("Export all pairs to JSONL", key="pairs_export_btn"):
         with user_errors("Could not export"):

@@ -7,8 +7,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import pairs
-from core.jobs import get_job, list_jobs, start_job
+from core.jobs import start_job
 from core.mining import (
+    INDEX_KINDS,
     MiningSettings,
     flag_false_negative,
     list_minings,
@@ -17,8 +18,10 @@ from core.mining import (
     positive_scores,
     query_view,
 )
-from core.models import DEFAULT_BASE_MODEL
+from core.runs import list_runs
+from core.settings import defaults_for
 from ui.errors import user_errors
+from ui.job_panel import job_panel, watch
 from ui.state import require_workspace
 
 st.title("3 Negatives")
@@ -29,7 +32,7 @@ st.write(
 ws = require_workspace()
 
 n_curated = sum(n for status, n in pairs.status_counts(ws).items() if status in pairs.CURATED)
-runs = [r["id"] for r in ws.list_runs(status="succeeded")]
+runs = [r["id"] for r in list_runs(ws, status="succeeded")]
 if n_curated == 0:
     st.info(
         "No curated pairs yet: generate and accept pairs on the Pairs page first, then mine "
@@ -37,47 +40,66 @@ if n_curated == 0:
     )
     st.stop()
 
+DEFAULTS = MiningSettings(model=defaults_for(ws).base_model)  # core.mining owns the rest
 with st.expander("Mining settings", expanded=not list_minings(ws)):
     model = st.selectbox(
         "Model",
-        [DEFAULT_BASE_MODEL] + [f"run:{r}" for r in runs],
+        [DEFAULTS.model] + [f"run:{r}" for r in runs],
         key="neg_model",
-        help="The base model, or a fine-tuned run's model to re-mine harder negatives "
-        "(ANCE-style).",
+        help="The workspace's base model, or a fine-tuned run's model to re-mine harder "
+        "negatives (ANCE-style).",
     )
     c1, c2, c3 = st.columns(3)
-    k = c1.number_input("Negatives per query (K)", 1, 50, 4, key="neg_k")
-    use_rel = c2.checkbox("Relative margin", True, key="neg_use_rel")
+    k = c1.number_input("Negatives per query (K)", 1, 50, DEFAULTS.negatives, key="neg_k")
+    use_rel = c2.checkbox(
+        "Relative margin", DEFAULTS.relative_margin is not None, key="neg_use_rel"
+    )
     rel = c2.number_input(
         "m",
         0.0,
         0.99,
-        0.05,
+        DEFAULTS.relative_margin or 0.0,
         0.01,
         key="neg_rel",
         help="Keep candidates scoring below min_pos - m·|min_pos| (the weakest positive).",
     )
-    use_abs = c3.checkbox("Absolute margin", False, key="neg_use_abs")
+    use_abs = c3.checkbox(
+        "Absolute margin", DEFAULTS.absolute_margin is not None, key="neg_use_abs"
+    )
     absm = c3.number_input(
-        "a", 0.0, 2.0, 0.1, 0.01, key="neg_abs", help="Keep candidates below min_pos - a."
+        "a",
+        0.0,
+        2.0,
+        DEFAULTS.absolute_margin or 0.1,  # the value offered when it is switched on
+        0.01,
+        key="neg_abs",
+        help="Keep candidates below min_pos - a.",
     )
     c4, c5 = st.columns(2)
     skip = c4.number_input(
         "Skip top ranks",
         0,
         100,
-        0,
+        DEFAULTS.skip_top,
         key="neg_skip",
         help="Ignore the N best non-positive candidates (often unlabelled positives).",
     )
     same_doc = c5.checkbox(
         "Exclude the positive's own document",
-        False,
+        DEFAULTS.exclude_same_document,
         key="neg_same_doc",
         help="Chunks of the same document often share the answer.",
     )
-    splits = st.multiselect(
-        "Splits", ["train", "validation", "test"], ["train", "validation"], key="neg_splits"
+    c6, c7 = st.columns(2)
+    splits = c6.multiselect(
+        "Splits", ["train", "validation", "test"], list(DEFAULTS.splits), key="neg_splits"
+    )
+    index = c7.selectbox(
+        "Search index",
+        INDEX_KINDS,
+        index=INDEX_KINDS.index(DEFAULTS.index),
+        key="neg_index",
+        help=MiningSettings.__dataclass_fields__["index"].metadata["help"],
     )
     if st.button("Mine negatives", type="primary", key="neg_start"):
         with user_errors("Could not start mining"):
@@ -89,30 +111,12 @@ with st.expander("Mining settings", expanded=not list_minings(ws)):
                 skip_top=int(skip),
                 exclude_same_document=same_doc,
                 splits=tuple(splits),
+                index=index,
             ).validate()
-            st.session_state.neg_job = start_job(ws, "mine", asdict(settings))
+            watch("neg", start_job(ws, "mine", asdict(settings)))
 
 
-@st.fragment(run_every=2.0)
-def mining_status() -> None:
-    job_id = st.session_state.get("neg_job")
-    if job_id is None:
-        active = list_jobs(ws, kind="mine", active_only=True)
-        job_id = active[0]["id"] if active else None
-    if job_id is None:
-        return
-    job = get_job(ws, job_id)
-    if job["status"] in ("queued", "running"):
-        st.progress(float(job["progress"]), text=f"Mining: {job['message'] or job['status']}")
-    elif job["status"] == "failed":
-        st.error(f"Mining failed: {(job['error'] or '').splitlines()[0:1]}")
-        st.session_state.pop("neg_job", None)
-    else:
-        st.session_state.pop("neg_job", None)
-        st.rerun()
-
-
-mining_status()
+job_panel(ws, ("mine",), "neg", "Mining failed")
 
 minings = list_minings(ws)
 if not minings:
@@ -135,6 +139,8 @@ cols[4].metric("Mean negative", f"{mn:.3f}" if mn is not None else "–")
 cols[5].metric(
     f"Queries < {mining['config'].get('negatives')} neg.", s.get("queries_short_of_k", 0)
 )
+if s.get("index"):
+    st.caption(f"Search index: {s['index']}; {s.get('chunks', '?')} chunks.")
 
 mined = mined_queries(ws, mid)
 if not mined:

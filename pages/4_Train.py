@@ -7,15 +7,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.jobs import cancel_job, resume_job
+from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
+from core.runs import job_for_run, last_checkpoint, list_runs, read_progress
+from core.settings import defaults_for
 from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
-from core.training.jobs import job_for_run, start_training, sync_run_statuses
-from core.training.objectives import describe_objectives
+from core.training.distributed import objective_errors, visible_gpus
+from core.training.jobs import start_training
+from core.training.objectives import describe_objectives, objective_fields
 from core.training.signal import training_signal
-from core.training.trainer import last_checkpoint, read_progress
 from ui.errors import user_errors
+from ui.job_panel import job_row
 from ui.state import require_workspace
 
 st.title("4 Train")
@@ -24,13 +27,14 @@ st.write(
     "background: you can leave this page and come back, progress is kept."
 )
 ws = require_workspace()
-sync_run_statuses(ws)
 HELP = TrainConfig.help()
-DEFAULTS = TrainConfig()
+# The workspace's Settings (base model, device, run defaults) over TrainConfig's defaults,
+# exactly as `embstudio train` starts.
+DEFAULTS = TrainConfig(**defaults_for(ws).train)
 
 train_kinds = curated_kind_counts(ws, DEFAULTS.train_split)
 n_train = sum(train_kinds.values())
-runs = ws.list_runs()
+runs = list_runs(ws)
 
 if n_train == 0 and not runs:
     st.info(
@@ -66,7 +70,8 @@ with st.expander("New training run", expanded=not runs):
     finished = [r["id"] for r in runs if r["status"] == "succeeded"]
     base = st.selectbox(
         "Base model",
-        [DEFAULT_BASE_MODEL, MPNET_MODEL] + [f"run:{r}" for r in finished],
+        list(dict.fromkeys([DEFAULTS.base_model, DEFAULT_BASE_MODEL, MPNET_MODEL]))
+        + [f"run:{r}" for r in finished],
         key="train_base",
         help=HELP["base_model"],
     )
@@ -89,7 +94,7 @@ with st.expander("New training run", expanded=not runs):
         "Epochs (empty = preset)",
         0.1,
         100.0,
-        None,
+        DEFAULTS.epochs,
         0.5,
         key="train_epochs",
         placeholder=f"{PRESETS[in_force]['epochs']:g}",
@@ -135,6 +140,15 @@ with st.expander("New training run", expanded=not runs):
         help=HELP["warmup_ratio"],
     )
     extra: dict = {}
+    gpus = visible_gpus()
+    if gpus > 1:  # several GPUs: train on them together (DDP, core/training/distributed.py)
+        extra["devices"] = int(
+            st.number_input("Devices", 1, gpus, 1, key="train_devices", help=HELP["devices"])
+        )
+        st.caption(
+            f"Each step trains {extra['devices']} x {int(batch)} = "
+            f"{extra['devices'] * int(batch)} records, one batch per device."
+        )
     if len(train_kinds) > 1:
         st.markdown("**Mix of question kinds**")
         st.caption(HELP["kind_weights"])
@@ -157,23 +171,20 @@ with st.expander("New training run", expanded=not runs):
             "in_batch_negatives",
             "validate_every_epoch",
             "checkpoint_steps",
-            "mini_batch_size",
             "device",
         ):
             f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
             extra[name] = _field_input(f, f"train_f_{name}")
-    # Objective-specific settings are the fields named after the objective (dual_*, clp_*...).
-    prefix = loss.split("-")[0] + "_"
-    own = [f for f in dataclasses.fields(TrainConfig) if f.name.startswith(prefix)]
+    # The chosen objective's own settings (core/training/objectives/), then the MoE option.
+    fields_by_name = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    own = objective_fields(loss)
     if own:
         st.markdown(f"**{loss} settings**")
-        for f in own:
-            extra[f.name] = _field_input(f, f"train_f_{f.name}")
-    moe_fields = [f for f in dataclasses.fields(TrainConfig) if f.name.startswith("moe")]
-    if moe_fields:
-        st.markdown("**Mixture of experts**")
-        for f in moe_fields:
-            extra[f.name] = _field_input(f, f"train_f_{f.name}")
+        for name in own:
+            extra[name] = _field_input(fields_by_name[name], f"train_f_{name}")
+    st.markdown("**Mixture of experts**")
+    for f in dataclasses.fields(MoESettings):
+        extra[f.name] = _field_input(fields_by_name[f.name], f"train_f_{f.name}")
     final_fit = st.checkbox(
         "Final fit on every document after the run",
         DEFAULTS.final_fit,
@@ -195,6 +206,8 @@ with st.expander("New training run", expanded=not runs):
     )
     signal = training_signal(ws, cfg)
     (st.warning if signal.too_little else st.caption)("Training signal: " + signal.sentence())
+    for reason in objective_errors(cfg):  # refused on several devices, said before the click
+        st.error(reason)
     if st.button("Start training", type="primary", key="train_start"):
         with user_errors("Could not start training"):
             run_id, _ = start_training(ws, cfg)
@@ -202,7 +215,7 @@ with st.expander("New training run", expanded=not runs):
             st.success(f"Run {run_id} started.")
             st.rerun()
 
-runs = ws.list_runs()
+runs = list_runs(ws)
 if not runs:
     st.info("No runs yet: set up a run above and press **Start training**.")
     st.stop()
@@ -216,12 +229,11 @@ run_id = st.selectbox("Run", run_ids, key="train_view_run")
 @st.fragment(run_every=2.0)
 def live(run_id: str) -> None:
     job = job_for_run(ws, run_id)
-    status = job["status"] if job else "unknown"
     if job:
-        text = f"{status}: {job['message'] or ''}"
-        st.progress(float(job["progress"]), text=text)
-        if job["status"] == "failed" and job.get("error"):
-            st.error(f"Training failed: {job['error'].splitlines()[0]}")
+        ckpt = last_checkpoint(ws.run_dir(run_id))
+        resume = f"Resume from {ckpt.name}" if ckpt else "Restart"
+        with user_errors("Could not cancel or resume"):
+            job_row(ws, job, "train", label="Training", resume=resume)
     points = read_progress(ws.run_dir(run_id))
     steps = [p for p in points if p.get("type") == "step"]
     evals = [p for p in points if p.get("type") == "eval"]
@@ -237,19 +249,6 @@ def live(run_id: str) -> None:
         ndcg = [(p["step"], v) for p in evals for k, v in p.items() if k.endswith("cosine_ndcg@10")]
         if ndcg:
             st.caption("Validation nDCG@10 by step: " + ", ".join(f"{s}: {v:.3f}" for s, v in ndcg))
-    c1, c2 = st.columns(2)
-    if job and job["status"] in ("queued", "running"):
-        if c1.button("Cancel", key="train_cancel"):
-            with user_errors("Could not cancel"):
-                cancel_job(ws, job["id"])
-                st.toast("Cancelling: a checkpoint is saved first.")
-    elif job and job["status"] in ("failed", "cancelled"):
-        ckpt = last_checkpoint(ws.run_dir(run_id))
-        label = f"Resume from {ckpt.name}" if ckpt else "Restart"
-        if c2.button(label, key="train_resume"):
-            with user_errors("Could not resume"):
-                resume_job(ws, job["id"])
-                st.rerun()
 
 
 live(run_id)

@@ -8,12 +8,15 @@ import streamlit as st
 
 from core.access import check_data_path
 from core.evaluation.report import list_evaluations, load_report
-from core.evaluation.runner import final_of, refuse_final_fits
-from core.generation.splits import split_mode
+from core.evaluation.runner import refuse_final_fits
 from core.jobs import list_jobs, start_job
-from core.models import DEFAULT_BASE_MODEL
+from core.runs import SUCCEEDED, final_of, list_runs
+from core.settings import defaults_for
+from core.splits import split_mode
 from ui.errors import user_errors
 from ui.job_panel import job_panel, watch
+from ui.merge_panel import merge_panel
+from ui.playground import open_in_playground
 from ui.state import default_workspace_path, require_workspace
 
 st.title("5 Evaluate")
@@ -27,9 +30,9 @@ ws = require_workspace()
 
 n_chunks = ws.counts()["chunks"]
 
-runs = ws.list_runs()
+runs = list_runs(ws)
 # Only runs whose model folder exists can be evaluated.
-ready = [r for r in runs if r["model_path"] and (ws.root / r["model_path"]).is_dir()]
+ready = [r for r in runs if r["status"] == SUCCEEDED]
 evaluations = list_evaluations(ws)
 if n_chunks == 0 and not evaluations:
     st.info(
@@ -68,7 +71,10 @@ model_b = c2.selectbox(
     "fit (RUN-all) was trained on every document, the held-out ones too.",
 )
 base_model = st.text_input(
-    "Base model", DEFAULT_BASE_MODEL, key="ev_base_model", help="A model name or folder."
+    "Base model",
+    defaults_for(ws).base_model,
+    key="ev_base_model",
+    help="A model name or folder (the workspace's base model from Settings by default).",
 )
 dataset = st.radio(
     "Evaluation set",
@@ -113,7 +119,7 @@ params = {
     "beir_dir": beir_dir or None,
     "split": split.strip() or "test",
     "group": group.strip() or None,
-    "base_model": base_model.strip() or DEFAULT_BASE_MODEL,
+    "base_model": base_model.strip() or defaults_for(ws).base_model,
     "models": models,
     "top_k": int(top_k),
 }
@@ -141,7 +147,7 @@ if b2.button("Compute geometry", key="ev_geometry_start", help="Anisotropy, hist
         watch("ev", start_job(ws, "geometry", geometry))
 
 
-job_panel(ws, ("evaluate", "geometry"), "ev", "The job failed")
+job_panel(ws, ("evaluate", "geometry", "merge_curve"), "ev", "The job failed")
 
 # ---------------------------------------------------------------- results of an evaluation
 st.subheader("Results")
@@ -205,7 +211,16 @@ else:
             m2.metric("Losses", cmp["losses"])
             m3.metric("Ties", cmp["ties"])
 
-            st.markdown("**Per-query inspector** (nDCG@10, B − A; largest losses first)")
+            st.markdown(
+                f"[See them query by query in Regressions](#regressions): {cmp['losses']} "
+                f"queries {cmp['label_b']} ranks worse than {cmp['label_a']}."
+            )
+
+            st.subheader("Regressions")
+            st.caption(
+                "nDCG@10 per query, B − A (largest losses first; click a column to sort). "
+                "Select a query to open it in the Playground with both rankings."
+            )
             outcome = st.radio(
                 "Show", ["all", "loss", "win", "tie"], horizontal=True, key="ev_outcome"
             )
@@ -213,14 +228,35 @@ else:
             if not rows:
                 st.caption("No queries with this outcome.")
             else:
-                st.dataframe(
-                    pd.DataFrame(rows)[
-                        ["query_id", "outcome", "delta", "ndcg_a", "ndcg_b", "query"]
-                    ].rename(columns={"ndcg_a": cmp["label_a"], "ndcg_b": cmp["label_b"]}),
+                frame = pd.DataFrame(rows)[
+                    ["query_id", "outcome", "delta", "ndcg_a", "ndcg_b", "query"]
+                ].rename(columns={"ndcg_a": cmp["label_a"], "ndcg_b": cmp["label_b"]})
+                picked = st.dataframe(
+                    frame,
                     hide_index=True,
                     key="ev_queries_table",
+                    on_select="rerun",
+                    selection_mode="single-row",
                 )
                 by_id = {q["query_id"]: q for q in rows}
+                selected = picked.selection.rows if picked is not None else []
+                if selected and frame.iloc[selected[0]]["query_id"] in by_id:
+                    st.session_state["ev_query"] = frame.iloc[selected[0]]["query_id"]
+                st.plotly_chart(
+                    px.bar(
+                        frame.reset_index(),
+                        x="index",
+                        y="delta",
+                        color="outcome",
+                        hover_data={"query": True, "index": False},
+                        color_discrete_map={"loss": "#d62728", "win": "#2ca02c", "tie": "#999"},
+                        labels={"index": "query (largest loss first)", "delta": "Δ nDCG@10"},
+                        title=f"nDCG@10 of {cmp['label_b']} − {cmp['label_a']} per query",
+                    ),
+                    key="ev_regressions_chart",
+                )
+                if st.session_state.get("ev_query") not in by_id:
+                    st.session_state.pop("ev_query", None)
                 qid = st.selectbox(
                     "Inspect query",
                     list(by_id),
@@ -228,6 +264,10 @@ else:
                     key="ev_query",
                 )
                 q = by_id[qid]
+                if st.button("Open in the Playground", key="ev_open_playground", type="primary"):
+                    open_in_playground(
+                        report["config"]["params"], qid, [cmp["label_a"], cmp["label_b"]]
+                    )
                 st.markdown(f"**Query:** {q['query']}")
                 for rel in q["relevant"][:3]:
                     st.markdown(f"**Relevant** `{rel['doc_id']}`: {rel['text']}")
@@ -260,6 +300,9 @@ else:
                     mime=mime,
                     key=f"ev_download_{suffix}",
                 )
+
+# ---------------------------------------------------------------- merge slider and curve
+merge_panel(ws, ready, params)
 
 # ---------------------------------------------------------------- geometry
 st.subheader("Geometry")

@@ -3,11 +3,11 @@
 import streamlit as st
 
 from core.generation.bundled_llms import CATALOGUE, unavailable_reason
+from core.generation.provider_registry import get_provider, provider_names
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.settings import (
     DEMO_DEFAULTS,
     DEVICES,
-    PROVIDERS,
     LLMSettings,
     RunDefaults,
     StudioSettings,
@@ -21,33 +21,33 @@ from ui.state import require_workspace, secrets_or_none
 
 st.title("Settings")
 st.write(
-    "Choose who writes the training questions, which model to fine-tune and where it runs. "
-    "Settings are saved in the workspace; API keys never are."
+    "Choose who writes the training questions, which model to fine-tune and where it trains. "
+    "Every page and `embstudio` command of this workspace starts from these; API keys are "
+    "never saved."
 )
 ws = require_workspace()
 current = load_settings(ws)
 
 st.subheader("Question writer (LLM)")
+names = provider_names()
 provider = st.radio(
     "Provider",
-    PROVIDERS,
-    index=PROVIDERS.index(current.llm.provider),
+    names,
+    index=names.index(current.llm.provider) if current.llm.provider in names else 0,
     horizontal=True,
     key="settings_provider",
-    format_func={
-        "local": "Local (a bundled model, offline, no key)",
-        "openai": "OpenAI-compatible server",
-    }.get,
+    format_func=lambda n: get_provider(n).label,
 )
+spec = get_provider(provider)
 local_model = st.selectbox(
     "Local model",
     list(CATALOGUE),
     index=list(CATALOGUE).index(current.llm.local_model),
     key="settings_local_model",
     format_func=lambda k: f"{CATALOGUE[k].display}: {CATALOGUE[k].about}",
-    disabled=provider != "local",
+    disabled="local_model" not in spec.fields,
 )
-if provider == "local" and (why := unavailable_reason(CATALOGUE[local_model])):
+if "local_model" in spec.fields and (why := unavailable_reason(CATALOGUE[local_model])):
     st.warning(why)
 c1, c2 = st.columns(2)
 base_url = c1.text_input(
@@ -55,10 +55,10 @@ base_url = c1.text_input(
     current.llm.base_url,
     key="settings_base_url",
     help="OpenAI, or your own vLLM / NIM / Ollama server, e.g. http://localhost:8000/v1",
-    disabled=provider == "local",
+    disabled="base_url" not in spec.fields,
 )
 model = c2.text_input(
-    "Model", current.llm.model, key="settings_llm_model", disabled=provider == "local"
+    "Model", current.llm.model, key="settings_llm_model", disabled="model" not in spec.fields
 )
 key_env = st.text_input(
     "Environment variable holding the API key",
@@ -66,10 +66,10 @@ key_env = st.text_input(
     key="settings_key_env",
     help="Set it before starting the app (export OPENAI_API_KEY=...) or put it in "
     ".streamlit/secrets.toml. The key itself is never saved by the studio.",
-    disabled=provider == "local",
+    disabled="api_key_env" not in spec.fields,
 )
-if provider == "openai":
-    probe = LLMSettings(provider="openai", api_key_env=key_env)
+if spec.needs_key:
+    probe = LLMSettings(provider=provider, api_key_env=key_env)
     if api_key(probe, secrets_or_none()):
         st.success(f"A key was found in {key_env}.")
     else:
@@ -86,7 +86,8 @@ choice = st.selectbox(
     index=known.index(current.base_model) if current.base_model in known else len(known),
     key="settings_base_model_choice",
     help="all-MiniLM-L6-v2 (384-d, fast) ships with the studio; all-mpnet-base-v2 (768-d) "
-    "when its package is installed. Other: a hub name or a local folder.",
+    "when its package is installed. Other: a hub name or a local folder. Generation's "
+    "filters, mining, training, evaluation and the chunk token limit start from it.",
 )
 base_model = (
     st.text_input(
@@ -106,7 +107,7 @@ st.write(
     f"· torch {info['torch']}"
 )
 device = st.radio(
-    "Run training and encoding on",
+    "Run training on",
     DEVICES,
     index=DEVICES.index(current.device),
     horizontal=True,
@@ -115,18 +116,29 @@ device = st.radio(
 )
 
 st.subheader("Starting values for new jobs")
-st.caption("Pages start from these; small values keep a CPU run to minutes.")
+st.caption(
+    "The Pairs and Train pages and `embstudio generate` / `embstudio train` start from these "
+    "(0 = the step's own default); small values keep a CPU run to minutes."
+)
 d = current.defaults
 c1, c2, c3 = st.columns(3)
 per_chunk = c1.number_input(
-    "Questions per chunk and kind", 1, 20, d.generate_per_chunk, key="settings_per_chunk"
+    "Questions per chunk and kind (0 = each kind's)",
+    0,
+    20,
+    d.generate_per_chunk,
+    key="settings_per_chunk",
 )
 limit_chunks = c2.number_input(
     "Chunks to write for (0 = all)", 0, 100_000, d.generate_limit_chunks, key="settings_limit"
 )
-epochs = c3.number_input("Training epochs", 1, 100, d.train_epochs, key="settings_epochs")
+epochs = c3.number_input(
+    "Training epochs (0 = the preset's)", 0, 100, d.train_epochs, key="settings_epochs"
+)
 c1, c2, _ = st.columns(3)
-batch = c1.number_input("Batch size", 2, 1024, d.train_batch_size, key="settings_batch")
+batch = c1.number_input(
+    "Batch size (0 = the default)", 0, 1024, d.train_batch_size, key="settings_batch"
+)
 max_steps = c2.number_input(
     "Max training steps (0 = no limit)", 0, 1_000_000, d.train_max_steps, key="settings_steps"
 )
@@ -166,7 +178,12 @@ if b2.button("Use small demo values", key="settings_demo_values"):
             ),
         )
         # Forget the edited widget values so the inputs show the saved ones.
-        for k in ("settings_per_chunk", "settings_limit", "settings_epochs", "settings_batch"):
+        for k in (
+            "settings_per_chunk",
+            "settings_limit",
+            "settings_epochs",
+            "settings_batch",
+            "settings_steps",
+        ):
             st.session_state.pop(k, None)
-        st.session_state.pop("settings_steps", None)
         st.rerun()

@@ -27,20 +27,21 @@ def scifact_passages(n: int) -> list[str]:
 
 def add_run(ws: Workspace, run_id: str = RUN_ID) -> Path:
     """A `runs` row and `runs/<id>/model` holding the base model (as a training run leaves)."""
+    from core import runs
     from core.models import DEFAULT_BASE_MODEL, load_sentence_model
 
     path = ws.run_dir(run_id) / "model"
     load_sentence_model(DEFAULT_BASE_MODEL).save(str(path))
-    config = {"loss": "mnrl", "epochs": 1, "batch_size": 32, "learning_rate": 2e-5}
-    (ws.run_dir(run_id) / "config.json").write_text(json.dumps(config))
+    config = {
+        "base_model": DEFAULT_BASE_MODEL,
+        "loss": "mnrl",
+        "epochs": 1,
+        "batch_size": 32,
+        "learning_rate": 2e-5,
+    }
+    runs.record_run(ws, run_id, config)
     metrics = {"validation_base": {"ndcg@10": 0.5}, "validation": {"ndcg@10": 0.6}}
-    (ws.run_dir(run_id) / "metrics.json").write_text(json.dumps(metrics))
-    with ws.connect() as conn:
-        conn.execute(
-            "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
-            " VALUES (?, ?, ?, 'mnrl', ?, 'succeeded', ?)",
-            (run_id, now_iso(), DEFAULT_BASE_MODEL, json.dumps(config), f"runs/{run_id}/model"),
-        )
+    runs.finish_run(ws, run_id, metrics)
     return path
 
 

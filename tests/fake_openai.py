@@ -9,10 +9,12 @@ Behaviours (`FakeOpenAI.set(mode, **options)`):
 - slow: answers after `delay` seconds (longer than the client's timeout).
 - error500: every request gets HTTP 500.
 - die_after: the first `ok` requests are normal, every later one gets HTTP 500.
+Any mode takes `latency`: seconds every request waits before it is answered (a served LLM's
+time per request, for throughput benches). `max_in_flight` is the most requests seen at once.
 `answer` may be set to a function (messages -> content) to script the content itself.
 
 Use the `fake_openai` fixture (import it into a test module or conftest), or run it by hand:
-`python -m tests.fake_openai --port 8011 [--mode normal]`.
+`python -m tests.fake_openai --port 8011 [--mode normal] [--latency 0.5]`.
 """
 
 from __future__ import annotations
@@ -64,16 +66,24 @@ def default_answer(messages: list[dict[str, str]]) -> str:
     )
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) refuses connections when a writer opens dozens at once.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class FakeOpenAI:
-    """The server; `base_url` ends in /v1. Thread-safe counters: `requests` (bodies seen)."""
+    """The server; `base_url` ends in /v1. Thread-safe counters: `requests` (bodies seen),
+    `max_in_flight` (most requests being answered at once since the last `set`)."""
 
     def __init__(self, mode: str = "normal", **options: Any) -> None:
         self.requests: list[dict[str, Any]] = []
         self.answer: Callable[[list[dict[str, str]]], str] = default_answer
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self.max_in_flight = 0
         self.set(mode, **options)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -92,6 +102,7 @@ class FakeOpenAI:
             self.mode = mode
             self.options = options
             self.requests = []
+            self.max_in_flight = self._in_flight
 
     def start(self) -> FakeOpenAI:
         self._thread.start()
@@ -136,12 +147,23 @@ class FakeOpenAI:
                     self._json(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:
+                with fake._lock:
+                    fake._in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake._in_flight)
+                try:
+                    self._post()
+                finally:
+                    with fake._lock:
+                        fake._in_flight -= 1
+
+            def _post(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake._lock:
                     fake.requests.append(body)
                     n = len(fake.requests)
                     mode, opts = fake.mode, dict(fake.options)
+                time.sleep(float(opts.get("latency", 0.0)))
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._json(404, {"error": {"message": "not found"}})
                     return
@@ -205,10 +227,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8011)
     parser.add_argument("--mode", choices=MODES, default="normal")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     args = parser.parse_args()
-    server = FakeOpenAI(args.mode)
+    server = FakeOpenAI(args.mode, latency=args.latency)
     server._server.server_close()
-    server._server = ThreadingHTTPServer(("127.0.0.1", args.port), server._handler_class())
+    server._server = _Server(("127.0.0.1", args.port), server._handler_class())
     print(f"fake OpenAI endpoint at {server.base_url} (mode {args.mode})", flush=True)
     server._server.serve_forever()
 

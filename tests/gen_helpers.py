@@ -23,7 +23,7 @@ def ingest_sample(ws: Workspace, path: Path = SAMPLE, words: int = 120) -> Works
 def prepared_workspace(root: Path) -> Path:
     """A workspace with the sample ingested and its chunk embeddings cached (for copying)."""
     from core.documents import list_chunks
-    from core.generation.pipeline import chunk_embeddings
+    from core.embedding_cache import chunk_embeddings
     from core.models import DEFAULT_BASE_MODEL, load_sentence_model
 
     ws = ingest_sample(Workspace.create(root))

@@ -49,3 +49,26 @@ def page_app(ws, page_file: str, timeout_s: float = 60):
     at = AppTest.from_file(str(REPO / "pages" / page_file), default_timeout=timeout_s)
     at.session_state["workspace_path"] = str(ws.root)
     return at
+
+
+def tiny_documents(folder, words: int = 250) -> list:
+    """Three small real documents (the opening paragraphs, about `words` words each, of three
+    demo chapters) written as .md files into `folder`: the smallest workspace that holds out a
+    test document, so the whole pipeline runs in a minute or two on a CPU."""
+    from pathlib import Path
+
+    from core.demo import demo_paths
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for src in demo_paths()[1:]:
+        kept: list[str] = []
+        for line in src.read_text().splitlines():
+            kept.append(line)
+            if sum(len(x.split()) for x in kept) >= words:
+                break
+        path = folder / src.name
+        path.write_text("\n".join(kept) + "\n")
+        out.append(path)
+    return out

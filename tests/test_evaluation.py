@@ -238,28 +238,20 @@ def test_scifact_loads_as_general_set():
 
 def save_base_as_run(ws: Workspace, run_id: str) -> None:
     """A 'trained' run whose model is the base model saved to runs/<id>/model."""
+    from core import runs
     from core.models import DEFAULT_BASE_MODEL, resolve_model
 
     target = ws.run_dir(run_id) / "model"
     shutil.copytree(resolve_model(DEFAULT_BASE_MODEL), target)
-    with ws.connect() as conn:
-        conn.execute(
-            "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
-            " VALUES (?, ?, ?, 'mnrl', ?, 'succeeded', ?)",
-            (
-                run_id,
-                now_iso(),
-                DEFAULT_BASE_MODEL,
-                json.dumps({"epochs": 1}),
-                f"runs/{run_id}/model",
-            ),
-        )
+    runs.record_run(ws, run_id, {"base_model": DEFAULT_BASE_MODEL, "loss": "mnrl", "epochs": 1})
+    runs.finish_run(ws, run_id)
 
 
 def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):
     """Real MiniLM on the tiny workspace; a run identical to the base ties on every query."""
     from core.cli import main
     from core.evaluation.report import list_evaluations
+    from core.models import DEFAULT_BASE_MODEL
 
     make_tiny_workspace(ws)
     save_base_as_run(ws, "run-a")
@@ -275,7 +267,9 @@ def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):
     assert cmp["ties"] == 6 and cmp["wins"] == cmp["losses"] == 0
     assert cmp["significance"]["p_value"] >= 0.05
     report = json.loads((ws.root / out["report"]["json"]).read_text())
-    assert report["run_configs"]["run-a"]["config"] == {"epochs": 1}
+    saved = report["run_configs"]["run-a"]
+    assert saved["config"] == {"base_model": DEFAULT_BASE_MODEL, "loss": "mnrl", "epochs": 1}
+    assert saved["status"] == "succeeded"
     q = report["comparison"]["queries"][0]
     assert len(q["top_a"]) == 3 and q["relevant"]
     assert (ws.root / out["report"]["markdown"]).read_text().startswith("# Evaluation")

@@ -168,13 +168,13 @@ def test_export_job_and_cli_report_a_missing_run(ws, capsys):
 
 
 def test_moe_model_exports_with_routing_in_the_graph(tmp_path):
-    """An MoE run (custom encoder, core/losses/moe.py) exports, and a fresh process that never
+    """An MoE run (custom encoder, core/modeling/moe.py) exports, and a fresh process that never
     imports the MoE code (nor runs remote code) reproduces its embeddings from the ONNX folder."""
-    moe = pytest.importorskip("core.losses.moe")
     import torch
     from sentence_transformers import SentenceTransformer
 
     from core.export.onnx_export import export_onnx
+    from core.modeling import moe
     from core.models import DEFAULT_BASE_MODEL, resolve_model
 
     model = SentenceTransformer(resolve_model(DEFAULT_BASE_MODEL), device="cpu")
@@ -195,7 +195,7 @@ def test_moe_model_exports_with_routing_in_the_graph(tmp_path):
         "from core.export.runtime import load_embedder\n"
         "e = load_embedder(sys.argv[1])\n"
         "np.save(sys.argv[3], e.embed(json.load(open(sys.argv[2])), 3))\n"
-        "assert 'core.losses.moe_modeling' not in sys.modules\n"
+        "assert 'core.modeling.bert_moe' not in sys.modules\n"
     )
     out = tmp_path / "moe.npy"
     subprocess.run(

@@ -15,7 +15,6 @@ from core.generation.pipeline import GenerateSettings, GenerationError, generate
 from core.generation.providers import (
     AnswerFormatError,
     OpenAIWriter,
-    RetryPolicy,
     parse_json_answer,
     questions_from_json,
 )
@@ -41,13 +40,15 @@ def _settings(fake, **kw) -> GenerateSettings:
     return GenerateSettings(**base)
 
 
-def _fast_writer(fake, timeout_s=5.0, retries=2, slept=None) -> OpenAIWriter:
+def _fast_writer(fake, timeout_s=5.0, retries=2, concurrency=4) -> OpenAIWriter:
+    """A writer whose client retries `retries` times with the openai client's own backoff
+    (0.5 s, 1 s, ... with jitter) or the server's Retry-After."""
     return OpenAIWriter(
         model="fake",
         base_url=fake.base_url,
+        concurrency=concurrency,
         timeout_s=timeout_s,
-        retry=RetryPolicy(max_retries=retries, base_delay_s=0.01),
-        sleep=(slept.append if slept is not None else lambda s: None),
+        max_retries=retries,
     )
 
 
@@ -95,6 +96,43 @@ def test_normal_answers_store_pairs_and_rerun_skips(sample_ws, fake):
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 3
 
 
+class _WriteAheadProbe:
+    """Passes answers through to a writer; records, as each question-writing call starts,
+    how many chunks the workspace has logged as written (judge calls are not recorded)."""
+
+    def __init__(self, inner: OpenAIWriter, ws) -> None:
+        self.inner, self.name, self.structured = inner, inner.name, inner.structured
+        self.ws = ws
+        self.logged_at_start: list[int] = []
+
+    def answer(self, conversations, max_tokens=256):
+        if "Rate a search question" not in conversations[0][-1]["content"]:
+            with self.ws.connect() as conn:
+                n = conn.execute("SELECT COUNT(*) FROM generation_log").fetchone()[0]
+            self.logged_at_start.append(n)
+        return self.inner.answer(conversations, max_tokens)
+
+
+def test_endpoint_fills_every_slot_writes_ahead_and_never_exceeds_concurrency(sample_ws, fake):
+    # A served LLM answers after a latency: a batch must hold a request for every slot (one
+    # chunk a batch would keep 1 of 3 busy) and the next batch is written while this one is
+    # filtered, judged and stored, yet requests at once never exceed the concurrency setting.
+    fake.set("normal", latency=0.3)
+    probe = _WriteAheadProbe(_fast_writer(fake, concurrency=3), sample_ws)
+    s = _settings(fake, limit_chunks=12, batch_chunks=1, concurrency=3, judge="llm")
+    summary = generate(sample_ws, s, writer=probe)
+    assert fake.max_in_flight == 3
+    # 4 batches of 3 chunks; batch k (k >= 1) starts before batch k-1 is stored.
+    assert len(probe.logged_at_start) == 4
+    assert all(n < 3 * k for k, n in enumerate(probe.logged_at_start) if k >= 1)
+    assert summary["errors"] == 0 and summary["chunks_processed"] == 12
+    assert summary["kept"] + summary["dropped"] == len(_rows(sample_ws, "SELECT id FROM pairs"))
+    log = _rows(sample_ws, "SELECT status FROM generation_log")
+    assert len(log) == 12 and {r["status"] for r in log} == {"done"}
+    judged = [r for r in fake.requests if "Rate a search question" in str(r["messages"])]
+    assert judged  # the LLM judge ran beside the writing, within the same slots
+
+
 def test_all_llm_kinds_multi_hop_keeps_every_supporting_chunk(sample_ws, fake):
     kinds = ("multi-hop", "structural", "contextual")
     summary = generate(sample_ws, _settings(fake, kinds=kinds, limit_chunks=2, per_chunk={}))
@@ -126,12 +164,26 @@ def test_malformed_json_records_errors_and_keeps_earlier_pairs(sample_ws, fake):
 
 
 def test_rate_limit_honours_retry_after_then_succeeds(sample_ws, fake):
-    fake.set("rate_limit", times=2, retry_after=1)
-    slept: list[float] = []
-    writer = _fast_writer(fake, slept=slept)
-    summary = generate(sample_ws, _settings(fake, limit_chunks=1), writer=writer)
+    import time
+
+    fake.set("rate_limit", times=2, retry_after=1.5)
+    writer = _fast_writer(fake)
+    answer, waited = writer.answer, []
+
+    def timed(conversations, max_tokens=256):
+        started = time.perf_counter()
+        out = answer(conversations, max_tokens)
+        waited.append(time.perf_counter() - started)
+        return out
+
+    writer.answer = timed
+    settings = _settings(fake, limit_chunks=1, judge="heuristic")  # one request per chunk
+    summary = generate(sample_ws, settings, writer=writer)
     assert summary["errors"] == 0 and summary["kept"] + summary["dropped"] == 1
-    assert slept[:2] == [1.0, 1.0]  # the server's Retry-After, not the 0.01 s backoff
+    # Two 429s, then the answer: the client sent the same request again.
+    assert len(fake.requests) == 3 and fake.requests[0] == fake.requests[2]
+    # The server's Retry-After (2 x 1.5 s), not the client's shorter first backoffs (0.5 s, 1 s).
+    assert 3.0 <= waited[0] < 6.0
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 1
 
 
@@ -140,7 +192,7 @@ def test_timeouts_are_retried_then_recorded(sample_ws, fake):
     writer = _fast_writer(fake, timeout_s=0.3, retries=1)
     with pytest.raises(GenerationError, match="timed out"):
         generate(sample_ws, _settings(fake, limit_chunks=1), writer=writer)
-    assert len(fake.requests) == 2  # first try + one retry
+    assert len(fake.requests) == 2  # first try + one retry by the client
     errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
     assert len(errors) == 1 and "timed out; gave up after 2 attempts" in errors[0]["error"]
     assert _rows(sample_ws, "SELECT id FROM pairs") == []
@@ -148,26 +200,28 @@ def test_timeouts_are_retried_then_recorded(sample_ws, fake):
 
 def test_server_errors_are_retried_then_recorded(sample_ws, fake):
     fake.set("error500")
-    writer = _fast_writer(fake, retries=2)
+    writer = _fast_writer(fake, retries=1)
     with pytest.raises(GenerationError, match="HTTP 500"):
         generate(sample_ws, _settings(fake, limit_chunks=2), writer=writer)
-    assert len(fake.requests) == 6  # 2 chunks x 3 attempts
+    assert len(fake.requests) == 4  # 2 chunks x 2 attempts
     errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
-    assert len(errors) == 2 and all("server error HTTP 500" in e["error"] for e in errors)
+    assert len(errors) == 2
+    assert all(e["error"] == "server error HTTP 500; gave up after 2 attempts" for e in errors)
 
 
 def test_endpoint_dying_halfway_keeps_finished_pairs_and_resumes(sample_ws, fake):
-    # Judge requests count too: 1 question + 1 judge per chunk, so 4 requests = 2 chunks.
+    # One request at a time, one chunk a batch, no LLM judge: requests go in chunk order, so
+    # the first 2 chunks' questions are answered and every later request fails.
     fake.set("die_after", ok=2)
-    writer = _fast_writer(fake, retries=0)
-    s = _settings(fake, limit_chunks=4, batch_chunks=1)
+    writer = _fast_writer(fake, retries=0, concurrency=1)
+    s = _settings(fake, limit_chunks=4, batch_chunks=1, concurrency=1, judge="heuristic")
     summary = generate(sample_ws, s, writer=writer)
-    assert summary["errors"] == 3 and summary["kept"] + summary["dropped"] == 1
+    assert summary["errors"] == 2 and summary["kept"] + summary["dropped"] == 2
     log = {r["chunk_id"]: r["status"] for r in _rows(sample_ws, "SELECT * FROM generation_log")}
-    assert sorted(log.values()) == ["done", "error", "error", "error"]
+    assert sorted(log.values()) == ["done", "done", "error", "error"]
     fake.set("normal")
     resumed = generate(sample_ws, s, writer=_fast_writer(fake))
-    assert resumed["chunks_skipped"] == 1 and resumed["errors"] == 0
+    assert resumed["chunks_skipped"] == 2 and resumed["errors"] == 0
     statuses = {r["status"] for r in _rows(sample_ws, "SELECT status FROM generation_log")}
     assert statuses == {"done"}
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 4

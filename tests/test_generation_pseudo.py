@@ -10,7 +10,7 @@ from core.generation.pseudo import (
     keyword_candidates,
     sentences,
 )
-from core.generation.splits import assign_splits, plan_splits
+from core.splits import assign_splits, plan_splits
 
 TEXT_A = (
     "# Borrowing\n\nA reference is like a pointer that is guaranteed to be valid. Unlike a "
@@ -151,7 +151,7 @@ def test_a_single_document_holds_out_chunk_windows(ws):
     from core.chunking import Chunk
     from core.documents import insert_chunks, insert_document
     from core.evaluation.datasets import workspace_set
-    from core.generation.splits import WINDOWS, split_mode
+    from core.splits import WINDOWS, split_mode
 
     assert split_mode(ws)["mode"] == "none"
     with ws.transaction() as conn:

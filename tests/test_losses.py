@@ -1,4 +1,5 @@
-"""The objectives of core/losses against hand computations, and one real training step each."""
+"""The loss maths of core/losses (and ST's CosineSimilarityLoss as the dual objective uses it)
+against hand computations, the MoE model change, and one real training step per objective."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import torch
 
 from core.losses._contrastive import info_nce_rows
 from core.losses.clp import clp_columns, clp_loss
-from core.losses.dual import cosine_label_loss, dual_datasets
-from core.losses.moe_modeling import (
+from core.losses.dual import dual_datasets
+from core.losses.soft import expert_agreement, soft_columns, soft_label_loss, soft_targets
+from core.modeling.bert_moe import (
     BertMoEConfig,
     MoEFeedForward,
     _AddAuxiliaryLoss,
     load_balancing_term,
 )
-from core.losses.soft import expert_agreement, soft_columns, soft_label_loss, soft_targets
 from core.training.data import TrainingData, TrainRecord
 from tests.conftest import REPO
 
@@ -31,12 +32,31 @@ def lse(*xs: float) -> float:
 
 
 # ------------------------------------------------------------------------------ dual
-def test_cosine_label_loss_by_hand() -> None:
+def test_dual_cosine_part_is_mean_squared_label_error_by_hand() -> None:
+    """Part B of the dual loss is ST's CosineSimilarityLoss: mean_i (y_i - cos(u_i, v_i))²,
+    scaled by the dual weight."""
+    from sentence_transformers.losses import CosineSimilarityLoss
+
+    from core.losses.dual import WeightedLoss
+
+    loss = CosineSimilarityLoss(torch.nn.Identity())
     u = T([[1.0, 0.0], [1.0, 0.0]])
     v = T([[2.0, 0.0], [0.0, 3.0]])  # cos = 1, 0
-    assert cosine_label_loss(u, v, T([1.0, 1.0])).item() == pytest.approx(0.5)  # (0² + 1²)/2
-    assert cosine_label_loss(u, v, T([1.0, 0.0])).item() == pytest.approx(0.0)
-    assert cosine_label_loss(u, v, T([0.0, 1.0])).item() == pytest.approx(1.0)
+
+    def part_b(labels: torch.Tensor) -> float:
+        return loss.compute_loss_from_embeddings([u, v], labels).item()
+
+    assert part_b(T([1.0, 1.0])) == pytest.approx(0.5)  # (0² + 1²)/2
+    assert part_b(T([1.0, 0.0])) == pytest.approx(0.0)
+    assert part_b(T([0.0, 1.0])) == pytest.approx(1.0)
+
+    class Embed(torch.nn.Module):  # the features are the embeddings themselves
+        def forward(self, features):
+            return {"sentence_embedding": features["x"]}
+
+    weighted = WeightedLoss(CosineSimilarityLoss(Embed()), weight=3.0)
+    got = weighted([{"x": u}, {"x": v}], T([1.0, 1.0])).item()
+    assert got == pytest.approx(1.5)
 
 
 def _data() -> TrainingData:
@@ -240,7 +260,7 @@ def minilm():
 
 
 def test_moe_conversion_keeps_outputs_and_reloads_in_fresh_process(minilm, tmp_path) -> None:
-    from core.losses.moe import convert_to_moe, moe_blocks
+    from core.modeling.moe import convert_to_moe, moe_blocks
 
     model = minilm()
     texts = ["protein folding in cells", "a short one", "the weekly laboratory report is due"]
@@ -267,8 +287,8 @@ def test_moe_conversion_keeps_outputs_and_reloads_in_fresh_process(minilm, tmp_p
     model.save(str(folder))
     out = tmp_path / "emb.npy"
     code = (
-        "import core.losses, numpy as np; from sentence_transformers import SentenceTransformer;"
-        f"m = SentenceTransformer({str(folder)!r}, device='cpu');"
+        "import numpy as np; from core.models import open_model;"
+        f"m = open_model({str(folder)!r}, device='cpu');"
         "assert type(m[0].auto_model).__name__ == 'BertMoEModel';"
         f"np.save({str(out)!r}, m.encode({texts!r}))"
     )
@@ -300,8 +320,7 @@ def _tiny_data() -> TrainingData:
     ],
 )
 def test_one_training_step_through_the_trainer(loss, extra, minilm, tmp_path) -> None:
-    import core.losses  # noqa: F401  (registers the objectives)
-    from core.losses.moe import moe_blocks
+    from core.modeling.moe import moe_blocks
     from core.training.config import TrainConfig
     from core.training.trainer import build_trainer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from core.mining import (
     MiningSettings,
     flag_false_negative,
+    index_kind,
+    ivf_lists,
     margin_threshold,
     mine_embeddings,
     mine_workspace,
@@ -118,3 +121,97 @@ def test_mine_workspace_stores_negatives_and_flags_apply(ws):
         for r in data.train
         if r.pair_id == pair_id
     )
+
+
+def _unit_vectors(rng, n: int, d: int = 16) -> np.ndarray:
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_auto_index_is_exact_below_the_threshold_approximate_above_and_overridable():
+    rng = np.random.default_rng(1)
+    chunks = _unit_vectors(rng, 2000)
+    queries = _unit_vectors(rng, 20)
+    positives = [[i] for i in range(20)]
+
+    def index_of(**kw) -> str:
+        return mine_embeddings(queries, chunks, positives, MiningSettings(**kw)).stats["index"]
+
+    assert index_of(approximate_from=2001) == "exact"
+    assert index_of(approximate_from=2000).startswith("ivf (45 lists, nprobe 45)")
+    assert index_of(approximate_from=2000, nprobe=8) == "ivf (45 lists, nprobe 8)"
+    assert index_of(approximate_from=2000, index="exact") == "exact"
+    assert index_of(index="hnsw").startswith("hnsw (M 32, efSearch 256)")
+    assert index_kind(MiningSettings(), 10**6) == "ivf"
+    assert index_kind(MiningSettings(), 10**5) == "exact"
+    with pytest.raises(ValueError, match="index must be one of"):
+        MiningSettings(index="flat").validate()
+
+
+def _negatives(ws, mining_id: int) -> dict[int, list[tuple[int, float]]]:
+    out: dict[int, list[tuple[int, float]]] = {}
+    with ws.connect() as conn:
+        for r in conn.execute(
+            "SELECT pair_id, chunk_id, score FROM negatives WHERE mining_id = ? ORDER BY rank",
+            (mining_id,),
+        ):
+            out.setdefault(r[0], []).append((r[1], r[2]))
+    return out
+
+
+class _EncodeOnce:
+    """The base model with its embeddings kept by text: three minings embed the corpus once."""
+
+    def __init__(self, model) -> None:
+        self.model, self.seen = model, {}
+
+    def get_embedding_dimension(self) -> int:
+        return self.model.get_embedding_dimension()
+
+    def encode(self, texts, **kw):
+        todo = [t for t in dict.fromkeys(texts) if t not in self.seen]
+        if todo:
+            self.seen.update(zip(todo, self.model.encode(todo, **kw), strict=True))
+        return np.stack([self.seen[t] for t in texts])
+
+
+def test_approximate_indexes_return_the_exact_negatives_on_a_real_corpus(ws):
+    # SciFact abstracts with real MiniLM embeddings; a threshold of 50 chunks makes "auto"
+    # approximate, and IVF scans 2 of its clusters only, so it can miss candidates.
+    from core.models import DEFAULT_BASE_MODEL, load_sentence_model
+
+    small_scifact(ws, n_queries=16, n_other=70, n_val=0)
+    model = _EncodeOnce(load_sentence_model(DEFAULT_BASE_MODEL))
+    exact = mine_workspace(ws, MiningSettings(negatives=3, index="exact"), model=model)
+    approx = mine_workspace(
+        ws, MiningSettings(negatives=3, approximate_from=50, nprobe=2), model=model
+    )
+    hnsw = mine_workspace(ws, MiningSettings(negatives=3, index="hnsw"), model=model)
+    assert exact["stats"]["index"] == "exact" and approx["stats"]["chunks"] > 80
+    lists = ivf_lists(approx["stats"]["chunks"])
+    assert lists > 2 and approx["stats"]["index"] == f"ivf ({lists} lists, nprobe 2)"
+    assert hnsw["stats"]["index"].startswith("hnsw")
+
+    truth = _negatives(ws, exact["mining_id"])
+    with ws.connect() as conn:
+        pos = {(r[0], r[1]) for r in conn.execute("SELECT pair_id, chunk_id FROM pair_positives")}
+    for mined in (approx, hnsw):
+        got = _negatives(ws, mined["mining_id"])
+        assert set(got) == set(truth)
+        found = sum(len({c for c, _ in got[p]} & {c for c, _ in truth[p]}) for p in truth)
+        assert found >= 0.8 * sum(len(v) for v in truth.values())
+        exact_score = {(p, c): s for p, v in truth.items() for c, s in v}
+        for p, negs in got.items():
+            assert not {(p, c) for c, _ in negs} & pos  # never a positive
+            for c, s in negs:  # an approximate index misses candidates, never misjudges one
+                if (p, c) in exact_score:
+                    assert s == pytest.approx(exact_score[(p, c)], abs=1e-5)
+
+
+def test_cli_mine_index_override(ws, capsys):
+    from core.cli import main as cli_main
+
+    small_scifact(ws, n_queries=4, n_other=4, n_val=0)
+    assert cli_main(["mine", str(ws.root), "--negatives", "2", "--index", "hnsw", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["stats"]["index"].startswith("hnsw") and out["stats"]["negatives"] > 0

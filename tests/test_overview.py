@@ -1,7 +1,7 @@
 """Home's overview: counts per step and the next step to take."""
 
 from core.demo import build_demo_workspace
-from ui.overview import next_step, overview
+from core.overview import next_step, overview
 
 
 def test_empty_workspace_starts_with_documents(ws):

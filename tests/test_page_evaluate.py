@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import cancel_job, get_job, list_jobs, run_worker, start_job, wait_job
@@ -83,20 +81,16 @@ def test_evaluate_page_without_pairs_explains(ws):
 
 
 def test_a_final_fit_is_not_offered_for_the_workspace_split(ws):
-    from core.store import now_iso
+    from core import runs
     from tests.gen_helpers import ingest_sample
 
     ingest_sample(ws)
-    for run_id, config in (("run-a", {}), ("run-a-all", {"final_of": "run-a"})):
-        model = ws.run_dir(run_id) / "model"
+    for run_id, final_of in (("run-a", ""), ("run-a-all", "run-a")):
+        runs.record_run(ws, run_id, {"base_model": "m", "loss": "mnrl", "final_of": final_of})
+        model = runs.folder(ws, run_id).model
         model.mkdir(parents=True)
-        (ws.run_dir(run_id) / "config.json").write_text(json.dumps(config))
-        with ws.transaction() as conn:
-            conn.execute(
-                "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
-                " VALUES (?, ?, 'm', 'mnrl', ?, 'succeeded', ?)",
-                (run_id, now_iso(), json.dumps(config), f"runs/{run_id}/model"),
-            )
+        (model / "modules.json").write_text("[]")  # the mark of a saved model
+        runs.finish_run(ws, run_id)
     at = page_app(ws, "5_Evaluate.py").run()
     assert not at.exception
     assert at.selectbox(key="ev_model_b").value == "run-a"  # the newest split run, not the fit

@@ -25,10 +25,11 @@ def test_stats_view_and_flag(ws):
     at = _app(ws).run()
     assert not at.exception
     assert any("No negatives mined yet" in i.value for i in at.info)
+    at.selectbox(key="neg_index").set_value("hnsw")
     at.button(key="neg_start").click().run()  # starts a background job
     assert not at.exception
     jobs = list_jobs(ws, kind="mine")
-    assert jobs and jobs[0]["params"]["negatives"] == 4
+    assert jobs and jobs[0]["params"]["negatives"] == 4 and jobs[0]["params"]["index"] == "hnsw"
     from core.jobs import cancel_job
 
     cancel_job(ws, jobs[0]["id"])  # the test mines in-process instead (faster, deterministic)
@@ -37,6 +38,7 @@ def test_stats_view_and_flag(ws):
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Queries"]) > 0 and int(metrics["Negatives"]) > 0
+    assert any(c.value.startswith("Search index: exact;") for c in at.caption)
     negs = at.dataframe[-1].value
     assert len(negs) >= 1 and negs["rank"].is_monotonic_increasing
     pos = at.dataframe[0].value

@@ -7,7 +7,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import wait_job
-from core.training.jobs import job_for_run
+from core.runs import job_for_run
 from tests.conftest import REPO
 from tests.training_helpers import small_scifact
 
@@ -78,3 +78,21 @@ def test_untouched_page_trains_what_the_cli_default_trains(ws, monkeypatch):
     cli = build_config(build_parser().parse_args(["train", str(ws.root)]))
     assert page == cli and page.learning_rate is None and page.epochs is None
     assert page.final_fit
+
+
+def test_devices_field_only_with_several_gpus_and_refusals_said_before_start(ws, monkeypatch):
+    from core.training import distributed
+
+    small_scifact(ws, n_queries=4, n_other=2, n_val=0)
+    monkeypatch.setattr(distributed, "visible_gpus", lambda: 1)
+    at = _app(ws).run()
+    assert not at.exception
+    assert "train_devices" not in [n.key for n in at.number_input]
+    monkeypatch.setattr(distributed, "visible_gpus", lambda: 4)
+    at = _app(ws).run()
+    assert not at.exception
+    at.number_input(key="train_devices").set_value(2).run()
+    assert any("2 x 32 = 64 records" in c.value for c in at.caption)
+    assert not at.error
+    at.selectbox(key="train_loss").set_value("soft").run()
+    assert any("loss 'soft' cannot train on 2 devices" in e.value for e in at.error)

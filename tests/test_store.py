@@ -46,24 +46,6 @@ def test_transaction_rolls_back(ws):
     assert ws.counts()["documents"] == 0
 
 
-def test_list_runs_newest_first_with_stable_ties(ws):
-    """Runs started in the same second keep insertion order (newest first) on every page."""
-    rows = [
-        ("run-old", "2026-01-01T00:00:00+00:00", "succeeded"),
-        ("run-b", "2026-01-02T00:00:00+00:00", "failed"),
-        ("run-a", "2026-01-02T00:00:00+00:00", "succeeded"),  # same second, inserted later
-    ]
-    with ws.transaction() as conn:
-        for run_id, created_at, status in rows:
-            conn.execute(
-                "INSERT INTO runs (id, created_at, base_model, loss, config, status)"
-                " VALUES (?, ?, 'm', 'mnrl', '{}', ?)",
-                (run_id, created_at, status),
-            )
-    assert [r["id"] for r in ws.list_runs()] == ["run-a", "run-b", "run-old"]
-    assert [r["id"] for r in ws.list_runs(status="succeeded")] == ["run-a", "run-old"]
-
-
 def test_a_v2_workspace_migrates_its_generation_log_to_per_writer_rows(tmp_path):
     from core.store import MIGRATIONS, _split_sql, migrate
 

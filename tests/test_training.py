@@ -8,17 +8,12 @@ import pytest
 
 from core.jobs import get_job, run_worker
 from core.mining import MiningSettings, mine_workspace
+from core.runs import get_run, last_checkpoint, list_runs, read_progress, run_status
 from core.training.config import TrainConfig
 from core.training.data import load_training_data
 from core.training.jobs import start_training
 from core.training.objectives import available_objectives, get_objective, register_objective
-from core.training.trainer import (
-    TrainingCancelled,
-    _Quiet,
-    last_checkpoint,
-    read_progress,
-    train_run,
-)
+from core.training.trainer import TrainingCancelled, _Quiet, train_run
 from tests.training_helpers import small_scifact
 
 
@@ -50,21 +45,35 @@ def test_config_validation_and_json_roundtrip(tmp_path):
     ):
         with pytest.raises(ValueError, match=word):
             TrainConfig(**bad).validate()
-    assert {"mnrl", "cached-mnrl"} <= set(available_objectives())
+    # Registration order is the Train page's and the CLI's: the default objective first.
+    assert available_objectives() == ["mnrl", "cached-mnrl", "dual", "clp", "soft"]
     assert all(TrainConfig.help().values())  # every setting explains itself
 
 
 def test_registry_rejects_unknown_and_accepts_new(monkeypatch):
-    from core.training import objectives
+    from dataclasses import dataclass
+
+    from core.training.objectives import ObjectiveSettings, registry, setting
 
     with pytest.raises(KeyError, match="unknown objective"):
         get_objective("nope")
     # The registry is restored after the test: no entry leaks into other tests.
-    monkeypatch.setattr(objectives, "_REGISTRY", dict(objectives._REGISTRY))
-    monkeypatch.setattr(objectives, "_DESCRIPTIONS", dict(objectives._DESCRIPTIONS))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     register_objective("mnrl-alias", get_objective("mnrl"), "same as mnrl")
     assert get_objective("mnrl-alias") is get_objective("mnrl")
     assert "mnrl-alias" in available_objectives()
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(loss="mnrl-alas").validate()
+    TrainConfig(loss="mnrl-alias").validate()  # the registry, not a list, decides
+
+    @dataclass
+    class LateSettings(ObjectiveSettings):
+        late_weight: float = setting(1.0, "late: a weight")
+
+    # TrainConfig is built: settings registered now could never be its fields.
+    with pytest.raises(RuntimeError, match=r"objectives/__init__\.py"):
+        register_objective("late", get_objective("mnrl"), "too late", LateSettings)
+    assert "late" not in available_objectives()
 
 
 def test_multi_hop_unrolled_and_negatives_shared(ws):
@@ -157,8 +166,7 @@ def test_short_run_writes_loadable_model_and_cancel_resume(ws):
     steps = [p for p in read_progress(run) if p["type"] == "step"]
     assert steps and steps[-1]["step"] == 3 and all(p["loss"] > 0 for p in steps)
     assert "ndcg@10" in " ".join(out["metrics"]["validation"])
-    with ws.connect() as conn:
-        row = conn.execute("SELECT status, model_path FROM runs WHERE id='run-a'").fetchone()
+    row = get_run(ws, "run-a")
     assert row["status"] == "succeeded" and row["model_path"] == "runs/run-a/model"
 
     # Cancel after step 1 of 2: a checkpoint is saved, then resume finishes the run.
@@ -169,6 +177,7 @@ def test_short_run_writes_loadable_model_and_cancel_resume(ws):
     ckpt = last_checkpoint(ws.run_dir("run-b"))
     assert ckpt is not None and ckpt.name == "checkpoint-1"
     assert not (ws.run_dir("run-b") / "model").exists()
+    assert run_status(ws, "run-b") != "succeeded"
     out = train_run(ws, tiny(max_steps=2, validate_every_epoch=False), "run-b", resume=True)
     assert out["metrics"]["steps"] == 2
     assert (ws.run_dir("run-b") / "model" / "modules.json").is_file()
@@ -180,19 +189,16 @@ def test_train_job_records_run(ws):
     assert run_worker(ws, job_id) == "succeeded"
     job = get_job(ws, job_id)
     assert job["result"]["run_id"] == run_id and job["step"] == 1
-    with ws.connect() as conn:
-        assert conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0] == (
-            "succeeded"
-        )
+    assert run_status(ws, run_id) == "succeeded"
     assert json.loads((ws.run_dir(run_id) / "config.json").read_text())["max_steps"] == 1
     # Every curated pair is in the train split: the run is its own final model.
     assert "final_run_id" not in job["result"]
-    assert [r["id"] for r in ws.list_runs()] == [run_id]
+    assert [r["id"] for r in list_runs(ws)] == [run_id]
 
 
 def test_train_job_ships_a_final_fit_on_every_split(ws):
     from core.evaluation.runner import run_evaluation
-    from core.training.jobs import job_for_run
+    from core.runs import job_for_run
 
     small_scifact(ws, n_queries=8, n_other=4, n_val=2)
     run_id, job_id = start_training(ws, tiny(max_steps=1, validate_every_epoch=False), spawn=False)
@@ -217,9 +223,10 @@ def test_train_job_ships_a_final_fit_on_every_split(ws):
     }
     every_split = load_training_data(ws, train_split="all").counts()["train_records"]
     assert records[run_id] < records[final] == every_split  # validation pairs trained on too
-    with ws.connect() as conn:
-        status = dict(conn.execute("SELECT id, status FROM runs").fetchall())
-    assert status == {run_id: "succeeded", final: "succeeded"}
+    assert {r["id"]: r["status"] for r in list_runs(ws)} == {
+        run_id: "succeeded",
+        final: "succeeded",
+    }
     assert job_for_run(ws, final)["id"] == job_id  # the Train page follows it
     with pytest.raises(ValueError, match="final fit"):
         run_evaluation(ws, {"dataset": "workspace", "split": "validation", "runs": [final]})
@@ -250,9 +257,7 @@ def test_cli_jobs_cancel_and_dead_worker_mirrored_on_run(ws, capsys):
     assert main(["jobs", str(ws.root), "--json"]) == 0
     listed = {j["run_id"]: j["status"] for j in json.loads(capsys.readouterr().out)["jobs"]}
     assert listed == {run_a: "cancelled", run_b: "failed"}
-    with ws.connect() as conn:
-        status = dict(conn.execute("SELECT id, status FROM runs").fetchall())
-    assert status == {run_a: "cancelled", run_b: "failed"}
+    assert {r["id"]: r["status"] for r in list_runs(ws)} == {run_a: "cancelled", run_b: "failed"}
 
 
 @pytest.mark.slow
@@ -327,7 +332,7 @@ def test_merge_interpolates_weights_and_is_a_run_of_its_own(ws, capsys):
     expected = 0.5 * base[name] + 0.5 * tuned.state_dict()[name]
     assert torch_close(mixed[name], expected) and not torch_close(mixed[name], base[name])
     assert [s.label for s in model_specs(ws, {"runs": ["r-mix50"]})] == ["base", "r-mix50"]
-    assert "r-mix50" in {r["id"] for r in ws.list_runs(status="succeeded")}
+    assert "r-mix50" in {r["id"] for r in list_runs(ws, status="succeeded")}
     with pytest.raises(MergeError, match="alpha"):
         merge_run(ws, "r", 1.5)
 
@@ -336,3 +341,93 @@ def torch_close(a, b) -> bool:
     import torch
 
     return bool(torch.allclose(a, b, atol=1e-6))
+
+
+EXTRA_OBJECTIVE = '''
+"""Objective "mnrl-sym": symmetric MNRL (query->passage and passage->query)."""
+
+from dataclasses import dataclass
+
+from core.training.objectives import ObjectiveBuild, ObjectiveSettings, register_objective
+from core.training.objectives import setting, triplet_dataset
+
+
+@dataclass
+class SymSettings(ObjectiveSettings):
+    sym_scale: float = setting(20.0, "mnrl-sym: similarity scale (1/temperature).")
+
+    def problems(self):
+        return [] if self.sym_scale > 0 else ["sym_scale must be positive"]
+
+
+def build(model, config, data):
+    from sentence_transformers.losses import MultipleNegativesSymmetricRankingLoss
+
+    dataset = triplet_dataset(data, 0, config.seed)
+    loss = MultipleNegativesSymmetricRankingLoss(model, scale=config.sym_scale)
+    return ObjectiveBuild(train_dataset=dataset, loss=loss, info={"sym_scale": config.sym_scale})
+
+
+register_objective("mnrl-sym", build, "Symmetric MNRL.", SymSettings)
+'''
+
+NEW_OBJECTIVE_RUN = """
+import json, sys
+import extra_objective  # the one import line core/training/objectives/__init__.py would get
+from core.cli import build_parser
+from core.cli.training_cmds import build_config
+from core.store import Workspace
+from core.training.config import TrainConfig
+from core.training.trainer import train_run
+from tests.training_helpers import small_scifact
+
+ws = Workspace.create(sys.argv[1])
+small_scifact(ws, n_queries=6, n_other=2, n_val=0)
+try:
+    TrainConfig(loss="mnrl-sym", sym_scale=0).validate()
+    refused = ""
+except ValueError as exc:
+    refused = str(exc)
+parser_args = ["train", str(ws.root), "--loss", "mnrl-sym", "--set", "sym_scale=7"]
+cfg = build_config(build_parser().parse_args(parser_args))
+cfg.batch_size, cfg.max_steps, cfg.max_seq_length, cfg.device = 4, 2, 64, "cpu"
+cfg.validate_every_epoch, cfg.learning_rate, cfg.warmup_ratio = False, 5e-5, 0.0
+out = train_run(ws, cfg, "r")
+card = (ws.run_dir("r") / "model" / "README.md").read_text()
+print(json.dumps({
+    "refused": refused,
+    "steps": out["metrics"]["steps"],
+    "loss": out["metrics"]["train_loss"],
+    "info": out["metrics"]["objective_info"],
+    "saved": json.loads((ws.run_dir("r") / "config.json").read_text())["sym_scale"],
+    "help": TrainConfig.help()["sym_scale"],
+    "card_names_the_loss": "MultipleNegativesSymmetricRankingLoss" in card,
+}))
+"""
+
+
+def test_a_new_objective_is_one_module_and_one_import_line(tmp_path):
+    """A loss added as one module (written here to a temporary folder) registers itself with
+    its own typed setting; once imported, TrainConfig, the CLI's --set, validation, the
+    trainer and the model card all know it, and it trains on a tiny real workspace."""
+    import math
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    (tmp_path / "extra_objective.py").write_text(EXTRA_OBJECTIVE)
+    proc = subprocess.run(
+        [sys.executable, "-c", NEW_OBJECTIVE_RUN, str(tmp_path / "ws")],
+        cwd=REPO,
+        env={**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{REPO}"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "sym_scale must be positive" in got["refused"]
+    assert got["steps"] == 2 and math.isfinite(got["loss"]) and got["loss"] > 0
+    assert got["info"] == {"sym_scale": 7.0} and got["saved"] == 7.0
+    assert got["help"].startswith("mnrl-sym:") and got["card_names_the_loss"]

@@ -1,12 +1,58 @@
-"""A live panel of a page's background jobs: progress bars, Cancel buttons, and a rerun of the
-whole page when the job the page started has ended (so its results are drawn at once)."""
+"""The one job widget every page uses: a job's progress bar, its Cancel and Resume buttons, its
+error; and a live panel of a page's background jobs that reruns the whole page when a job it
+watched has ended (so that job's results are drawn at once)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from core.jobs import cancel_job, list_jobs
+from core.jobs import cancel_job, list_jobs, resume_job
 from core.store import Workspace
+
+ACTIVE = ("queued", "running")
+REFRESH_S = 2.0  # seconds between redraws of a live panel
+
+
+def first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def job_row(
+    ws: Workspace,
+    job: dict[str, Any],
+    key: str,
+    *,
+    label: str | None = None,
+    cancel: bool = True,
+    resume: str | None = None,
+) -> None:
+    """One job: a progress bar while it is queued or running (with Cancel unless `cancel` is
+    False), its error's first line when it failed, its status line otherwise. `resume`: the
+    label of a button that resumes a failed or cancelled job (none when None). `label` names
+    the job (default its kind); widget keys start with `key`."""
+    name = label or job["kind"]
+    status = job["status"]
+    if status in ACTIVE:
+        bar = min(max(float(job["progress"] or 0.0), 0.0), 1.0)
+        if not cancel:
+            st.progress(bar, text=f"{name}: {job['message'] or status}")
+            return
+        c1, c2 = st.columns([5, 1])
+        c1.progress(bar, text=f"{name}: {job['message'] or status}")
+        if c2.button("Cancel", key=f"{key}_cancel_{job['id']}"):
+            cancel_job(ws, job["id"])
+            st.toast("Cancelling: the job stops at its next step (training saves a checkpoint).")
+        return
+    if status == "failed":
+        st.error(f"{name} failed: {first_line(job['error']) or 'unknown error'}")
+    else:
+        st.caption(f"{status}: {name}" + (f" · {job['message']}" if job["message"] else ""))
+    resumable = resume and status in ("failed", "cancelled")
+    if resumable and st.button(resume, key=f"{key}_resume_{job['id']}"):
+        resume_job(ws, job["id"])
+        st.rerun()
 
 
 def watch(prefix: str, job_id: str) -> None:
@@ -14,28 +60,29 @@ def watch(prefix: str, job_id: str) -> None:
     st.session_state[f"{prefix}_watch"] = job_id
 
 
-def job_panel(ws: Workspace, kinds: tuple[str, ...], prefix: str, failed_text: str) -> None:
-    """Draw the active jobs of `kinds`, refreshed every 2 s; widget and state keys start with
-    `prefix`. A watched job that failed is reported once, as `failed_text: first line`."""
+def job_panel(
+    ws: Workspace, kinds: tuple[str, ...], prefix: str, failed_text: str | None = None
+) -> None:
+    """The active jobs of `kinds` as `job_row`s, redrawn every REFRESH_S seconds; widget and
+    state keys start with `prefix`. A job the panel saw running (or the page `watch`ed) that
+    has ended reruns the page; one that failed is reported once, as `failed_text: first line`
+    (not at all when `failed_text` is None, for a page that shows its last job itself)."""
 
-    @st.fragment(run_every=2.0)
+    @st.fragment(run_every=REFRESH_S)
     def panel() -> None:
         active = [j for j in list_jobs(ws, active_only=True) if j["kind"] in kinds]
         for job in active:
-            c1, c2 = st.columns([5, 1])
-            c1.progress(
-                float(job["progress"]), text=f"{job['kind']}: {job['message'] or 'starting'}"
-            )
-            if c2.button("Cancel", key=f"{prefix}_cancel_{job['id']}"):
-                cancel_job(ws, job["id"])
+            job_row(ws, job, prefix)
         watched = st.session_state.get(f"{prefix}_watch")
         if watched and not any(j["id"] == watched for j in active):
             st.session_state[f"{prefix}_watch"] = None
             done = [j for j in list_jobs(ws) if j["id"] == watched]
-            if done and done[0]["status"] == "failed":
+            if done and done[0]["status"] == "failed" and failed_text is not None:
                 st.session_state[f"{prefix}_failed"] = done[0]["error"] or "unknown error"
             st.rerun(scope="app")  # the finished job's results are drawn by the full page
+        elif active and not watched:
+            watch(prefix, active[0]["id"])
 
     panel()
     if failed := st.session_state.pop(f"{prefix}_failed", None):
-        st.error(f"{failed_text}: {str(failed).splitlines()[0]}")
+        st.error(f"{failed_text}: {first_line(str(failed))}")

@@ -28,10 +28,11 @@ NEGATIVES = PageInfo("pages/3_Negatives.py", "3 Negatives", ":material/remove_ci
 TRAIN = PageInfo("pages/4_Train.py", "4 Train", ":material/model_training:")
 EVALUATE = PageInfo("pages/5_Evaluate.py", "5 Evaluate", ":material/analytics:")
 EXPORT = PageInfo("pages/6_Export.py", "6 Export", ":material/package_2:")
+PLAYGROUND = PageInfo("pages/8_Playground.py", "Playground", ":material/compare:")
 SETTINGS = PageInfo("pages/7_Settings.py", "Settings", ":material/settings:")
 
 PIPELINE: tuple[PageInfo, ...] = (DOCUMENTS, PAIRS, NEGATIVES, TRAIN, EVALUATE, EXPORT)
-ALL_PAGES: tuple[PageInfo, ...] = (HOME, *PIPELINE, SETTINGS)
+ALL_PAGES: tuple[PageInfo, ...] = (HOME, *PIPELINE, PLAYGROUND, SETTINGS)
 
 
 def link(page: PageInfo, label: str | None = None, key: str | None = None) -> None:

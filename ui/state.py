@@ -11,6 +11,7 @@ import streamlit as st
 from core.access import AccessError, check_workspace_path
 from core.jobs import list_jobs
 from core.store import Workspace, WorkspaceError
+from ui.job_panel import REFRESH_S, job_row
 
 DEFAULT_WORKSPACE = "workspaces/demo"
 
@@ -109,14 +110,11 @@ def device_label() -> str:
     return f"CPU ({info['cpu_cores']} cores)"
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=REFRESH_S)
 def jobs_panel(ws: Workspace) -> None:
     active = list_jobs(ws, active_only=True)
     if not active:
         return
     st.subheader("Running jobs")
     for job in active:
-        st.progress(
-            min(max(float(job["progress"]), 0.0), 1.0),
-            text=f"{job['kind']}: {job['message'] or job['status']}",
-        )
+        job_row(ws, job, "sidebar", cancel=False)

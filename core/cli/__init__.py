@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "core.cli.training_cmds",
     "core.cli.evaluation_cmds",
     "core.cli.export_cmds",
+    "core.cli.auto_cmds",
 ]
 
 

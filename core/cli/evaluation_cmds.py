@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p)
     p.add_argument("--run", action="append", default=[], metavar="RUN", help="training run id")
-    p.add_argument("--base", default=None, help="base model name or folder (default MiniLM)")
+    p.add_argument(
+        "--base",
+        default=None,
+        help="base model name or folder (default: the workspace's base model)",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--beir", metavar="DIR", help="a BEIR folder instead of the workspace split")
     src.add_argument(
@@ -41,25 +45,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.evaluation.runner import run_evaluation
+def evaluation_params(ws, args: argparse.Namespace) -> dict:
+    """The runner's params for the parsed command line (no `--base`: the workspace's
+    Settings, read by the runner)."""
+    from core.evaluation import runner
 
-    ws = open_workspace(args.workspace)
     if args.beir:
-        params = {"dataset": "beir", "beir_dir": args.beir}
+        dataset, beir_dir = "beir", args.beir
     elif args.general is not None:
-        params = {"dataset": "general", "beir_dir": args.general or None}
+        dataset, beir_dir = "general", args.general or None
     else:
-        params = {"dataset": "workspace"}
-    params.update(
+        dataset, beir_dir = "workspace", None
+    return runner.evaluation_params(
+        args.run,
+        dataset=dataset,
+        beir_dir=beir_dir,
         split=args.split,
         group=args.group,
         base_model=args.base,
-        runs=args.run,
         top_k=args.top_k,
         batch_size=args.batch_size,
         save=not args.no_report,
     )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluation.runner import run_evaluation
+
+    ws = open_workspace(args.workspace)
+    params = evaluation_params(ws, args)
     start = time.perf_counter()
     last = [0.0]
 

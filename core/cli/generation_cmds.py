@@ -10,16 +10,25 @@ from core.cli.output import add_common, emit, open_workspace, progress
 
 def register(sub: argparse._SubParsersAction) -> None:
     from core.generation.bundled_llms import CATALOGUE, DEFAULT_LOCAL_LLM
-    from core.generation.pipeline import ALL_KINDS, DEFAULT_KINDS
+    from core.generation.filters import JUDGES
+    from core.generation.kinds import kind_names
+    from core.generation.pipeline import DEFAULT_KINDS
+    from core.generation.provider_registry import (
+        DEFAULT_API_KEY_ENV,
+        DEFAULT_PROVIDER,
+        get_provider,
+        provider_names,
+    )
 
     p = sub.add_parser("generate", help="write synthetic (question, chunk) pairs and filter them")
     add_common(p)
     p.add_argument(
         "--provider",
-        choices=["local", "openai"],
+        choices=provider_names(),
         default=None,
-        help="local: a bundled model (offline, the default); openai: any OpenAI-compatible "
-        "endpoint. Naming a writer without --kinds adds simple questions to the default kinds",
+        help="; ".join(f"{n}: {get_provider(n).help}" for n in provider_names())
+        + f". Default: the workspace's Settings, else {DEFAULT_PROVIDER}. Naming a writer "
+        "without --kinds adds simple questions to the default kinds",
     )
     p.add_argument(
         "--model",
@@ -30,22 +39,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-url", default=None, help="endpoint URL, e.g. http://localhost:8000/v1")
     p.add_argument(
         "--api-key-env",
-        default="OPENAI_API_KEY",
-        help="environment variable holding the API key (never stored)",
+        default=None,
+        help="environment variable holding the API key (never stored; default: the "
+        f"workspace's Settings, else {DEFAULT_API_KEY_ENV})",
     )
     p.add_argument(
         "--per-chunk",
         type=int,
         default=None,
-        help="questions per chunk for every selected kind (default: per kind)",
+        help="questions per chunk for every selected kind (default: the workspace's Settings, "
+        "else per kind)",
     )
     p.add_argument(
         "--kinds",
         default=None,
-        help=f"comma-separated, from {','.join(ALL_KINDS)} (default {','.join(DEFAULT_KINDS)})",
+        help=f"comma-separated, from {','.join(kind_names())} (default {','.join(DEFAULT_KINDS)})",
     )
-    p.add_argument("--limit-chunks", type=int, default=None, help="only the first N chunks")
-    p.add_argument("--judge", choices=["auto", "llm", "heuristic", "none"], default="auto")
+    p.add_argument(
+        "--limit-chunks",
+        type=int,
+        default=None,
+        help="only the first N chunks (default: the workspace's Settings, else all)",
+    )
+    p.add_argument("--judge", choices=JUDGES, default=None, help="default auto")
     p.add_argument("--min-judge-score", type=float, default=None, help="keep threshold, 1-5")
     p.add_argument(
         "--roundtrip-k",
@@ -71,8 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write for chunks this writer already wrote for (default: resume, skipping them)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per endpoint request")
-    p.add_argument("--concurrency", type=int, default=4, help="endpoint requests at once")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per endpoint request (60)")
+    p.add_argument("--concurrency", type=int, default=None, help="endpoint requests at once (4)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("pairs", help="accept pairs in bulk, import or export them")
@@ -97,48 +113,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pairs)
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+def generate_settings(ws, args: argparse.Namespace):
+    """The run `embstudio generate` asks for (core.commands.generate_settings)."""
+    from core.commands import generate_settings as build
 
-    from core.generation.filters import FilterSettings
-    from core.generation.pipeline import (
-        GenerateSettings,
-        GenerationError,
-        default_kinds,
-        generate,
-        progress_line,
-    )
+    return build(ws, args)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from core.generation.pipeline import GenerationError, generate, progress_line
 
     ws = open_workspace(args.workspace)
-    writer_named = any(v is not None for v in (args.provider, args.model, args.base_url))
-    if args.kinds is None:
-        kinds = default_kinds(writer_named)
-    else:
-        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    fs = FilterSettings()
-    if args.min_judge_score is not None:
-        fs = replace(fs, min_judge_score=args.min_judge_score)
-    if args.roundtrip_k is not None:
-        fs = replace(fs, roundtrip_k=args.roundtrip_k, pseudo_roundtrip_k=args.roundtrip_k)
-    settings = GenerateSettings(
-        provider=args.provider or "local",
-        model=args.model,
-        base_url=args.base_url,
-        api_key_env=args.api_key_env,
-        kinds=kinds,
-        per_chunk={k: args.per_chunk for k in kinds} if args.per_chunk is not None else {},
-        limit_chunks=args.limit_chunks,
-        judge=args.judge,
-        ict_remove_sentence=args.ict_remove_sentence,
-        filters=fs,
-        timeout_s=args.timeout,
-        concurrency=args.concurrency,
-        write_again=args.write_again,
-    )
-    try:
-        settings.validate()  # before any model loads: a bad setting costs nothing
-    except GenerationError as exc:
-        raise ValueError(str(exc)) from exc
+    settings = generate_settings(ws, args)
+    kinds = settings.kinds
     if args.examples is not None:
         from core.generation.examples import read_examples_file, save_examples
 
@@ -177,7 +164,9 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     out: dict = {"workspace": str(ws.root)}
     lines: list[str] = []
     if args.import_path:
-        result = pairs.import_pairs(ws, args.import_path)
+        from core.beir_data import import_pairs
+
+        result = import_pairs(ws, args.import_path)
         out["import"] = result
         lines.append(f"imported {result['imported']} pairs ({result['format']})")
         for problem in result.get("problems", [])[:3]:

@@ -3,38 +3,52 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-from typing import Any
 
 from core.cli.output import add_common, emit, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from core.mining import INDEX_KINDS, MiningSettings
+    from core.training.objectives import available_objectives
+
     p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
     add_common(p)
-    p.add_argument("--model", default=None, help="embedding model, folder or run:<RUN>")
-    p.add_argument("--negatives", type=int, default=4, help="K negatives per query")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="embedding model, folder or run:<RUN> (default: the workspace's base model)",
+    )
+    # Left-out options keep MiningSettings' defaults (core.mining owns them).
+    p.add_argument("--negatives", type=int, default=None, help="K negatives per query (4)")
     p.add_argument(
         "--relative-margin",
         type=float,
-        default=0.05,
-        help="keep scores < min_pos - M*|min_pos| (negative value = off)",
+        default=None,
+        help="keep scores < min_pos - M*|min_pos| (0.05; negative value = off)",
     )
     p.add_argument("--absolute-margin", type=float, default=None, help="keep scores < min_pos - A")
-    p.add_argument("--skip-top", type=int, default=0, help="skip the N best non-positives")
+    p.add_argument("--skip-top", type=int, default=None, help="skip the N best non-positives (0)")
     p.add_argument(
         "--exclude-same-document",
         action="store_true",
         help="never take a chunk of a positive's own document",
     )
-    p.add_argument("--splits", default="train,validation", help="pair splits to mine for")
+    p.add_argument(
+        "--splits", default=None, help="pair splits to mine for (default train,validation)"
+    )
+    p.add_argument(
+        "--index",
+        choices=INDEX_KINDS,
+        default=None,
+        help=f"search index: auto (exact below {MiningSettings().approximate_from:,} chunks, "
+        "else ivf), exact, ivf or hnsw; exact and ivf run on the GPUs when faiss-gpu is installed",
+    )
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("train", help="fine-tune a model as a background job")
     add_common(p)
     p.add_argument("--base", default=None, help="base model name, folder or run:<RUN>")
-    p.add_argument("--loss", default=None, help="objective: mnrl, cached-mnrl, dual, clp, soft")
+    p.add_argument("--loss", default=None, help="objective: " + ", ".join(available_objectives()))
     p.add_argument(
         "--preset",
         choices=["auto", "questions", "pseudo"],
@@ -51,6 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--scale", type=float, default=None, help="1/temperature")
     p.add_argument("--moe", action="store_true", help="mixture-of-experts feed-forward layers")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="train on N devices at once (DDP under torchrun: N GPUs, or N CPU processes); "
+        "each step takes N x batch-size records",
+    )
     p.add_argument("--config", default=None, help="a config.json to start from")
     p.add_argument(
         "--set",
@@ -85,28 +106,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--cancel", metavar="RUN", help="cancel a run (or job id)")
     g.add_argument("--resume", metavar="RUN", help="resume a failed/cancelled run (or job id)")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="with --resume: continue the run on N devices (default: the run's own count)",
+    )
     p.set_defaults(func=cmd_jobs)
 
 
+def mining_settings(ws, args: argparse.Namespace):
+    """The mining `embstudio mine` asks for (core.commands.mining_settings)."""
+    from core.commands import mining_settings as build
+
+    return build(ws, args)
+
+
 def cmd_mine(args: argparse.Namespace) -> int:
-    from core.mining import MiningSettings, mine_workspace
-    from core.models import DEFAULT_BASE_MODEL
+    from core.mining import mine_workspace
 
     ws = open_workspace(args.workspace)
-    rel = (
-        args.relative_margin
-        if args.relative_margin is not None and args.relative_margin >= 0
-        else None
-    )
-    settings = MiningSettings(
-        model=args.model or DEFAULT_BASE_MODEL,
-        negatives=args.negatives,
-        relative_margin=rel,
-        absolute_margin=args.absolute_margin,
-        skip_top=args.skip_top,
-        exclude_same_document=args.exclude_same_document,
-        splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()),
-    ).validate()
+    settings = mining_settings(ws, args)
     last = [-1]
 
     def report(step: int, total: int, message: str) -> None:
@@ -122,55 +142,17 @@ def cmd_mine(args: argparse.Namespace) -> int:
         out,
         f"mining {out['mining_id']}: {s['negatives']} negatives for {s['queries']} queries "
         f"({s['removed_by_margin']} candidates removed by the margin, "
-        f"{s['queries_short_of_k']} queries with fewer than {settings.negatives})",
+        f"{s['queries_short_of_k']} queries with fewer than {settings.negatives}; "
+        f"index {s['index']})",
     )
     return 0
 
 
-def _coerce(field: dataclasses.Field, raw: str) -> Any:
-    kind = str(field.type)
-    if "bool" in kind:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind in ("int",):
-        return int(raw)
-    if kind in ("float",):
-        return float(raw)
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
 def build_config(args: argparse.Namespace):
-    from core.training.config import TrainConfig
+    """The run `embstudio train` asks for (core.commands.train_config)."""
+    from core.commands import train_config
 
-    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    for name, value in (
-        ("base_model", args.base),
-        ("loss", args.loss),
-        ("preset", args.preset),
-        ("epochs", args.epochs),
-        ("batch_size", args.batch_size),
-        ("learning_rate", args.lr),
-        ("max_steps", args.max_steps),
-        ("negatives_per_query", args.negatives),
-        ("scale", args.scale),
-    ):
-        if value is not None:
-            setattr(cfg, name, value)
-    if args.no_final_fit:
-        cfg.final_fit = False
-    if args.moe:
-        if "moe" not in fields:
-            raise ValueError("this build has no MoE option")
-        cfg.moe = True  # type: ignore[attr-defined]
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep or key.strip() not in fields:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with a TrainConfig field")
-        setattr(cfg, key.strip(), _coerce(fields[key.strip()], raw))
-    return cfg.validate()
+    return train_config(open_workspace(args.workspace), args)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -239,11 +221,12 @@ def _job_of(ws, ref: str) -> dict:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from core.jobs import cancel_job, list_jobs, resume_job
-    from core.training.jobs import sync_run_statuses
+    from core.jobs import cancel_job, list_jobs
+    from core.training.distributed import resume_on_devices
 
     ws = open_workspace(args.workspace)
-    sync_run_statuses(ws)
+    if args.devices is not None and not args.resume:
+        raise ValueError("--devices goes with --resume (a new run takes `train --devices N`)")
     if args.cancel:
         job = _job_of(ws, args.cancel)
         status = cancel_job(ws, job["id"])
@@ -251,7 +234,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     if args.resume:
         job = _job_of(ws, args.resume)
-        new = resume_job(ws, job["id"])
+        new = resume_on_devices(ws, job["id"], args.devices)
         emit(
             args,
             {"job_id": new, "run_id": job["run_id"], "resumed_from": job["id"]},

@@ -6,7 +6,7 @@ import argparse
 
 from core.chunking import ChunkingSettings
 from core.cli.output import add_common, emit, open_workspace, progress
-from core.ingest import DEFAULT_MAX_FILE_MB, collect_paths, ingest_files
+from core.ingest import DEFAULT_MAX_FILE_MB, ingest_paths
 from core.store import Workspace
 
 
@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("demo", help="create the demo workspace from the bundled samples")
     add_common(p)
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="when the workspace is new, start the whole pipeline on it (`embstudio auto`): "
+        "the first run of the app shows base vs tuned a few minutes later",
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -37,33 +43,20 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from core.models import DEFAULT_BASE_MODEL
+    from core.settings import defaults_for
 
     ws = open_workspace(args.workspace)
     settings = ChunkingSettings(
         mode=args.chunking, chunk_words=args.chunk_words, overlap_words=args.overlap
     )
     settings.validate()
-    paths = collect_paths(args.paths)
-    if not paths:
-        raise ValueError("no supported files found in the given paths")
-
-    def files():
-        for path in paths:
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                data = b""
-                progress(f"cannot read {path}: {exc.strerror}")
-            yield path.name, data
-
-    results = ingest_files(
+    results = ingest_paths(
         ws,
-        files(),
+        args.paths,
         settings,
-        model_name=args.model or DEFAULT_BASE_MODEL,
+        model_name=args.model or defaults_for(ws).base_model,
         max_file_mb=args.max_file_mb,
-        on_progress=lambda i, name: progress(f"[{i}/{len(paths)}] {name}"),
+        on_progress=lambda i, n, name: progress(f"[{i}/{n}] {name}"),
     )
     ok = [r for r in results if r.status != "error"]
     lines = [
@@ -91,9 +84,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from core.demo import build_demo_workspace
 
     ws, created = build_demo_workspace(args.workspace, on_progress=progress)
-    emit(
-        args,
-        {"workspace": str(ws.root), "created": created, **ws.counts()},
-        f"demo workspace {'created' if created else 'ready'} at {ws.root}",
-    )
+    out = {"workspace": str(ws.root), "created": created, **ws.counts(), "auto_job": None}
+    text = f"demo workspace {'created' if created else 'ready'} at {ws.root}"
+    if args.auto and created:
+        from core.auto import start_auto
+
+        out["auto_job"] = start_auto(ws)
+        text += (
+            f"\nthe whole pipeline runs in the background (job {out['auto_job']}): Home shows "
+            "its progress, the Evaluate page its result"
+        )
+    emit(args, out, text)
     return 0

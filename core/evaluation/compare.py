@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from core.evaluation.datasets import EvalSet
 from core.evaluation.metrics import Metrics, evaluate
 from core.evaluation.search import DEFAULT_TOP_K, Results, dense_search
 from core.evaluation.significance import Significance, paired_test
 from core.models import DEFAULT_BASE_MODEL, load_sentence_model, resolve_model
+from core.runs import model_dir
 from core.store import Workspace
 
 TIE_EPS = 1e-6  # per-query nDCG@10 differences smaller than this are ties
@@ -44,18 +44,8 @@ def base_spec(name: str = DEFAULT_BASE_MODEL) -> ModelSpec:
 
 
 def run_spec(ws: Workspace, run_id: str) -> ModelSpec:
-    """The model a training run saved (`runs.model_path`, relative to the workspace)."""
-    with ws.connect() as conn:
-        row = conn.execute(
-            "SELECT id, status, model_path FROM runs WHERE id = ?", (run_id,)
-        ).fetchone()
-    if row is None:
-        raise ModelError(f"no run {run_id!r} in this workspace")
-    rel = row["model_path"] or str(Path("runs") / run_id / "model")
-    path = (ws.root / rel).resolve()
-    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-        raise ModelError(f"run {run_id} has no saved model at {rel} (status {row['status']})")
-    return ModelSpec(label=run_id, model=str(path), run_id=run_id)
+    """The model a training run saved (core.runs.model_dir; RunNotFound when it has none)."""
+    return ModelSpec(label=run_id, model=str(model_dir(ws, run_id)), run_id=run_id)
 
 
 @dataclass
@@ -111,13 +101,13 @@ def _top(evalset: EvalSet, results: Results, qid: str, n: int) -> list[dict]:
             "score": round(s, 4),
             "relevant": rel.get(d, 0) > 0,
             "source": evalset.doc_labels.get(d, ""),
-            "text": _doc_snippet(evalset, d),
+            "text": doc_snippet(evalset, d),
         }
         for d, s in hits
     ]
 
 
-def _doc_snippet(evalset: EvalSet, doc_id: str) -> str:
+def doc_snippet(evalset: EvalSet, doc_id: str) -> str:
     doc = evalset.corpus.get(doc_id, {})
     text = f"{doc.get('title', '')} {doc.get('text', '')}".strip()
     return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "…"
@@ -163,7 +153,7 @@ def compare(
             {
                 "query_id": qid,
                 "query": evalset.queries.get(qid, ""),
-                "relevant": [{"doc_id": d, "text": _doc_snippet(evalset, d)} for d in relevant],
+                "relevant": [{"doc_id": d, "text": doc_snippet(evalset, d)} for d in relevant],
                 "ndcg_a": round(na[qid], 4),
                 "ndcg_b": round(nb[qid], 4),
                 "delta": round(delta, 4),

@@ -1,7 +1,8 @@
-"""Job kinds "evaluate" and "geometry", run as background processes by core.jobs.
+"""Job kinds "evaluate", "geometry" and "merge_curve", run as background processes by core.jobs.
 
 evaluate params: see `core.evaluation.runner`. geometry params: the fields of
 `core.geometry.GeometrySettings` plus base_model and runs/models (as for evaluate).
+merge_curve params: the fields of `core.evaluation.merge_curve.CurveSettings`.
 Heavy modules (torch, the models) are imported inside the handlers so that registering the
 kinds stays cheap for processes that only list jobs.
 """
@@ -15,6 +16,7 @@ from core.jobs import JobContext, register_handler
 
 register_handler("evaluate", "core.evaluation.jobs:evaluate_job")
 register_handler("geometry", "core.evaluation.jobs:geometry_job")
+register_handler("merge_curve", "core.evaluation.jobs:merge_curve_job")
 
 
 def evaluate_job(ctx: JobContext) -> dict[str, Any]:
@@ -45,3 +47,14 @@ def geometry_job(ctx: JobContext) -> dict[str, Any]:
     path = ctx.folder / "geometry.json"
     path.write_text(json.dumps(result, default=float))
     return {"geometry_path": str(path.relative_to(ctx.ws.root)), "summary": result["summary"]}
+
+
+def merge_curve_job(ctx: JobContext) -> dict[str, Any]:
+    """Handler of "merge_curve": measures every mix, writes the curve file, returns its path."""
+    from core.evaluation.merge_curve import CurveSettings, compute_curve, curve_rows
+
+    curve = compute_curve(
+        ctx.ws, CurveSettings.from_params(ctx.params), lambda d, t, m: ctx.progress(d, t, m)
+    )
+    ctx.log.info("merge curve of %s written to %s", curve["run_id"], curve["path"])
+    return {"curve_path": curve["path"], "points": curve_rows(curve)}

@@ -14,6 +14,7 @@ from typing import Any
 from core.evaluation.compare import Comparison, ModelOutcome
 from core.evaluation.datasets import EvalSet
 from core.evaluation.metrics import K_VALUES
+from core.runs import get_run
 from core.store import Workspace, now_iso
 
 REPORTS_DIR = "evaluations"
@@ -21,17 +22,15 @@ TABLE_METRICS = ("NDCG", "MAP", "Recall", "P", "MRR")
 
 
 def run_configs(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
-    """Each run's stored row (base model, loss, config JSON, status) for the report."""
+    """Each run's row (base model, loss, config JSON, status; core.runs) for the report."""
     out: dict[str, Any] = {}
-    with ws.connect() as conn:
-        for rid in run_ids:
-            row = conn.execute("SELECT * FROM runs WHERE id = ?", (rid,)).fetchone()
-            if row is not None:
-                item = dict(row)
-                for key in ("config", "metrics"):
-                    with contextlib.suppress(ValueError):
-                        item[key] = json.loads(item.get(key) or "{}")
-                out[rid] = item
+    for rid in run_ids:
+        item = get_run(ws, rid)
+        if item is not None:
+            for key in ("config", "metrics"):
+                with contextlib.suppress(ValueError):
+                    item[key] = json.loads(item.get(key) or "{}")
+            out[rid] = item
     return out
 
 

@@ -2,7 +2,7 @@
 "evaluate" job.
 
 params: dataset ("workspace" | "beir" | "general"), beir_dir (for beir/general),
-split (default "test"), group (None | field), base_model (default DEFAULT_BASE_MODEL),
+split (default "test"), group (None | field), base_model (default: the workspace's Settings),
 runs (list of run ids; the base model is evaluated first, as reference A) or models (an
 explicit list, each "base" or a run id; the first two are compared as A and B),
 top_k (100), batch_size (32), seed (0), save (write the report, default True).
@@ -16,10 +16,38 @@ from typing import Any
 from core.evaluation.compare import ModelSpec, base_spec, evaluate_models, run_spec
 from core.evaluation.datasets import EvalSet, beir_set, general_set, workspace_set
 from core.evaluation.report import build_payload, save_report
-from core.models import DEFAULT_BASE_MODEL
+from core.runs import final_of
+from core.settings import defaults_for
 from core.store import Workspace
 
 Progress = Callable[[int, int, str], None]
+
+
+def evaluation_params(
+    runs: list[str],
+    dataset: str = "workspace",
+    beir_dir: str | None = None,
+    split: str = "test",
+    group: str | None = None,
+    base_model: str | None = None,
+    top_k: int = 100,
+    batch_size: int = 32,
+    save: bool = True,
+) -> dict[str, Any]:
+    """The params of an evaluation of the base model and `runs` (see the module docstring);
+    with no other argument, those of `embstudio evaluate WS --run RUN`: the workspace's
+    held-out test split, 100 candidates per query, the report saved."""
+    return {
+        "dataset": dataset,
+        "beir_dir": beir_dir,
+        "split": split,
+        "group": group,
+        "base_model": base_model,
+        "runs": list(runs),
+        "top_k": top_k,
+        "batch_size": batch_size,
+        "save": save,
+    }
 
 
 def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
@@ -41,21 +69,12 @@ def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
 
 def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
     """The models `params` names: `models` (each "base" or a run id), else base + `runs`."""
-    base = base_spec(params.get("base_model") or DEFAULT_BASE_MODEL)
+    base = base_spec(params.get("base_model") or defaults_for(ws).base_model)
     names = params.get("models") or ["base", *(params.get("runs") or [])]
     specs = [base if name == "base" else run_spec(ws, name) for name in names]
     if len({s.label for s in specs}) != len(specs):
         raise ValueError("the same model is named twice")
     return specs
-
-
-def final_of(ws: Workspace, run_id: str) -> str:
-    """The split run that run `run_id` is the final fit of ("" when it is none): read from the
-    run's config.json, which a merge of a final fit inherits."""
-    import json
-
-    config = ws.run_dir(run_id) / "config.json"
-    return str(json.loads(config.read_text()).get("final_of") or "") if config.is_file() else ""
 
 
 def refuse_final_fits(ws: Workspace, names: list[str]) -> None:

@@ -9,13 +9,18 @@ the query's own document or collection, the way a per-course chatbot searches on
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from core.embedding_cache import CHUNK_SPACE, beir_space, embed_texts, encode
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from core.evaluation.datasets import EvalSet
+    from core.store import Workspace
 
 Corpus = dict[str, dict[str, str]]
 Queries = dict[str, str]
@@ -30,34 +35,6 @@ TITLE_SEP = " "  # BEIR's SentenceBERT joins title and text with one space
 def doc_text(doc: dict[str, str]) -> str:
     """The text a corpus document is embedded as: title + " " + text, as BEIR does."""
     return (f"{doc.get('title') or ''}{TITLE_SEP}{doc.get('text') or ''}").strip()
-
-
-def encode(
-    model: SentenceTransformer,
-    texts: Sequence[str],
-    batch_size: int = 32,
-    on_progress: Callable[[int, int], None] | None = None,
-    chunk: int = 512,
-) -> np.ndarray:
-    """Unit-length float32 embeddings (n, dim). `on_progress(done, total)` after each slice of
-    `chunk` texts, so a job can report progress and stop on cancel between slices."""
-    parts: list[np.ndarray] = []
-    total = len(texts)
-    for start in range(0, total, chunk):
-        part = model.encode(
-            list(texts[start : start + chunk]),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        parts.append(np.asarray(part, dtype=np.float32))
-        if on_progress:
-            on_progress(min(start + chunk, total), total)
-    if not parts:
-        dim = model.get_sentence_embedding_dimension() or 0
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.concatenate(parts)
 
 
 def _group_codes(
@@ -177,3 +154,22 @@ def dense_search(
         doc_groups=[doc_groups.get(d) for d in doc_ids] if grouped else None,
     )
     return to_results(query_ids, doc_ids, scores, idx)
+
+
+def corpus_embeddings(
+    ws: Workspace,
+    evalset: EvalSet,
+    model_name: str,
+    embedder: Any = None,
+    batch_size: int = 32,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """An evaluation set's corpus embedded (rows in corpus order): workspace chunks in the
+    chunk space as stored (sharing generation's entries), a BEIR folder's documents as
+    title + text in the folder's space."""
+    folder = evalset.config.get("folder")
+    if evalset.config.get("source") == "workspace" or not folder:
+        space, texts = CHUNK_SPACE, [d["text"] for d in evalset.corpus.values()]
+    else:
+        space, texts = beir_space(folder), [doc_text(d) for d in evalset.corpus.values()]
+    return embed_texts(ws, space, texts, model_name, embedder, batch_size, on_progress)

@@ -4,6 +4,8 @@ Sections: what the model is (base model, run, formats), training data counts, lo
 metrics base vs tuned (from the run's metrics.json and the workspace's evaluations), export
 parity, how to use it, and limitations. Missing sources leave a plain "not recorded" line
 rather than an error: a card for a run trained elsewhere is still useful.
+Not sentence-transformers' card machinery (core/training/card.py uses it for the model folder):
+this card describes ONNX files, their parity and serving, for which ST's card data has no fields.
 """
 
 from __future__ import annotations

@@ -58,17 +58,10 @@ class EmbeddingGraph(nn.Module):
 
 
 def load_torch_model(model_dir: str | Path, device: str = "cpu") -> SentenceTransformer:
-    """Load a sentence-transformers folder, MoE models included (their type is registered)."""
-    from sentence_transformers import SentenceTransformer
+    """Load a sentence-transformers folder, MoE models included (core.models.open_model)."""
+    from core.models import open_model
 
-    _register_custom_models()
-    return SentenceTransformer(str(model_dir), device=device)
-
-
-def _register_custom_models() -> None:
-    # Importing the MoE modelling module registers `bert_moe` with transformers' Auto classes.
-    with contextlib.suppress(ImportError):
-        import core.losses.moe_modeling  # noqa: F401
+    return open_model(str(model_dir), device=device)
 
 
 def _use_eager_attention(model: SentenceTransformer) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core import runs
 from core.export.model_card import build_model_card
 from core.export.parity import DEFAULT_N_TEXTS, check_parity, sample_texts
 from core.store import Workspace, now_iso
@@ -25,35 +26,10 @@ FORMAT_DIRS = {"onnx-fp32": "onnx", "onnx-int8": "onnx-int8"}
 Progress = Callable[[int, int, str], None]
 
 
-class RunNotFound(ValueError):
-    """The run does not exist or has no saved model."""
-
-
-def run_model_dir(ws: Workspace, run_id: str) -> tuple[Path, dict[str, Any] | None]:
-    """The run's sentence-transformers folder and its `runs` row (None if no row)."""
-    with ws.connect() as conn:
-        row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-    row_d = dict(row) if row is not None else None
-    rel = (row_d or {}).get("model_path") or str(Path("runs") / run_id / "model")
-    path = (ws.root / rel).resolve()
-    if not (path / "modules.json").is_file():
-        if row_d is None:
-            raise RunNotFound(f"no run {run_id!r} in this workspace")
-        raise RunNotFound(f"run {run_id} has no saved model at {rel} (status {row_d['status']})")
-    return path, row_d
-
-
 def exportable_runs(ws: Workspace) -> list[dict[str, Any]]:
     """Runs with a saved model, newest first: id, created_at, base_model, loss, status."""
-    rows = ws.list_runs()
-    out = []
-    for row in rows:
-        try:
-            run_model_dir(ws, row["id"])
-        except RunNotFound:
-            continue
-        out.append({k: row[k] for k in ("id", "created_at", "base_model", "loss", "status")})
-    return out
+    keep = ("id", "created_at", "base_model", "loss", "status")
+    return [{k: row[k] for k in keep} for row in runs.list_runs(ws, status=runs.SUCCEEDED)]
 
 
 def export_run(
@@ -77,7 +53,8 @@ def export_run(
             on_progress(i, total, msg)
 
     total = 7 if int8 else 5
-    model_dir, row = run_model_dir(ws, run_id)
+    model_dir = runs.model_dir(ws, run_id)
+    row = runs.get_run(ws, run_id)
     base_model = (row or {}).get("base_model") or _base_from_config(model_dir) or "unknown"
     name = f"{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     final = ws.exports_dir / name

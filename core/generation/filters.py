@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.generation.providers import AnswerFormatError, QuestionWriter, parse_json_answer
 from core.generation.pseudo import STOPWORDS
-from core.generation.types import PSEUDO_KINDS, Candidate
+from core.generation.types import Candidate
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,7 +67,9 @@ class FilterSettings:
 
     def roundtrip_k_for(self, kind: str) -> int:
         """The round-trip top-k that applies to a pair of `kind` (0 = off)."""
-        return self.pseudo_roundtrip_k if kind in PSEUDO_KINDS else self.roundtrip_k
+        from core.generation.kinds import needs_writer
+
+        return self.roundtrip_k if needs_writer(kind) else self.pseudo_roundtrip_k
 
 
 # ---------------------------------------------------------------------------- cleaning
@@ -306,7 +308,7 @@ def apply_generic(
 class DuplicateIndex:
     """Questions kept so far, to drop near-duplicates (cosine >= threshold) of them."""
 
-    def __init__(self, threshold: float = 0.9, dim: int = 384) -> None:
+    def __init__(self, threshold: float, dim: int) -> None:
         self.threshold = threshold
         self.emb = np.zeros((0, dim), dtype=np.float32)
         self.labels: list[str] = []
@@ -444,3 +446,100 @@ def finish_reasons(candidates: Sequence[Candidate]) -> None:
     for c in candidates:
         if not c.dropped:
             c.reason = "kept: " + (", ".join(c.notes) if c.notes else "passed the filters")
+
+
+# ---------------------------------------------------------------------------- the filter step
+
+JUDGES = ("auto", "llm", "heuristic", "none")
+
+
+@dataclass
+class FilterContext:
+    """What the filters of a run read: the base model and the chunks' embeddings [n, d] in
+    `chunk_ids` order, chunk texts, the templates' phrases (echo check), the duplicate index,
+    the writer (for the LLM judge), the prompts folder, the user's example questions and each
+    chunk's document (the genericity filter compares a question's source with its document's
+    other chunks)."""
+
+    embedder: Any
+    chunk_ids: Sequence[int]
+    chunk_emb: np.ndarray
+    passages: dict[int, str]
+    phrases: Sequence[str]
+    dedup: DuplicateIndex
+    writer: QuestionWriter | None
+    prompts_dir: Path | None
+    examples: Sequence[str]
+    doc_of: dict[int, int] = field(default_factory=dict)
+
+
+def run_filters(
+    candidates: list[Candidate],
+    fs: FilterSettings,
+    judge: str,
+    ctx: FilterContext,
+    funnel: dict[str, dict[str, int]],
+) -> None:
+    """Apply FILTER_ORDER to `candidates`, counting in `funnel[filter]` how many came in and
+    how many it dropped. `judge`: one of JUDGES ('auto' = the LLM judge for a writer that
+    answers JSON, else the heuristic)."""
+    if not candidates:
+        return
+    from core.embedding_cache import encode
+
+    def stage(name: str, fn: Callable[[], None]) -> None:
+        alive = sum(not c.dropped for c in candidates)
+        fn()
+        funnel[name]["in"] += alive
+        funnel[name]["dropped"] += alive - sum(not c.dropped for c in candidates)
+
+    def junk() -> None:
+        apply_junk(candidates, ctx.passages, ctx.phrases, fs)
+        apply_example_copies(candidates, ctx.examples)
+
+    stage("junk", junk)
+    q_emb = encode(ctx.embedder, [c.query for c in candidates])
+    stage(
+        "roundtrip",
+        lambda: apply_roundtrip(
+            candidates, q_emb, ctx.chunk_ids, ctx.chunk_emb, fs.roundtrip_k_for
+        ),
+    )
+    stage(
+        "generic",
+        lambda: apply_generic(candidates, q_emb, ctx.chunk_ids, ctx.chunk_emb, ctx.doc_of, fs),
+    )
+    stage("duplicate", lambda: ctx.dedup.apply(candidates, q_emb))
+    stage("judge", lambda: _judge(candidates, q_emb, fs, judge, ctx))
+    finish_reasons(candidates)
+
+
+def _judge(
+    candidates: list[Candidate],
+    q_emb: np.ndarray,
+    fs: FilterSettings,
+    mode: str,
+    ctx: FilterContext,
+) -> None:
+    writer = ctx.writer
+    if mode == "auto":
+        mode = "llm" if writer is not None and writer.structured else "heuristic"
+    if mode == "none":
+        return
+    alive = [c for c in candidates if not c.dropped]
+    llm_alive = [c for c in alive if c.is_llm] if mode == "llm" and writer else []
+    if llm_alive:
+        errors = llm_judge(writer, llm_alive, ctx.passages, ctx.prompts_dir)  # type: ignore[arg-type]
+        for c, err in zip(llm_alive, errors, strict=True):
+            if err:
+                c.notes.append(f"LLM judge failed ({err[:80]}), heuristic used")
+    index = {cid: i for i, cid in enumerate(ctx.chunk_ids)}
+    # Every pair gets scores, dropped ones too, so the review table can sort all of them;
+    # the heuristic is cheap, the LLM judge is spent on survivors only.
+    for row, c in enumerate(candidates):
+        if c.judge is None:
+            text = " ".join(ctx.passages.get(p, "") for p in c.positives)
+            rows = [index[p] for p in c.positives if p in index]
+            cos = max(float(q_emb[row] @ ctx.chunk_emb[r]) for r in rows) if rows else 0.0
+            c.judge = heuristic_judge(c, text, cos)
+    apply_judge_threshold(candidates, fs.min_judge_score)

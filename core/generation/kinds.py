@@ -1,20 +1,31 @@
-"""LLM question kinds: what each asks for, which chunks support it, how its answer is read.
+"""Query kinds, one registry: what each asks for, what context it needs, how it is made.
 
+A kind is a `WriterKind` (a question writer answers a prompt for it) or a `PseudoKind` (made
+from the text without an LLM, core.generation.pseudo). The pipeline plans, writes and filters
+through these objects only; adding a kind is one entry (a kind object, plus its prompt
+templates in assets/prompts/ for a writer kind) and one `register_kind` line.
+
+Writer kinds:
 - simple: factual questions one chunk answers directly.
 - multi-hop: questions needing 1-3 related chunks together; the related chunks are the source's
   nearest neighbours under the base model (cosine at least `MIN_RELATED_COSINE`, not near-copies
   such as overlapping windows), and every supporting chunk is a positive.
 - structural: questions about what a section is and where it sits (heading path given).
 - contextual: questions from a user's situation, with the preceding chunk given as context.
+Pseudo kinds: ict (a sentence as query), keywords (salient phrases), heading (a section title
+for all its chunks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from core.generation import pseudo
 from core.generation.filters import clean_question
 from core.generation.prompts import conversation
 from core.generation.providers import (
@@ -23,7 +34,10 @@ from core.generation.providers import (
     parse_json_answer,
     questions_from_json,
 )
-from core.generation.types import LLM_KINDS, Candidate
+from core.generation.types import Candidate
+
+if TYPE_CHECKING:
+    from core.generation.pipeline import GenerateSettings
 
 MIN_RELATED_COSINE = 0.3  # weaker neighbours are unrelated text, not a second hop
 MAX_RELATED_COSINE = 0.95  # stronger ones are near-copies (overlapping windows)
@@ -66,8 +80,8 @@ def build_conversation(
 ) -> Conversation:
     """The chat asking for `n` questions of `kind` about `chunk` (plus `related` for multi-hop,
     `before` = previous chunk text for contextual, `examples` = the user's example questions)."""
-    if kind not in LLM_KINDS:
-        raise ValueError(f"{kind!r} is not an LLM kind ({', '.join(LLM_KINDS)})")
+    if not needs_writer(kind):
+        raise ValueError(f"{kind!r} is not an LLM kind ({', '.join(writer_kinds())})")
     limit = PROMPT_CHARS if structured else PROMPT_CHARS // 4
     group = [chunk, *related]
     passages = "\n\n".join(f"Passage {i + 1}:\n{c['text'][:limit]}" for i, c in enumerate(group))
@@ -107,3 +121,179 @@ def parse_answer(
         Candidate(query=q, kind=kind, chunk_id=chunk_id, positives=list(positives), origin=origin)
         for q in questions
     ]
+
+
+# --------------------------------------------------------------------------- context
+
+# What a writer kind's prompt may show besides its chunk (WriterKind.needs).
+CONTEXT_NEEDS = {
+    "related": "the chunk's nearest neighbours in its own split (all become positives); a "
+    "chunk with none gets no question of this kind",
+    "before": "the text of the preceding chunk of the same document",
+}
+
+
+@dataclass
+class KindContext:
+    """What kinds read while a run plans: every chunk in document order, their embeddings
+    [n, d] in that order, each chunk's split, the writer's shape and the prompt inputs."""
+
+    all_chunks: Sequence[dict]
+    chunk_emb: np.ndarray
+    split_of: Mapping[int, str]
+    structured: bool = True
+    prompts_dir: Path | None = None
+    examples: Sequence[str] = ()
+    chunk_ids: list[int] = field(init=False)
+    _row_of: dict[int, int] = field(init=False, repr=False)
+    _by_id: dict[int, dict] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.chunk_ids = [c["id"] for c in self.all_chunks]
+        self._row_of = {cid: i for i, cid in enumerate(self.chunk_ids)}
+        self._by_id = {c["id"]: c for c in self.all_chunks}
+
+    def related(self, chunk: dict) -> list[dict]:
+        """Neighbours of `chunk` in its own split (no test text leaks into a train pair)."""
+        split = self.split_of.get(chunk["id"])
+        ids = related_chunks(
+            self._row_of[chunk["id"]],
+            self.chunk_emb,
+            self.chunk_ids,
+            allowed=lambda cid: self.split_of.get(cid) == split,
+        )
+        return [self._by_id[i] for i in ids]
+
+    def before(self, chunk: dict) -> str:
+        """The preceding chunk's text when it belongs to the same document, else ''."""
+        prev = self._row_of[chunk["id"]] - 1
+        if prev >= 0 and self.all_chunks[prev]["document_id"] == chunk["document_id"]:
+            return self.all_chunks[prev]["text"]
+        return ""
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt to a writer: `positives` are the chunks its questions will point to."""
+
+    chunk: dict
+    kind: str
+    positives: list[int]
+    conversation: Conversation
+
+
+@dataclass(frozen=True)
+class WriterKind:
+    """A kind a question writer (LLM) answers; its prompts are `<name>.txt` and
+    `local_<name>.txt` in the prompts folder. `needs` names CONTEXT_NEEDS entries."""
+
+    name: str
+    needs: tuple[str, ...] = ()
+    default_per_chunk: int | None = 1
+    needs_writer: bool = field(default=True, init=False)
+
+    def plan(self, chunk: dict, n: int, ctx: KindContext) -> Request | str:
+        """The prompt asking for `n` questions about `chunk`, or why there is none."""
+        related = ctx.related(chunk) if "related" in self.needs else []
+        if "related" in self.needs and not related:
+            return "no related chunk"
+        before = ctx.before(chunk) if "before" in self.needs else ""
+        conv = build_conversation(
+            self.name, chunk, n, ctx.structured, related, before, ctx.prompts_dir, ctx.examples
+        )
+        return Request(chunk, self.name, [chunk["id"], *[r["id"] for r in related]], conv)
+
+
+class PseudoMaker(Protocol):
+    def __call__(
+        self,
+        selected: Sequence[dict],
+        all_chunks: Sequence[dict],
+        n: int | None,
+        settings: GenerateSettings,
+    ) -> list[Candidate]: ...
+
+
+@dataclass(frozen=True)
+class PseudoKind:
+    """A kind made from the text alone: `make(selected, all_chunks, n, settings)` returns its
+    candidates for the selected chunks (n None = the kind's own count per chunk)."""
+
+    name: str
+    make: PseudoMaker
+    default_per_chunk: int | None = 1
+    needs_writer: bool = field(default=False, init=False)
+
+
+Kind = WriterKind | PseudoKind
+_KINDS: dict[str, Kind] = {}
+
+
+def register_kind(kind: Kind) -> Kind:
+    """Add (or replace) a kind under its name."""
+    unknown = [n for n in getattr(kind, "needs", ()) if n not in CONTEXT_NEEDS]
+    if unknown:
+        known = ", ".join(CONTEXT_NEEDS)
+        raise ValueError(f"kind {kind.name!r} needs unknown context {unknown} (known: {known})")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def unregister_kind(name: str) -> None:
+    """Remove a kind (tests that add one remove it again)."""
+    _KINDS.pop(name, None)
+
+
+def get_kind(name: str) -> Kind:
+    if name not in _KINDS:
+        raise KeyError(f"unknown kind {name!r}; choose from {', '.join(kind_names())}")
+    return _KINDS[name]
+
+
+def kind_names() -> tuple[str, ...]:
+    """Every kind, writer kinds first, in registration order."""
+    return (*writer_kinds(), *pseudo_kinds())
+
+
+def writer_kinds() -> tuple[str, ...]:
+    return tuple(k for k, v in _KINDS.items() if v.needs_writer)
+
+
+def pseudo_kinds() -> tuple[str, ...]:
+    return tuple(k for k, v in _KINDS.items() if not v.needs_writer)
+
+
+def needs_writer(name: str) -> bool:
+    """Whether questions of kind `name` come from a writer (unknown kinds: no)."""
+    kind = _KINDS.get(name)
+    return bool(kind and kind.needs_writer)
+
+
+def default_per_chunk() -> dict[str, int]:
+    """Each kind's count per chunk when none is chosen (kinds that decide per chunk left out)."""
+    return {k: v.default_per_chunk for k, v in _KINDS.items() if v.default_per_chunk is not None}
+
+
+def _ict(selected, all_chunks, n, settings: GenerateSettings) -> list[Candidate]:
+    return pseudo.ict_candidates(selected, n, remove_from_positive=settings.ict_remove_sentence)
+
+
+def _keywords(selected, all_chunks, n, settings) -> list[Candidate]:
+    return pseudo.keyword_candidates(selected, n or 1, corpus=all_chunks)
+
+
+def _heading(selected, all_chunks, n, settings) -> list[Candidate]:
+    # Groups are formed over all chunks so that a heading's positives are all its chunks.
+    return pseudo.heading_candidates(all_chunks, n or 1)
+
+
+register_kind(WriterKind("simple"))
+register_kind(WriterKind("multi-hop", needs=("related",)))
+register_kind(WriterKind("structural"))
+register_kind(WriterKind("contextual", needs=("before",)))
+register_kind(PseudoKind("ict", _ict, default_per_chunk=None))  # by chunk length
+register_kind(PseudoKind("keywords", _keywords))
+register_kind(PseudoKind("heading", _heading))

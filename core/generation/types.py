@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The built-in kinds (core.generation.kinds registers them, and any others): written by an LLM,
+# and pseudo-queries written without one (core.generation.pseudo).
 LLM_KINDS = ("simple", "multi-hop", "structural", "contextual")
-# Pseudo-queries written without an LLM (core.generation.pseudo).
 PSEUDO_KINDS = ("ict", "keywords", "heading")
 
 
@@ -50,4 +51,6 @@ class Candidate:
 
     @property
     def is_llm(self) -> bool:
-        return self.kind in LLM_KINDS
+        from core.generation.kinds import needs_writer
+
+        return needs_writer(self.kind)

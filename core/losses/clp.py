@@ -34,9 +34,7 @@ from core.losses._contrastive import info_nce_rows
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
-    from core.training.objectives import ObjectiveBuild
 
 
 def clp_loss(
@@ -91,9 +89,10 @@ QueryWriter = Callable[[list[str]], list[str | None]]
 def local_query_writer() -> QueryWriter:
     """Write one question per passage with the configured local writer (core.generation)."""
     from core.generation.prompts import conversation
-    from core.generation.providers import make_writer, questions_from_lines
+    from core.generation.provider_registry import DEFAULT_PROVIDER, make_writer
+    from core.generation.providers import questions_from_lines
 
-    writer = make_writer("local")
+    writer = make_writer(DEFAULT_PROVIDER)
 
     def write(passages: list[str]) -> list[str | None]:
         convs = [conversation("simple", False, passage=text[:2000]) for text in passages]
@@ -163,23 +162,3 @@ def clp_columns(
         "generated_qstar": generated,
     }
     return cols, counts
-
-
-def build_clp(
-    model: SentenceTransformer, config: TrainConfig, data: TrainingData
-) -> ObjectiveBuild:
-    """CLP: (1-λ)·InfoNCE + λ·(1 - cos(q*, n)), pulling each negative toward its own query."""
-    from datasets import Dataset
-
-    from core.losses.moe import moe_prepare_hook
-    from core.training.objectives import ObjectiveBuild
-
-    k = max(1, config.negatives_per_query)
-    cols, counts = clp_columns(data, k, config.seed, config.clp_missing)
-    loss = CLPLoss(model, k=k, scale=config.scale, lam=config.clp_lambda)
-    return ObjectiveBuild(
-        train_dataset=Dataset.from_dict(cols),
-        loss=loss,
-        prepare_model=[moe_prepare_hook],
-        info=counts,
-    )

@@ -5,8 +5,10 @@
 with y = 1 for a positive passage and y = 0 for a mined (or curated) negative. Batches come from
 the two datasets in turn (sentence-transformers multi-dataset training with
 `MultiDatasetBatchSamplers.ROUND_ROBIN`, which stops when the smaller one is exhausted, so an
-epoch sees every pair batch once and as many cosine batches). Part B is sentence-transformers'
-CosineSimilarityLoss with a weight; part A its MultipleNegativesRankingLoss with a weight.
+epoch sees every pair batch once and as many cosine batches). Part A is sentence-transformers'
+MultipleNegativesRankingLoss, part B its CosineSimilarityLoss (MSE of the cosine to y), each
+scaled by `WeightedLoss`; the objective that puts them together is
+core/training/objectives/dual.py.
 """
 
 from __future__ import annotations
@@ -14,47 +16,15 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import Tensor, nn
 
-from core.losses._contrastive import cosine_matrix
-
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
-
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
-    from core.training.objectives import ObjectiveBuild
-
-
-def cosine_label_loss(u: Tensor, v: Tensor, labels: Tensor) -> Tensor:
-    """mean_i (y_i - cos(u_i, v_i))²;  u, v (B, d), labels (B,) in [0, 1]."""
-    cos = cosine_matrix(u, v).diagonal()  # (B,)
-    return ((labels.float().view(-1) - cos) ** 2).mean()
-
-
-class CosineLabelLoss(nn.Module):
-    """Part B: `weight · (y - cos(u, v))²` on (sentence1, sentence2, label) rows."""
-
-    def __init__(self, model: SentenceTransformer, weight: float = 1.0) -> None:
-        super().__init__()
-        self.model = model
-        self.weight = weight
-
-    def forward(self, sentence_features, labels: Tensor) -> Tensor:
-        u, v = (self.model(f)["sentence_embedding"] for f in sentence_features)
-        return self.weight * cosine_label_loss(u, v, labels)
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"weight": self.weight}
-
-    @property
-    def citation(self) -> str:
-        return ""
 
 
 class WeightedLoss(nn.Module):
-    """`weight · inner(features, labels)`: scales an existing loss module (part A)."""
+    """`weight · inner(features, labels)`: scales an existing loss module (sentence-transformers'
+    losses take no weight of their own)."""
 
     def __init__(self, inner: nn.Module, weight: float = 1.0) -> None:
         super().__init__()
@@ -95,34 +65,3 @@ def dual_datasets(data: TrainingData, seed: int) -> dict[str, dict[str, list]]:
         "label": [r[2] for r in rows],
     }
     return {"pairs": pairs, "cosine": cosine}
-
-
-def build_dual(
-    model: SentenceTransformer, config: TrainConfig, data: TrainingData
-) -> ObjectiveBuild:
-    """Dual: MNRL on positive pairs + (y - cos)² on pairs labelled 1/0, batches alternated."""
-    from datasets import Dataset
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
-
-    from core.losses.moe import moe_prepare_hook
-    from core.training.objectives import ObjectiveBuild
-
-    columns = dual_datasets(data, config.seed)
-    datasets = {name: Dataset.from_dict(cols) for name, cols in columns.items()}
-    losses: dict[str, nn.Module] = {
-        "pairs": WeightedLoss(
-            MultipleNegativesRankingLoss(model, scale=config.scale), config.dual_mnrl_weight
-        ),
-        "cosine": CosineLabelLoss(model, config.dual_cosine_weight),
-    }
-    labels = torch.tensor(columns["cosine"]["label"])
-    return ObjectiveBuild(
-        train_dataset=datasets,
-        loss=losses,
-        prepare_model=[moe_prepare_hook],
-        info={
-            "pairs": len(columns["pairs"]["anchor"]),
-            "cosine_rows": int(labels.numel()),
-            "cosine_negatives": int((labels == 0).sum()),
-        },
-    )

@@ -20,7 +20,6 @@ absent negative is filled with the row's own positive and masked out.
 
 from __future__ import annotations
 
-import os
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,9 +33,7 @@ from core.losses._contrastive import info_nce_rows
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
-    from core.training.objectives import ObjectiveBuild
 
 TargetKind = Literal["expert-mean", "blend"]
 
@@ -98,9 +95,9 @@ class SoftLabelLoss(nn.Module):
 
 # ------------------------------------------------------------------------------ experts
 def _embed_openai(model: str, texts: list[str], base_url: str, batch: int = 128) -> np.ndarray:
-    from openai import OpenAI
+    from core.generation.providers import openai_client
 
-    client = OpenAI(base_url=base_url or None, api_key=os.environ.get("OPENAI_API_KEY", "none"))
+    client = openai_client(base_url or None)
     out: list[list[float]] = []
     for i in range(0, len(texts), batch):
         resp = client.embeddings.create(model=model, input=texts[i : i + batch])
@@ -226,39 +223,3 @@ def soft_columns(
                 m_row.append(0.0)
         cols["label"].append([t_row, m_row])
     return cols, pairs
-
-
-def build_soft(
-    model: SentenceTransformer, config: TrainConfig, data: TrainingData
-) -> ObjectiveBuild:
-    """Soft labels: MSE of cosine to expert-scored targets (plus MNRL), K expert models."""
-    from datasets import Dataset
-
-    from core.losses.moe import moe_prepare_hook
-    from core.training.objectives import ObjectiveBuild
-
-    k = max(0, config.negatives_per_query)
-    _, pairs = soft_columns(data, k, None, config.soft_target, config.soft_alpha)  # type: ignore[arg-type]
-    experts = list(config.soft_experts)
-    scores = expert_scores(
-        experts, [p[0] for p in pairs], [p[1] for p in pairs], config.soft_base_url
-    )
-    cols, _ = soft_columns(data, k, scores, config.soft_target, config.soft_alpha)  # type: ignore[arg-type]
-    hard = np.array([p[2] for p in pairs])
-    info: dict[str, Any] = {
-        "experts": experts,
-        "scored_pairs": len(pairs),
-        "mean_expert_score_positive": float(scores.mean(0)[hard == 1].mean()),
-        "mean_expert_score_negative": float(scores.mean(0)[hard == 0].mean())
-        if (hard == 0).any()
-        else None,
-    }
-    if len(experts) > 1:
-        info["agreement"] = expert_agreement(scores, experts)
-    loss = SoftLabelLoss(model, scale=config.scale, mnrl_weight=config.soft_mnrl_weight)
-    return ObjectiveBuild(
-        train_dataset=Dataset.from_dict(cols),
-        loss=loss,
-        prepare_model=[moe_prepare_hook],
-        info=info,
-    )

@@ -1,2 +1,3 @@
-"""Fine-tuning: settings (config), data from the workspace (data), the objective registry
-(objectives), the trainer (trainer) and the "train" job kind (jobs)."""
+"""Fine-tuning: settings (config), data from the workspace (data), the objectives, one module
+each (objectives/), the trainer (trainer), the model folder's card (card) and the "train" job
+kind (jobs). The run itself (row, folder, status, model) is core/runs.py's."""

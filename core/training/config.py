@@ -1,24 +1,28 @@
 """Every training setting in one dataclass, with its meaning and unit (DESIGN.md section 5).
 
-Fields carry `metadata={"help": ...}` so the CLI and the Train page show the same explanation.
-Objective-specific settings (dual weights, CLP lambda, soft-label experts, MoE) are ordinary
-fields added below the "objective-specific" marker; every field needs a default so old
-config.json files keep loading (`from_json` ignores keys it does not know, with a warning).
+`TrainConfig` = `RunSettings` (every run, below) + `MoESettings` (core/modeling/moe.py) + the
+settings class of every registered objective (core/training/objectives/), so each objective owns
+its fields and their checks while config.json, the CLI and the Train page see one flat set.
+Fields carry `metadata={"help": ...}` so the CLI and the Train page show the same explanation;
+every field needs a default so old config.json files keep loading (`from_json` ignores keys it
+does not know, with a warning).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from core.generation.types import PSEUDO_KINDS
+from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL
+from core.training.objectives import available_objectives, settings_classes
 
-LossName = Literal["mnrl", "cached-mnrl", "dual", "clp", "soft"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 PresetName = Literal["auto", "questions", "pseudo"]
 
@@ -50,8 +54,8 @@ def _h(help: str) -> dict[str, str]:
 
 
 @dataclass
-class TrainConfig:
-    """Settings of one fine-tuning run; written to `runs/<RUN>/config.json`."""
+class RunSettings:
+    """The settings every run has, whatever its objective."""
 
     base_model: str = field(
         default=DEFAULT_BASE_MODEL,
@@ -60,11 +64,11 @@ class TrainConfig:
             "'run:<RUN>' to continue from a finished run's model."
         ),
     )
-    loss: LossName = field(
+    loss: str = field(
         default="mnrl",
         metadata=_h(
-            "Training objective, by registry name: mnrl (InfoNCE with in-batch and hard negatives), "
-            "cached-mnrl (same maths, gradient caching for large batches), dual, clp, soft."
+            "Training objective, by registry name (the Train page and `embstudio train --help` "
+            "list them, one line each; core/training/objectives/)."
         ),
     )
     preset: PresetName = field(
@@ -85,12 +89,6 @@ class TrainConfig:
     )
     batch_size: int = field(
         default=32, metadata=_h("Training records (query, positive, negatives) per step.")
-    )
-    mini_batch_size: int = field(
-        default=16,
-        metadata=_h(
-            "cached-mnrl only: texts embedded at once; memory scales with this, not batch size."
-        ),
     )
     # Defaults (batch 32, scale 20; lr, epochs and negatives from PRESETS) come from a SciFact
     # sweep on its train queries (bench/RESULTS_training.md).
@@ -148,6 +146,14 @@ class TrainConfig:
     device: DeviceName = field(
         default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
     )
+    devices: int = field(
+        default=1,
+        metadata=_h(
+            "Devices training together, one process each (DDP under torchrun; gloo on CPU, "
+            "nccl on GPUs). A step takes devices x batch_size records; mnrl and cached-mnrl "
+            "gather their in-batch negatives across devices (core/training/distributed.py)."
+        ),
+    )
     train_split: str = field(
         default="train",
         metadata=_h("Pairs split used for training ('all' = every split, as a final fit does)."),
@@ -175,64 +181,16 @@ class TrainConfig:
     validation_split: str = field(
         default="validation", metadata=_h("Pairs split used for validation.")
     )
-    # ---- objective-specific settings (added by each objective; keep defaults) ----
-    # dual (core/losses/dual.py)
-    dual_mnrl_weight: float = field(
-        default=1.0, metadata=_h("dual: weight of the MNRL part (positive pairs).")
-    )
-    dual_cosine_weight: float = field(
-        default=1.0,
-        metadata=_h("dual: weight of the cosine part, (y - cos(u,v))^2 on pairs labelled 1/0."),
-    )
-    # clp (core/losses/clp.py)
-    clp_lambda: float = field(
-        default=0.1, metadata=_h("clp: weight of the penalty 1 - cos(q*, n), between 0 and 1.")
-    )
-    clp_missing: str = field(
-        default="skip",
-        metadata=_h("clp: no query has negative n as positive: 'skip' the term or 'generate' q*."),
-    )
-    # soft (core/losses/soft.py)
-    soft_experts: list[str] = field(
-        default_factory=lambda: ["all-mpnet-base-v2", "all-MiniLM-L6-v2"],
-        metadata=_h(
-            "soft: expert models scoring each (query, passage): sentence-transformers names or "
-            "folders, or 'openai:<model>' for an OpenAI-compatible endpoint (soft_base_url)."
-        ),
-    )
-    soft_base_url: str = field(
-        default="",
-        metadata=_h("soft: OpenAI-compatible embeddings base URL (key from OPENAI_API_KEY)."),
-    )
-    soft_target: str = field(
-        default="blend",
-        metadata=_h("soft: 'expert-mean' (mean expert cosine) or 'blend' a*y + (1-a)*mean."),
-    )
-    soft_alpha: float = field(
-        default=0.5, metadata=_h("soft: weight a of the hard 0/1 label in 'blend', 0..1.")
-    )
-    soft_mnrl_weight: float = field(
-        default=1.0, metadata=_h("soft: weight of the added MNRL term (0 = MSE only).")
-    )
-    # MoE (core/losses/moe.py), usable with every objective
-    moe: bool = field(
-        default=False,
-        metadata=_h("Turn middle feed-forward blocks into 2 experts with a top-1 router."),
-    )
-    moe_layers: list[int] = field(
-        default_factory=list,
-        metadata=_h("MoE: 0-based layer indices (empty = the two middle layers)."),
-    )
-    moe_num_experts: int = field(default=2, metadata=_h("MoE: experts per converted block."))
-    moe_aux_weight: float = field(
-        default=0.01, metadata=_h("MoE: weight of the load-balancing term in the loss.")
-    )
+
+
+# Bases: every objective's settings, then MoE, then the common ones (whose fields come first).
+@dataclass
+class TrainConfig(*settings_classes(), MoESettings, RunSettings):
+    """Settings of one fine-tuning run; written to `runs/<RUN>/config.json`."""
 
     # ------------------------------------------------------------------ API
     def validate(self) -> TrainConfig:
-        """Raise ValueError naming the first bad setting; returns self when all are fine."""
-        from core.training.objectives import available_objectives
-
+        """Raise ValueError naming the bad settings; returns self when all are fine."""
         errors: list[str] = []
         if not str(self.base_model).strip():
             errors.append("base_model is empty")
@@ -252,8 +210,6 @@ class TrainConfig:
             errors.append("epochs must not be negative")
         if self.batch_size < 1:
             errors.append(f"batch_size must be at least 1 (got {self.batch_size})")
-        if self.mini_batch_size < 1:
-            errors.append("mini_batch_size must be at least 1")
         if self.learning_rate is not None and not self.learning_rate > 0:
             errors.append(f"learning_rate must be positive (got {self.learning_rate})")
         if not 0 <= self.warmup_ratio < 1:
@@ -276,17 +232,14 @@ class TrainConfig:
             errors.append(f"kind_weights must map kinds to numbers >= 0 (got {self.kind_weights})")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
-        # Objective settings are checked here too, so a bad value fails before any work starts.
-        if not 0 <= self.clp_lambda <= 1:
-            errors.append(f"clp_lambda must be in [0, 1] (got {self.clp_lambda})")
-        if self.clp_missing not in ("skip", "generate"):
-            errors.append(f"clp_missing must be 'skip' or 'generate', not {self.clp_missing!r}")
-        if not 0 <= self.soft_alpha <= 1:
-            errors.append(f"soft_alpha must be in [0, 1] (got {self.soft_alpha})")
-        if self.soft_target not in ("expert-mean", "blend"):
-            errors.append(f"soft_target must be 'expert-mean' or 'blend', not {self.soft_target!r}")
-        if self.moe_num_experts < 2 or self.moe_aux_weight < 0:
-            errors.append("moe_num_experts must be at least 2 and moe_aux_weight >= 0")
+        if self.devices != 1:  # objectives and devices DDP cannot serve are refused here
+            from core.training.distributed import device_errors
+
+            errors += device_errors(self)
+        # Each settings class checks its own fields (all of them, whatever the objective, so
+        # a bad value fails before any work starts).
+        for settings in (*settings_classes(), MoESettings):
+            errors += settings.problems(self)
         if errors:
             raise ValueError("; ".join(errors))
         return self
@@ -314,7 +267,10 @@ class TrainConfig:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            # Written whole then renamed: under DDP other ranks may read it at the same time.
+            tmp = Path(f"{path}.tmp")
+            tmp.write_text(text + "\n")
+            os.replace(tmp, path)
         return text
 
     @classmethod
@@ -351,8 +307,6 @@ def _known_model(name: str) -> bool:
             Path(resolved) / "config.json"
         ).is_file()
     # A hub id "org/name" is accepted only when it is cached locally or we are online.
-    import os
-
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         try:
             from huggingface_hub import try_to_load_from_cache

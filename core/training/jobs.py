@@ -1,5 +1,6 @@
 """Job kind "train": params {"config": TrainConfig dict, "resume": bool}; the run id is the
-job's run_id, so the run folder is runs/<RUN>/ and the `runs` row mirrors the job status.
+job's run_id, so the run folder is runs/<RUN>/ and the run's status follows this job
+(core/runs.py).
 
 After a split run succeeds, the same job trains its final fit (DESIGN.md section 5, "Held-out
 documents vs the shipped model"): run `<RUN>-all`, the same resolved settings on the curated
@@ -9,12 +10,18 @@ pairs of every split, no validation, `final_of` naming the split run whose figur
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core import runs
 from core.jobs import JobCancelled, JobContext, new_id, register_handler, start_job
 from core.store import Workspace
 from core.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from core.training.trainer import Reporter
 
 register_handler("train", "core.training.jobs:train_job")
 
@@ -28,33 +35,69 @@ def final_run_id(run_id: str) -> str:
 
 
 def train_job(ctx: JobContext) -> dict[str, Any]:
-    from core.training.trainer import train_run
-
     config = TrainConfig.from_dict(ctx.params.get("config", {}))
     run_id = ctx.run_id or ctx.job_id
     resume = bool(ctx.params.get("resume"))
-    result = _guarded(ctx, run_id, lambda: train_run(ctx.ws, config, run_id, ctx, resume=resume))
+    return train_with_final_fit(ctx, ctx.log, ctx.ws, config, run_id, resume=resume)
+
+
+def train_with_final_fit(
+    reporter: Reporter,
+    log: logging.Logger,
+    ws: Workspace,
+    config: TrainConfig,
+    run_id: str,
+    resume: bool = False,
+    on_fit: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Train run `run_id`, then its final fit `<RUN>-all` when it asks for one; the body of
+    a "train" job, also a stage of the one-click pipeline (core/auto.py). `reporter` is the
+    job's context (progress, cancel flag); `on_fit(index, count)` is told before each fit
+    starts (0 of 2 for the split run when a final fit follows). A cancel raises JobCancelled
+    (the stopped run's status follows its job); `resume` skips a run that already finished
+    and continues the other from its checkpoint."""
+    # DDP hook: on several devices the worker supervises torchrun (core/training/distributed.py)
+    from core.training.distributed import train_on_devices
+
+    def fit(cfg: TrainConfig, rid: str) -> dict[str, Any]:
+        if resume and (done := finished_run(ws, rid)) is not None:
+            log.info("run %s finished before: not trained again", rid)
+            return done
+        return _guarded(log, lambda: train_on_devices(reporter, ws, cfg, rid, resume))
+
+    if on_fit:
+        on_fit(0, 2 if wants_final_fit(ws, config) else 1)
+    result = fit(config, run_id)
     out = {"run_id": run_id, "model_path": result["model_path"], "metrics": result["metrics"]}
-    final = final_fit_config(ctx.ws, run_id)
+    final = final_fit_config(ws, run_id)
     if final is not None:
         final_id = final_run_id(run_id)
-        ctx.progress(0, 1, "final fit: the same settings on every document's pairs", force=True)
-        fitted = _guarded(
-            ctx, final_id, lambda: train_run(ctx.ws, final, final_id, ctx, resume=resume)
-        )
+        if on_fit:
+            on_fit(1, 2)
+        reporter.progress(0, 1, "final fit: the same settings on every document's pairs", True)
+        fitted = fit(final, final_id)
         out.update(final_run_id=final_id, final_model_path=fitted["model_path"])
         out["final_metrics"] = fitted["metrics"]
     return out
 
 
+def wants_final_fit(ws: Workspace, config: TrainConfig) -> bool:
+    """Whether a run with `config` is followed by a final fit: it asks for one, is none itself,
+    and some curated pairs lie outside its training split."""
+    from core.training.data import held_out_pair_count
+
+    return bool(
+        config.final_fit and not config.final_of and held_out_pair_count(ws, config.train_split)
+    )
+
+
 def final_fit_config(ws: Workspace, run_id: str) -> TrainConfig | None:
     """The config of run `run_id`'s final fit (its resolved settings, trained on every split,
     no validation), or None when it asks for none or every curated pair was trained on."""
-    from core.training.data import ALL_SPLITS, held_out_pair_count
+    from core.training.data import ALL_SPLITS
 
-    path = ws.run_dir(run_id) / "config.json"
-    config = TrainConfig.from_json(path)
-    if not config.final_fit or config.final_of or not held_out_pair_count(ws, config.train_split):
+    config = TrainConfig.from_json(runs.folder(ws, run_id).config)
+    if not wants_final_fit(ws, config):
         return None
     return dataclasses.replace(
         config,
@@ -65,62 +108,44 @@ def final_fit_config(ws: Workspace, run_id: str) -> TrainConfig | None:
     )
 
 
-def _guarded(ctx: JobContext, run_id: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run `work` for `run_id`, leaving the run row cancelled or failed when it stops."""
-    from core.training.trainer import TrainingCancelled, set_run_status
+def finished_run(ws: Workspace, run_id: str) -> dict[str, Any] | None:
+    """{run_id, model_path, metrics} of a run that succeeded and kept its model, else None."""
+    run = runs.get_run(ws, run_id)
+    if run is None or run["status"] != runs.SUCCEEDED:
+        return None
+    metrics = runs.folder(ws, run_id).metrics
+    return {
+        "run_id": run_id,
+        "model_path": str(runs.model_dir(ws, run_id)),
+        "metrics": json.loads(metrics.read_text()) if metrics.is_file() else {},
+    }
+
+
+def _guarded(log: logging.Logger, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work`; a cancelled training ends the job as cancelled."""
+    from core.training.trainer import TrainingCancelled
 
     try:
         return work()
-    except (TrainingCancelled, JobCancelled) as exc:
-        set_run_status(ctx.ws, run_id, "cancelled")
-        ctx.log.info("%s", exc)
+    except TrainingCancelled as exc:
+        log.info("%s", exc)
         raise JobCancelled() from exc
-    except BaseException:
-        set_run_status(ctx.ws, run_id, "failed")
-        raise
+
+
+def prepare_run(ws: Workspace, config: TrainConfig) -> str:
+    """Validate `config` and record a new run (row, folder, config.json); returns its id."""
+    from core.training.distributed import check_records
+
+    config.validate()
+    check_records(ws, config)  # DDP hook: every device needs a full batch per step
+    run_id = new_id("run")
+    runs.record_run(ws, run_id, config.to_dict())
+    return run_id
 
 
 def start_training(ws: Workspace, config: TrainConfig, spawn: bool = True) -> tuple[str, str]:
     """Validate, record the run and start its job; returns (run_id, job_id)."""
-    from core.training.trainer import _set_run_row
-
-    config.validate()
-    run_id = new_id("run")
-    _set_run_row(ws, run_id, config, status="queued")
-    ws.run_dir(run_id).mkdir(parents=True, exist_ok=True)
-    config.to_json(ws.run_dir(run_id) / "config.json")
+    run_id = prepare_run(ws, config)
     job_id = start_job(ws, "train", {"config": config.to_dict()}, run_id=run_id, spawn=spawn)
+    runs.attach_job(ws, run_id, job_id)
     return run_id, job_id
-
-
-def job_for_run(ws: Workspace, run_id: str) -> dict[str, Any] | None:
-    """The newest job writing `run_id` (a final fit's: its split run's job), or None."""
-    from core.jobs import list_jobs
-
-    for job in list_jobs(ws, kind="train"):
-        if job["run_id"] and run_id in (job["run_id"], final_run_id(job["run_id"])):
-            return job
-    return None
-
-
-def sync_run_statuses(ws: Workspace) -> None:
-    """Runs whose job ended without the worker saying so (killed, found dead by
-    refresh_stale) take their job's final status, so the runs table never shows a ghost."""
-    from core.jobs import FINISHED, list_jobs
-    from core.training.trainer import set_run_status
-
-    with ws.connect() as conn:
-        open_runs = {
-            r["id"]
-            for r in conn.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")
-        }
-    if not open_runs:
-        return
-    seen: set[str] = set()
-    for job in list_jobs(ws, kind="train"):  # newest first: the run's current job
-        # A final fit runs inside its split run's job.
-        for run_id in (job["run_id"], final_run_id(job["run_id"] or "")):
-            if run_id in open_runs and run_id not in seen:
-                seen.add(run_id)
-                if job["status"] in FINISHED:
-                    set_run_status(ws, run_id, job["status"])

@@ -9,11 +9,10 @@ folder with its card and a `runs` row, so it evaluates, exports and serves like 
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
-from core.store import Workspace, now_iso
+from core import runs
+from core.store import Workspace
 
 
 class MergeError(ValueError):
@@ -43,42 +42,34 @@ def interpolate(base_state: dict[str, Any], tuned_state: dict[str, Any], alpha: 
 
 def merge_run(ws: Workspace, run_id: str, alpha: float) -> dict[str, Any]:
     """Mix run `run_id`'s model with its base model; returns {run_id, model_path}."""
-    from sentence_transformers import SentenceTransformer
-
+    from core.models import open_model
     from core.training.config import TrainConfig
-    from core.training.trainer import resolve_base
 
     if not 0 <= alpha <= 1:
         raise MergeError(f"alpha must be in [0, 1] (got {alpha})")
-    run_dir = ws.run_dir(run_id)
-    if not (run_dir / "model" / "modules.json").is_file():
-        raise MergeError(f"run {run_id} has no finished model to mix")
-    config = TrainConfig.from_json(run_dir / "config.json")
+    try:
+        tuned_dir = runs.model_dir(ws, run_id)
+    except runs.RunNotFound as exc:
+        raise MergeError(f"run {run_id} has no finished model to mix") from exc
+    config = TrainConfig.from_json(runs.folder(ws, run_id).config)
     if config.moe:
         raise MergeError("an MoE run has layers its base model lacks: it cannot be mixed")
-    base = SentenceTransformer(resolve_base(ws, config.base_model), device="cpu")
-    tuned = SentenceTransformer(str(run_dir / "model"), device="cpu")
+    base = open_model(runs.model_location(ws, config.base_model), device="cpu")
+    tuned = open_model(str(tuned_dir), device="cpu")
     tuned.load_state_dict(interpolate(base.state_dict(), tuned.state_dict(), alpha))
     out_id = merged_run_id(run_id, alpha)
-    out_dir = ws.run_dir(out_id)
-    (out_dir / "model").mkdir(parents=True, exist_ok=True)
-    tuned.save(str(out_dir / "model"), create_model_card=False)
     mixed = {**config.to_dict(), "merge_of": run_id, "merge_alpha": alpha}
-    (out_dir / "config.json").write_text(json.dumps(mixed, indent=2, sort_keys=True) + "\n")
-    (out_dir / "model" / "README.md").write_text(_card(config, run_id, alpha))
-    rel = os.path.relpath(out_dir / "model", ws.root)
-    with ws.transaction() as conn:
-        conn.execute("DELETE FROM runs WHERE id = ?", (out_id,))
-        conn.execute(
-            "INSERT INTO runs (id, created_at, base_model, loss, config, status, model_path)"
-            " VALUES (?, ?, ?, ?, ?, 'succeeded', ?)",
-            (out_id, now_iso(), config.base_model, config.loss, json.dumps(mixed), rel),
-        )
-    return {"run_id": out_id, "model_path": str(out_dir / "model"), "alpha": alpha}
+    out = runs.record_run(ws, out_id, mixed, replace=True)
+    tuned.save(str(out.model), create_model_card=False)
+    (out.model / "README.md").write_text(_card(config, run_id, alpha))
+    model_dir = runs.finish_run(ws, out_id)
+    return {"run_id": out_id, "model_path": str(model_dir), "alpha": alpha}
 
 
 def _card(config: Any, run_id: str, alpha: float) -> str:
-    from core.training.trainer import load_snippet
+    """The mix's README.md. Not sentence-transformers' card (core/training/card.py): that one
+    describes a training (datasets, loss, logs), and a merge has none."""
+    from core.training.card import load_snippet
 
     return "\n".join(
         [

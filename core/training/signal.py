@@ -47,11 +47,16 @@ class TrainingSignal:
         return text
 
 
-def steps_for(records: int, batch_size: int, epochs: float, max_steps: int = -1) -> int:
+def steps_for(
+    records: int, batch_size: int, epochs: float, max_steps: int = -1, devices: int = 1
+) -> int:
     """Optimizer steps of a run over `records` (the trainer's count: batches per epoch x
-    epochs, rounded up; max_steps > 0 wins)."""
+    epochs, rounded up; max_steps > 0 wins). On several devices each step takes one full
+    batch per device and the last incomplete round is dropped (core/training/distributed.py)."""
     if max_steps > 0:
         return max_steps
+    if devices > 1:
+        return math.ceil(records // max(1, batch_size) // devices * epochs)
     return math.ceil(math.ceil(records / max(1, batch_size)) * epochs)
 
 
@@ -66,9 +71,9 @@ def training_signal(ws: Workspace, config: TrainConfig) -> TrainingSignal:
     epochs = float(resolved.epochs or 0.0)
     return TrainingSignal(
         pairs=pairs,
-        steps=steps_for(pairs, config.batch_size, epochs, config.max_steps),
+        steps=steps_for(pairs, config.batch_size, epochs, config.max_steps, config.devices),
         final_pairs=final,
-        final_steps=steps_for(final, config.batch_size, epochs, config.max_steps),
+        final_steps=steps_for(final, config.batch_size, epochs, config.max_steps, config.devices),
         learning_rate=float(resolved.learning_rate or 0.0),
         epochs=epochs,
     )

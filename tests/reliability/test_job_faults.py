@@ -191,24 +191,20 @@ def test_disk_full_inside_a_job_is_reported_with_the_reason(ws):
 
 
 def test_killed_run_is_marked_failed_on_its_run_row_too(ws):
-    # The runs table mirrors the job: a worker killed without a word must not leave its run
-    # "running" forever (the Train page lists runs from that table).
-    from core.store import now_iso
+    # A run's status follows the job writing it: a worker killed without a word must not leave
+    # its run "running" forever (the Train page lists runs with that status).
+    from core import runs
 
-    with ws.connect() as conn:
-        conn.execute(
-            "INSERT INTO runs (id, created_at, base_model, loss, config, status)"
-            " VALUES ('run-k', ?, 'm', 'mnrl', '{}', 'running')",
-            (now_iso(),),
-        )
+    runs.record_run(ws, "run-k", {"base_model": "m", "loss": "mnrl"})
     job_id = start_job(ws, "sleep", {"steps": 500, "seconds": 0.05}, run_id="run-k")
+    runs.attach_job(ws, "run-k", job_id)
+    assert _wait_for(lambda: runs.run_status(ws, "run-k") == "running")
     assert _wait_for(lambda: get_job(ws, job_id)["step"] >= 1)
     t0 = time.time()
     os.kill(get_job(ws, job_id)["pid"], signal.SIGKILL)
     assert _wait_for(lambda: bool(refresh_stale(ws)) or get_job(ws, job_id)["status"] == "failed")
     assert time.time() - t0 < 30
-    with ws.connect() as conn:
-        assert conn.execute("SELECT status FROM runs WHERE id='run-k'").fetchone()[0] == "failed"
+    assert runs.run_status(ws, "run-k") == "failed"
 
 
 def test_last_checkpoint_skips_one_cut_short(tmp_path):
@@ -223,7 +219,7 @@ def test_last_checkpoint_skips_one_cut_short(tmp_path):
     broken = ckpts / "checkpoint-6"  # killed while writing the trainer state itself
     broken.mkdir()
     (broken / "trainer_state.json").write_text('{"global_st')
-    from core.training.trainer import last_checkpoint
+    from core.runs import last_checkpoint
 
     assert last_checkpoint(tmp_path) == complete
     assert last_checkpoint(tmp_path / "nothing-here") is None
@@ -255,8 +251,8 @@ def _tiny_training(ws, **kw):
 
 @pytest.mark.slow
 def test_sigkilled_training_worker_fails_fast_and_resumes_from_checkpoint(ws):
+    from core.runs import last_checkpoint, read_progress, run_status
     from core.training.jobs import start_training
-    from core.training.trainer import last_checkpoint, read_progress
 
     run_id, job_id = start_training(ws, _tiny_training(ws, max_steps=12))
     run = ws.run_dir(run_id)
@@ -284,13 +280,12 @@ def test_sigkilled_training_worker_fails_fast_and_resumes_from_checkpoint(ws):
     assert resumed and resumed[0] == ckpt_step + 1  # continued, not restarted at step 1
     assert steps[-1] == 12 and (run / "model" / "modules.json").is_file()
     assert done["result"]["metrics"]["steps"] == 12
-    with ws.connect() as conn:
-        row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-    assert row["status"] == "succeeded"
+    assert run_status(ws, run_id) == "succeeded"
 
 
 @pytest.mark.slow
 def test_training_that_fills_the_disk_fails_with_the_reason(ws):
+    from core.runs import run_status
     from core.training.jobs import start_training
 
     config = _tiny_training(ws, max_steps=4)
@@ -304,10 +299,7 @@ def test_training_that_fills_the_disk_fails_with_the_reason(ws):
     job = wait_job(ws, job_id, poll_s=1.0)
     assert job["status"] == "failed"
     assert "too large" in job["error"].lower() or "no space" in job["error"].lower(), job["error"]
-    with ws.connect() as conn:
-        assert conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0] == (
-            "failed"
-        )
+    assert run_status(ws, run_id) == "failed"
     assert json.loads((Path(ws.run_dir(run_id)) / "config.json").read_text())["max_steps"] == 4
 
 

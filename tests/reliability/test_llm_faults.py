@@ -8,11 +8,12 @@ finishes the remaining chunks without asking again for the finished ones.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from core.generation.pipeline import GenerateSettings, GenerationError, generate
-from core.generation.providers import OpenAIWriter, RetryPolicy
+from core.generation.providers import OpenAIWriter
 from tests.fake_openai import FakeOpenAI
 from tests.reliability._fakes import FaultyOpenAI, closed_port
 
@@ -50,14 +51,10 @@ def _settings(base_url: str, **kw) -> GenerateSettings:
     return GenerateSettings(**base)
 
 
-def _writer(base_url: str, retries: int = 2, timeout_s: float = 5.0, slept=None) -> OpenAIWriter:
+def _writer(base_url: str, retries: int = 2, timeout_s: float = 5.0) -> OpenAIWriter:
+    """Retries are the openai client's own: backoff 0.5 s, 1 s, ... (jitter), or Retry-After."""
     return OpenAIWriter(
-        model="fake",
-        base_url=base_url,
-        timeout_s=timeout_s,
-        concurrency=1,
-        retry=RetryPolicy(max_retries=retries, base_delay_s=0.01, max_delay_s=2.0),
-        sleep=(slept.append if slept is not None else lambda s: None),
+        model="fake", base_url=base_url, timeout_s=timeout_s, concurrency=1, max_retries=retries
     )
 
 
@@ -93,13 +90,12 @@ def _rerun_completes(ws, before: list[tuple], fake: FakeOpenAI) -> None:
 
 def test_connection_refused_is_bounded_and_clear(sample_ws, fake):
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    slept: list[float] = []
+    started = time.perf_counter()
     with pytest.raises(GenerationError, match="cannot connect") as err:
-        generate(
-            sample_ws, _settings(url), writer=_writer(url, retries=2, slept=slept), embedder=EMB[0]
-        )
+        generate(sample_ws, _settings(url), writer=_writer(url, retries=2), embedder=EMB[0])
     assert "gave up after 3 attempts" in str(err.value)
-    assert len(slept) <= 2 * N_CHUNKS  # retries within the policy, never an endless loop
+    # Retries within the policy, never an endless loop: at most 0.5 s + 1 s of backoff a chunk.
+    assert time.perf_counter() - started < 1.5 * N_CHUNKS + 5
     assert _pairs(sample_ws) == []
     _rerun_completes(sample_ws, [], fake)
 
@@ -139,21 +135,53 @@ def test_bad_answers_are_recorded_per_chunk_and_rerun_finishes(sample_ws, fake, 
     _rerun_completes(sample_ws, before, fake)
 
 
-def test_huge_retry_after_is_capped(sample_ws, fake):
-    fake.set("rate_limit", times=2, retry_after=3600)
-    slept: list[float] = []
+def test_huge_retry_after_is_not_waited_for(sample_ws, fake):
+    # The client waits for a Retry-After of up to two minutes; beyond that it gives up at once
+    # rather than hang the run for an hour, and the chunk is recorded for the next run.
+    fake.set("rate_limit", times=1, retry_after=3600)
+    started = time.perf_counter()
+    with pytest.raises(GenerationError, match=r"rate limited \(429\); gave up after 1 attempt$"):
+        generate(
+            sample_ws,
+            _settings(fake.base_url, limit_chunks=1),
+            writer=_writer(fake.base_url),
+            embedder=EMB[0],
+        )
+    assert time.perf_counter() - started < 10
+    assert len(fake.requests) == 1 and _pairs(sample_ws) == []
+    assert list(_log(sample_ws).values()) == ["error"]
+    _rerun_completes(sample_ws, [], fake)
+
+
+def test_rate_limit_with_retry_after_is_retried_and_succeeds(sample_ws, fake):
+    fake.set("rate_limit", times=2, retry_after=0.05)
     summary = generate(
         sample_ws,
         _settings(fake.base_url, limit_chunks=1),
-        writer=_writer(fake.base_url, slept=slept),
+        writer=_writer(fake.base_url, retries=2),
         embedder=EMB[0],
     )
     assert summary["errors"] == 0 and len(_pairs(sample_ws)) == 1
-    assert slept == [2.0, 2.0]  # the policy's max_delay_s, not an hour
+    assert len(fake.requests) == 3  # two 429s, then the answer
+
+
+def test_wrong_key_fails_at_once_with_a_one_line_reason(sample_ws):
+    with FaultyOpenAI(key="sk-right") as guarded:
+        with pytest.raises(GenerationError) as err:
+            generate(
+                sample_ws,
+                _settings(guarded.base_url),
+                writer=_writer(guarded.base_url, retries=3),
+                embedder=EMB[0],
+            )
+        assert len(guarded.auth_headers) == N_CHUNKS  # one request a chunk: a 401 is not retried
+    message = str(err.value)
+    assert "\n" not in message and message.endswith("endpoint refused the request: HTTP 401")
+    assert set(_log(sample_ws).values()) == {"error"} and _pairs(sample_ws) == []
 
 
 def test_rate_limited_forever_gives_up_within_the_policy(sample_ws, fake):
-    fake.set("rate_limit", times=10_000, retry_after=0)
+    fake.set("rate_limit", times=10_000, retry_after=0.05)
     with pytest.raises(GenerationError, match="rate limited"):
         generate(
             sample_ws,

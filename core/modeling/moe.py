@@ -2,16 +2,17 @@
 a top-1 mixture of experts with a load-balancing term (arXiv 2412.17364, MoE variant; routing
 and balance term after Switch Transformer, Fedus et al. 2021 / arXiv 2101.03961).
 
-Maths and the model class live in `core.losses.moe_modeling` (self-contained, shipped inside each
-saved model); this module only converts a loaded model in place:
+Maths and the model class live in `core.modeling.bert_moe` (self-contained, shipped inside each
+saved model); this module owns the settings and converts a loaded model in place, once, in
+`apply_moe` (called by the trainer after the objective is built):
     h ↦ E_e*(h),  e* = argmax softmax(W_r h),  E_1 = … = E_N = the original block at conversion,
     loss ↦ loss + moe_aux_weight · N · Σ_e f_e · P_e   (per forward pass, training only).
 
 Save / load / export:
 - `model.save(path)` writes a normal sentence-transformers folder; its `config.json` has
   `model_type: bert_moe`, the MoE settings, an `auto_map`, and `modeling_bert_moe.py` beside it.
-- In a process that has imported `core.losses` (or `core.losses.moe_modeling`), a plain
-  `SentenceTransformer(path)` loads it: the `bert_moe` type is registered with transformers.
+- `core.models.open_model(path)` (and anything that imported `core.modeling.bert_moe`) loads it
+  with a plain `SentenceTransformer(path)`: the `bert_moe` type is registered with transformers.
   Anywhere else, `SentenceTransformer(path, trust_remote_code=True)` loads the shipped file.
   (sentence-transformers 6.x refuses custom module classes in modules.json without
   trust_remote_code, so modules.json stays the standard Transformer + Pooling.)
@@ -21,25 +22,41 @@ Save / load / export:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import torch
-
-from core.losses.moe_modeling import BertMoEConfig, BertMoEModel, MoEFeedForward
-
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
+    from core.modeling.bert_moe import MoEFeedForward
 
-__all__ = [
-    "BertMoEModel",
-    "MoEFeedForward",
-    "convert_to_moe",
-    "default_moe_layers",
-    "moe_blocks",
-    "moe_prepare_hook",
-]
+# torch and the model class are imported inside the functions: TrainConfig (which pages import)
+# inherits MoESettings, and must stay quick to import.
+
+
+@dataclass
+class MoESettings:
+    """The MoE option of a run (TrainConfig fields moe*), usable with every objective."""
+
+    moe: bool = field(
+        default=False,
+        metadata={"help": "Turn middle feed-forward blocks into 2 experts with a top-1 router."},
+    )
+    moe_layers: list[int] = field(
+        default_factory=list,
+        metadata={"help": "MoE: 0-based layer indices (empty = the two middle layers)."},
+    )
+    moe_num_experts: int = field(default=2, metadata={"help": "MoE: experts per converted block."})
+    moe_aux_weight: float = field(
+        default=0.01, metadata={"help": "MoE: weight of the load-balancing term in the loss."}
+    )
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, one sentence each (empty when all are fine)."""
+        if self.moe_num_experts < 2 or self.moe_aux_weight < 0:
+            return ["moe_num_experts must be at least 2 and moe_aux_weight >= 0"]
+        return []
 
 
 def default_moe_layers(num_layers: int) -> list[int]:
@@ -65,6 +82,10 @@ def convert_to_moe(
     load-balancing term. seed: router initialisation seed (normal, std = initializer_range).
     Raises ValueError for a non-BERT-like transformer or an out-of-range layer index.
     """
+    import torch
+
+    from core.modeling.bert_moe import BertMoEConfig, BertMoEModel
+
     transformer = model[0]
     hf = transformer.auto_model
     if isinstance(hf, BertMoEModel):
@@ -122,17 +143,20 @@ def convert_to_moe(
 
 def moe_blocks(model: SentenceTransformer | torch.nn.Module) -> list[MoEFeedForward]:
     """All MoE blocks of a (converted) model."""
+    from core.modeling.bert_moe import MoEFeedForward
+
     return [m for m in model.modules() if isinstance(m, MoEFeedForward)]
 
 
-def moe_prepare_hook(model: SentenceTransformer, config: TrainConfig) -> None:
-    """`ObjectiveBuild.prepare_model` hook: convert when `config.moe` is on (else no-op)."""
-    if not getattr(config, "moe", False):
+def apply_moe(model: SentenceTransformer, settings: MoESettings, seed: int) -> None:
+    """Convert `model` in place when `settings.moe` is on (else nothing); `seed` seeds the
+    routers. The one place training applies MoE, whatever the objective."""
+    if not settings.moe:
         return
     convert_to_moe(
         model,
-        layers=list(getattr(config, "moe_layers", []) or []) or None,
-        num_experts=int(getattr(config, "moe_num_experts", 2)),
-        aux_weight=float(getattr(config, "moe_aux_weight", 0.01)),
-        seed=int(getattr(config, "seed", 42)),
+        layers=list(settings.moe_layers) or None,
+        num_experts=settings.moe_num_experts,
+        aux_weight=settings.moe_aux_weight,
+        seed=seed,
     )

@@ -1,0 +1,153 @@
+"""What each step's command runs with: its parsed options over the workspace's Settings
+(core.settings.defaults_for) over the step's own defaults. One builder per command, read by
+the CLI and by the one-click pipeline (core/auto.py), which runs every step with no option
+(`args` None)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import replace
+from typing import Any
+
+from core.generation.filters import FilterSettings
+from core.generation.pipeline import GenerateSettings, GenerationError, default_kinds
+from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider
+from core.mining import MiningSettings
+from core.settings import defaults_for, option
+from core.store import Workspace
+from core.training.config import TrainConfig
+
+
+def generate_settings(ws: Workspace, args: Any = None) -> GenerateSettings:
+    """The run `embstudio generate` asks for: its parsed options `args` (None: no option, as
+    the one-click pipeline runs it), else the workspace's Settings (core.settings.defaults_for),
+    else the generation defaults; validated (before any model loads: a bad setting costs
+    nothing)."""
+
+    def given(name: str) -> Any:
+        return option(args, name)
+
+    d = defaults_for(ws)
+    provider = given("provider") or d.llm.provider
+    # The saved endpoint applies to the saved provider only, and to the fields it reads.
+    reads = get_provider(provider).fields if provider == d.llm.provider else ()
+
+    def saved(name: str, value: str | None) -> str | None:
+        return value or (getattr(d.llm, name) if name in reads else None)
+
+    writer_named = provider != DEFAULT_PROVIDER or any(
+        v is not None for v in (given("provider"), given("model"), given("base_url"))
+    )
+    if given("kinds") is None:
+        kinds = default_kinds(writer_named)
+    else:
+        kinds = tuple(k.strip() for k in given("kinds").split(",") if k.strip())
+    fs = FilterSettings()
+    if given("min_judge_score") is not None:
+        fs = replace(fs, min_judge_score=given("min_judge_score"))
+    if given("roundtrip_k") is not None:
+        fs = replace(fs, roundtrip_k=given("roundtrip_k"), pseudo_roundtrip_k=given("roundtrip_k"))
+    per_chunk = given("per_chunk") if given("per_chunk") is not None else d.per_chunk
+    defaults = GenerateSettings()
+    settings = GenerateSettings(
+        provider=provider,
+        model=saved(get_provider(provider).model_setting, given("model")),
+        base_url=saved("base_url", given("base_url")),
+        api_key_env=saved("api_key_env", given("api_key_env")) or defaults.api_key_env,
+        kinds=kinds,
+        per_chunk={k: per_chunk for k in kinds} if per_chunk is not None else {},
+        limit_chunks=given("limit_chunks") or d.limit_chunks,
+        judge=given("judge") or defaults.judge,
+        ict_remove_sentence=bool(given("ict_remove_sentence")),
+        base_model=d.base_model,
+        filters=fs,
+        timeout_s=given("timeout") or defaults.timeout_s,
+        concurrency=given("concurrency") or defaults.concurrency,
+        write_again=bool(given("write_again")),
+    )
+    try:
+        settings.validate()
+    except GenerationError as exc:
+        raise ValueError(str(exc)) from exc
+    return settings
+
+
+def mining_settings(ws: Workspace, args: Any = None) -> MiningSettings:
+    """The mining `embstudio mine` asks for: its parsed options `args` (None: no option, as
+    the one-click pipeline runs it), else MiningSettings' defaults, with the workspace's base model
+    (core.settings.defaults_for) as the model."""
+
+    def given(name: str) -> Any:
+        return option(args, name)
+
+    options = {
+        "model": given("model") or defaults_for(ws).base_model,
+        "negatives": given("negatives"),
+        "absolute_margin": given("absolute_margin"),
+        "skip_top": given("skip_top"),
+        "exclude_same_document": given("exclude_same_document") or None,
+        "splits": tuple(s.strip() for s in given("splits").split(",") if s.strip())
+        if given("splits") is not None
+        else None,
+        "index": given("index"),
+    }
+    keep: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    if given("relative_margin") is not None:  # a negative value switches it off
+        keep["relative_margin"] = (
+            given("relative_margin") if given("relative_margin") >= 0 else None
+        )
+    return MiningSettings(**keep).validate()
+
+
+def _coerce(field: dataclasses.Field, raw: str) -> Any:
+    kind = str(field.type)
+    if "bool" in kind:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in ("int",):
+        return int(raw)
+    if kind in ("float",):
+        return float(raw)
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def train_config(ws: Workspace, args: Any = None) -> TrainConfig:
+    """The run `embstudio train` asks for: its parsed options `args` (None: no option, as the
+    one-click pipeline runs it) over `--config` or the workspace's Settings (base model,
+    device, run defaults), else TrainConfig's defaults; validated."""
+
+    def given(name: str) -> Any:
+        return option(args, name)
+
+    if given("config"):
+        cfg = TrainConfig.from_json(given("config"))
+    else:  # the workspace's Settings (base model, device, run defaults), else TrainConfig's
+        cfg = TrainConfig(**defaults_for(ws).train)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name, value in (
+        ("base_model", given("base")),
+        ("loss", given("loss")),
+        ("preset", given("preset")),
+        ("epochs", given("epochs")),
+        ("batch_size", given("batch_size")),
+        ("learning_rate", given("lr")),
+        ("max_steps", given("max_steps")),
+        ("negatives_per_query", given("negatives")),
+        ("scale", given("scale")),
+        ("devices", given("devices")),
+    ):
+        if value is not None:
+            setattr(cfg, name, value)
+    if given("no_final_fit"):
+        cfg.final_fit = False
+    if given("moe"):
+        cfg.moe = True
+    for item in given("set") or ():
+        key, sep, raw = item.partition("=")
+        if not sep or key.strip() not in fields:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with a TrainConfig field")
+        setattr(cfg, key.strip(), _coerce(fields[key.strip()], raw))
+    return cfg.validate()

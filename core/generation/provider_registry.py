@@ -1,0 +1,122 @@
+"""The question-writer providers, one registry: what each is called, what it reads, how it is built.
+
+The CLI's `--provider` choices, the Pairs and Settings pages, `GenerateSettings.validate`,
+`StudioSettings.validate` and `make_writer` all read this registry. Adding a provider is one
+module that calls `register_provider(Provider(...))` and one line naming that module in
+`PROVIDER_MODULES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.generation.providers import QuestionWriter
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+# The provider used when none is named: a run on it with no LLM kind is the no-label default.
+DEFAULT_PROVIDER = "local"
+# Modules that register providers, imported on first use of the registry.
+PROVIDER_MODULES: tuple[str, ...] = ("core.generation.providers",)
+# The settings a provider may read (names of `WriterOptions` / `core.settings.LLMSettings`).
+SETTING_FIELDS = ("model", "base_url", "api_key_env", "local_model")
+
+
+class UnknownProvider(ValueError):
+    """A provider name that no module registered (the message lists the known ones)."""
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    """What a factory may use to build its writer.
+
+    model/base_url/api_key_env: the endpoint (None = the provider's default; the key itself is
+    read from the variable `api_key_env`). concurrency: requests at once. timeout_s: seconds per
+    request. max_retries: further attempts of a failed request. sampling: several questions are
+    asked of one prompt, so decoding needs a little randomness for them to differ.
+    """
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    concurrency: int = 4
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    sampling: bool = False
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One way to get a question writer.
+
+    name: the value of `--provider` and of the saved setting. label/help: what pages show.
+    fields: the settings it reads, from SETTING_FIELDS (the pages show inputs for these only).
+    needs_key: it sends an API key (the pages say whether one was found). noun: what the user
+    names by choosing it, in a sentence ("an endpoint"). model_setting: the settings field
+    (of SETTING_FIELDS) that names its model. capped: slow enough that
+    `GenerateSettings.max_llm_chunks` bounds the chunks it writes for. served: it answers
+    from a server, `concurrency` requests at once, so a batch holds a request per slot and
+    the next batch is written while this one is filtered and stored.
+    """
+
+    name: str
+    label: str
+    help: str
+    factory: Callable[[WriterOptions], QuestionWriter]
+    fields: tuple[str, ...] = ()
+    needs_key: bool = False
+    noun: str = "a writer"
+    model_setting: str = "model"
+    capped: bool = False
+    served: bool = False
+
+
+_PROVIDERS: dict[str, Provider] = {}
+_loaded = False
+
+
+def register_provider(provider: Provider) -> Provider:
+    """Add (or replace) `provider` under its name."""
+    unknown = [f for f in provider.fields if f not in SETTING_FIELDS]
+    if unknown:
+        raise ValueError(f"provider {provider.name!r}: unknown fields {unknown} ({SETTING_FIELDS})")
+    _PROVIDERS[provider.name] = provider
+    return provider
+
+
+def unregister_provider(name: str) -> None:
+    """Remove a provider (tests that add one remove it again)."""
+    _PROVIDERS.pop(name, None)
+
+
+def _load() -> dict[str, Provider]:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in PROVIDER_MODULES:
+            importlib.import_module(module)
+    return _PROVIDERS
+
+
+def provider_names() -> tuple[str, ...]:
+    """Every registered provider, the default first."""
+    names = list(_load())
+    return tuple(sorted(names, key=lambda n: n != DEFAULT_PROVIDER))
+
+
+def get_provider(name: str) -> Provider:
+    """The provider called `name` (UnknownProvider names the choices otherwise)."""
+    providers = _load()
+    if name not in providers:
+        raise UnknownProvider(
+            f"unknown provider {name!r} (choose from {', '.join(provider_names())})"
+        )
+    return providers[name]
+
+
+def make_writer(provider: str, options: WriterOptions | None = None) -> QuestionWriter:
+    """A question writer of `provider`, built from `options` (defaults when None)."""
+    return get_provider(provider).factory(options or WriterOptions())

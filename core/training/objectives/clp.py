@@ -1,0 +1,56 @@
+"""Objective "clp" (arXiv 2412.17364): (1-λ)·InfoNCE + λ·(1 - cos(q*, n)), pulling each hard
+negative toward a query of its own (the maths and the dataset: core/losses/clp.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.training.objectives.registry import (
+    ObjectiveBuild,
+    ObjectiveSettings,
+    register_objective,
+    setting,
+)
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from core.training.config import TrainConfig
+    from core.training.data import TrainingData
+
+
+@dataclass
+class ClpSettings(ObjectiveSettings):
+    clp_lambda: float = setting(0.1, "clp: weight of the penalty 1 - cos(q*, n), between 0 and 1.")
+    clp_missing: str = setting(
+        "skip", "clp: no query has negative n as positive: 'skip' the term or 'generate' q*."
+    )
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 0 <= self.clp_lambda <= 1:
+            out.append(f"clp_lambda must be in [0, 1] (got {self.clp_lambda})")
+        if self.clp_missing not in ("skip", "generate"):
+            out.append(f"clp_missing must be 'skip' or 'generate', not {self.clp_missing!r}")
+        return out
+
+
+def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:
+    """CLP: (1-λ)·InfoNCE + λ·(1 - cos(q*, n)), pulling each negative toward its own query."""
+    from datasets import Dataset
+
+    from core.losses.clp import CLPLoss, clp_columns
+
+    k = max(1, config.negatives_per_query)
+    cols, counts = clp_columns(data, k, config.seed, config.clp_missing)
+    loss = CLPLoss(model, k=k, scale=config.scale, lam=config.clp_lambda)
+    return ObjectiveBuild(train_dataset=Dataset.from_dict(cols), loss=loss, info=counts)
+
+
+register_objective(
+    "clp",
+    build,
+    "CLP: InfoNCE + lambda * (1 - cos(q*, n)): pull each negative toward its own query.",
+    ClpSettings,
+)
