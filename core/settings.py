@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from core.generation.bundled_llms import CATALOGUE, DEFAULT_LOCAL_LLM
 from core.generation.provider_registry import (
     DEFAULT_API_KEY_ENV,
     DEFAULT_PROVIDER,
@@ -44,13 +45,15 @@ class LLMSettings:
     model on this machine, no key, slow, rough output; "openai" = any OpenAI-compatible server
     (OpenAI, vLLM, NIM, Ollama) at `base_url`). model, base_url, api_key_env: read by the
     providers whose `fields` name them. api_key_env: the environment variable (or Streamlit
-    secret) holding the key; the key itself is never stored.
+    secret) holding the key; the key itself is never stored. local_model: the bundled writer
+    of the local provider (a key of core.generation.bundled_llms.CATALOGUE).
     """
 
     provider: str = DEFAULT_PROVIDER
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
     api_key_env: str = DEFAULT_API_KEY_ENV
+    local_model: str = DEFAULT_LOCAL_LLM
 
 
 @dataclass
@@ -99,6 +102,8 @@ class StudioSettings:
             raise SettingsError("the base URL must start with http:// or https://")
         if "model" in reads and not self.llm.model.strip():
             raise SettingsError("the LLM model name is empty")
+        if self.llm.local_model not in CATALOGUE:
+            raise SettingsError(f"local model must be one of {', '.join(CATALOGUE)}")
         if not self.base_model.strip():
             raise SettingsError("the base model name is empty")
         if self.device not in DEVICES:

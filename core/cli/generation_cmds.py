@@ -9,6 +9,7 @@ from core.cli.output import add_common, emit, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from core.generation.bundled_llms import CATALOGUE, DEFAULT_LOCAL_LLM
     from core.generation.filters import JUDGES
     from core.generation.kinds import kind_names
     from core.generation.pipeline import DEFAULT_KINDS
@@ -29,7 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         + f". Default: the workspace's Settings, else {DEFAULT_PROVIDER}. Naming a writer "
         "without --kinds adds simple questions to the default kinds",
     )
-    p.add_argument("--model", default=None, help="model name at the endpoint (openai provider)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"local provider: the bundled model ({', '.join(CATALOGUE)}; default "
+        f"{DEFAULT_LOCAL_LLM}); openai provider: the model name at the endpoint",
+    )
     p.add_argument("--base-url", default=None, help="endpoint URL, e.g. http://localhost:8000/v1")
     p.add_argument(
         "--api-key-env",

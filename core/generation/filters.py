@@ -6,8 +6,12 @@ Applied in this order, each only to candidates still alive (so a pair has one dr
    the LLM kinds.
 2. `roundtrip`: the source chunk (best supporting chunk for multi-hop) must rank in the top-k of
    all chunks for the query under the base model; the rank is stored either way.
-3. `duplicate`: cosine >= 0.9 to a question kept earlier (this run or a previous one).
-4. `judge`: relevance, accuracy, clarity 1-5 and their mean; dropped below the keep threshold.
+3. `generic`: an LLM question that several chunks of its own document answer about as well as
+   its source ("What are the key components of the course?") teaches nothing about that
+   source; its specificity (the source's cosine minus that of the document's k-th best other
+   chunk, from the round-trip embeddings) is stored either way.
+4. `duplicate`: cosine >= 0.9 to a question kept earlier (this run or a previous one).
+5. `judge`: relevance, accuracy, clarity 1-5 and their mean; dropped below the keep threshold.
    The LLM judge asks a capable endpoint; `heuristic_judge` scores without an LLM (embedding
    similarity, word support in the passage, form) and is the default for the 135M local model,
    whose own ratings would be noise.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +34,7 @@ from core.generation.types import Candidate
 if TYPE_CHECKING:
     from pathlib import Path
 
-FILTER_ORDER = ("junk", "roundtrip", "duplicate", "judge")
+FILTER_ORDER = ("junk", "roundtrip", "generic", "duplicate", "judge")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class FilterSettings:
     pseudo_roundtrip_k: the same for pseudo-queries (ict, keywords, heading), off by default:
     a sentence whose chunk the base model ranks low is the example that teaches most, and on
     real syllabus questions the filter cost more than it saved (bench/bench_domain.py).
+    generic_k / min_specificity: an LLM question is generic when its source chunk's cosine
+    exceeds that of the `generic_k`-th best other chunk of the same document by less than
+    `min_specificity` (cosine units; 0 = off). Real syllabus questions' specificity is in
+    bench/RESULTS_writer.md (`bench/bench_writer.py --calibrate`).
     duplicate_cosine: a question this similar (cosine) to a kept one is a duplicate.
     min_judge_score: keep pairs whose mean judge score (1-5) is at least this (0 = keep all).
     min_words/max_words, max_chars: length bounds of an LLM question (pseudo-queries: 2-40 words).
@@ -49,6 +57,8 @@ class FilterSettings:
 
     roundtrip_k: int = 3
     pseudo_roundtrip_k: int = 0
+    generic_k: int = 3
+    min_specificity: float = 0.02
     duplicate_cosine: float = 0.9
     min_judge_score: float = 3.0
     min_words: int = 4
@@ -91,8 +101,16 @@ _SELF_REFERENCE = re.compile(
     r"\b(next question|previous question|this question|the question|"
     r"answer to (?:this|the|that)|"
     r"(?:this|the|above|given|following|provided) (?:passage|text|article|paragraph|excerpt|"
-    r"abstract|document|context|snippet|reading)s?|"
+    r"abstract|document|context|snippet|reading|syllabus|excerpts?)s?|"
     r"the author'?s?|passage \d|passages?\b)",
+    re.I,
+)
+# Wording that asks about a document's shape rather than a fact in it: real users' questions
+# almost never use it (0 of 1,318 real syllabus questions), generic LLM questions often do.
+_GENERIC_WORDING = re.compile(
+    r"\b(?:main|key|primary|central|overall|important|significant) (?:topics?|ideas?|themes?|"
+    r"focus|points?|components?|aspects?|elements?|features?|takeaways?|concepts?|details?|"
+    r"information)\b|\bwhat (?:is|are) (?:this|it) about\b|\bsummar(?:y|ize|ise)\b",
     re.I,
 )
 _QUESTION_START = re.compile(
@@ -135,6 +153,8 @@ def junk_reason(
         return "echoes the prompt"
     if m := _SELF_REFERENCE.search(low):
         return f"about the passage itself ({m.group(0)!r})"
+    if m := _GENERIC_WORDING.search(low):
+        return f"generic wording ({m.group(0)!r})"
     counts: dict[str, int] = {}
     for w in (w.strip("?,.;:").lower() for w in words):
         counts[w] = counts.get(w, 0) + 1
@@ -215,6 +235,71 @@ def apply_roundtrip(
             c.drop("roundtrip", f"source chunk ranked {rank} (needs top {k})")
         else:
             c.notes.append(f"round-trip rank {rank}")
+
+
+# ---------------------------------------------------------------------------- genericity
+
+
+def specificity(
+    query_emb: np.ndarray,
+    positives: Sequence[int],
+    index: dict[int, int],
+    chunk_emb: np.ndarray,
+    same_doc: np.ndarray,
+    k: int,
+) -> float | None:
+    """Cosine of the best positive minus the `k`-th best other chunk of its document (rows of
+    `chunk_emb` where `same_doc` is True); None when the document has no k other chunks."""
+    cols = [index[p] for p in positives if p in index]
+    if not cols:
+        return None
+    scores = chunk_emb @ query_emb
+    best = max(float(scores[c]) for c in cols)
+    mask = same_doc.copy()
+    mask[cols] = False
+    others = np.sort(scores[mask])[::-1]
+    if len(others) < k:
+        return None
+    return best - float(others[k - 1])
+
+
+def apply_generic(
+    candidates: Sequence[Candidate],
+    query_emb: np.ndarray,
+    chunk_ids: Sequence[int],
+    chunk_emb: np.ndarray,
+    doc_of: dict[int, int],
+    settings: FilterSettings | None = None,
+) -> None:
+    """Drop LLM questions whose specificity (see `specificity`) is below the threshold and
+    note it on the kept ones; pseudo-queries are left alone (a sentence is as specific as its
+    chunk). Rows of `query_emb` follow `candidates`; embeddings are L2-normalised."""
+    s = settings or FilterSettings()
+    if not s.min_specificity or not len(candidates):
+        return
+    index = {cid: i for i, cid in enumerate(chunk_ids)}
+    docs = np.array([doc_of.get(cid, -1) for cid in chunk_ids])
+    for row, c in enumerate(candidates):
+        if c.dropped or not c.is_llm:
+            continue
+        spec = specificity(
+            query_emb[row],
+            c.positives,
+            index,
+            chunk_emb,
+            docs == doc_of.get(c.chunk_id),
+            s.generic_k,
+        )
+        if spec is None:
+            continue
+        if spec < s.min_specificity:
+            c.drop(
+                "generic",
+                f"{s.generic_k} other chunks of its document answer it almost as well "
+                f"(specificity {spec:.3f} < {s.min_specificity:g})",
+            )
+        else:
+            c.notes.append(f"specificity {spec:.2f}")
 
 
 # ---------------------------------------------------------------------------- duplicates
@@ -372,7 +457,9 @@ JUDGES = ("auto", "llm", "heuristic", "none")
 class FilterContext:
     """What the filters of a run read: the base model and the chunks' embeddings [n, d] in
     `chunk_ids` order, chunk texts, the templates' phrases (echo check), the duplicate index,
-    the writer (for the LLM judge), the prompts folder and the user's example questions."""
+    the writer (for the LLM judge), the prompts folder, the user's example questions and each
+    chunk's document (the genericity filter compares a question's source with its document's
+    other chunks)."""
 
     embedder: Any
     chunk_ids: Sequence[int]
@@ -383,6 +470,7 @@ class FilterContext:
     writer: QuestionWriter | None
     prompts_dir: Path | None
     examples: Sequence[str]
+    doc_of: dict[int, int] = field(default_factory=dict)
 
 
 def run_filters(
@@ -416,6 +504,10 @@ def run_filters(
         lambda: apply_roundtrip(
             candidates, q_emb, ctx.chunk_ids, ctx.chunk_emb, fs.roundtrip_k_for
         ),
+    )
+    stage(
+        "generic",
+        lambda: apply_generic(candidates, q_emb, ctx.chunk_ids, ctx.chunk_emb, ctx.doc_of, fs),
     )
     stage("duplicate", lambda: ctx.dedup.apply(candidates, q_emb))
     stage("judge", lambda: _judge(candidates, q_emb, fs, judge, ctx))

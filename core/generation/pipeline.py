@@ -23,6 +23,7 @@ from typing import Any
 
 from core.embedding_cache import chunk_embeddings, encode
 from core.generation import filters, kinds
+from core.generation.bundled_llms import LocalModelError, bundled_llm
 from core.generation.examples import ExamplesError, clean_examples, load_examples
 from core.generation.filters import FilterContext, FilterSettings
 from core.generation.provider_registry import (
@@ -71,10 +72,13 @@ class GenerateSettings:
 
     provider: a name from core.generation.provider_registry ('local': bundled SmolLM2,
     offline; 'openai': any OpenAI-compatible endpoint).
-    model/base_url/api_key_env: the endpoint (the key itself is read from that env variable).
+    model: for 'local' the bundled writer (core.generation.bundled_llms; None = SmolLM2), for
+    'openai' the endpoint's model. base_url/api_key_env: the endpoint (the key itself is read
+    from that env variable).
     kinds: query kinds (core.generation.kinds); per_chunk: count per chunk for each kind
     (missing = the kind's default).
     limit_chunks: only the first N chunks (document order); None = all.
+    chunk_ids: only these chunks (applied before limit_chunks); None = all.
     judge: 'auto' (LLM judge for a writer that answers JSON, heuristic otherwise), 'llm',
     'heuristic' or 'none'. Pseudo-queries are always judged heuristically.
     ict_remove_sentence: inverse cloze positives without the query sentence.
@@ -98,6 +102,7 @@ class GenerateSettings:
     kinds: tuple[str, ...] = DEFAULT_KINDS
     per_chunk: dict[str, int] = field(default_factory=dict)
     limit_chunks: int | None = None
+    chunk_ids: tuple[int, ...] | None = None
     judge: str = "auto"
     ict_remove_sentence: bool = False
     base_model: str = DEFAULT_BASE_MODEL
@@ -132,6 +137,11 @@ class GenerateSettings:
                 f"none: add one of {writer_kinds} to the kinds, or leave the "
                 f"{provider.noun.split()[-1]} out"
             )
+        if self.provider == "local" and self.model:
+            try:
+                bundled_llm(self.model)
+            except LocalModelError as exc:
+                raise GenerationError(str(exc)) from exc
         if self.judge not in filters.JUDGES:
             raise GenerationError(f"unknown judge {self.judge!r}")
         if any(n < 1 for n in self.per_chunk.values()):
@@ -180,6 +190,8 @@ class GenerateSettings:
         out["kinds"] = list(self.kinds)
         if self.examples is not None:
             out["examples"] = list(self.examples)
+        if self.chunk_ids is not None:
+            out["chunk_ids"] = list(self.chunk_ids)
         return out
 
     @classmethod
@@ -192,6 +204,8 @@ class GenerateSettings:
             p["kinds"] = tuple(p["kinds"])
         if p.get("examples") is not None:
             p["examples"] = tuple(p["examples"])
+        if p.get("chunk_ids") is not None:
+            p["chunk_ids"] = tuple(p["chunk_ids"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in p.items() if k in known})
 
@@ -290,7 +304,11 @@ def _prepare(
     all_chunks = list_chunks(ws)
     if not all_chunks:
         raise GenerationError("the workspace has no chunks: ingest documents first")
-    selected = all_chunks[: settings.limit_chunks] if settings.limit_chunks else all_chunks
+    selected = all_chunks
+    if settings.chunk_ids is not None:
+        wanted = set(settings.chunk_ids)
+        selected = [c for c in all_chunks if c["id"] in wanted]
+    selected = selected[: settings.limit_chunks] if settings.limit_chunks else selected
     if settings.writer_kinds and writer is None:
         writer = make_writer(settings.provider, settings.writer_options())
     if embedder is None:
@@ -336,6 +354,7 @@ def _prepare(
         writer,
         prompts_dir,
         examples,
+        {c["id"]: c["document_id"] for c in all_chunks},
     )
     capped = writer is not None and get_provider(settings.provider).capped
     return _Run(

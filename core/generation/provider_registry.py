@@ -22,7 +22,7 @@ DEFAULT_PROVIDER = "local"
 # Modules that register providers, imported on first use of the registry.
 PROVIDER_MODULES: tuple[str, ...] = ("core.generation.providers",)
 # The settings a provider may read (names of `WriterOptions` / `core.settings.LLMSettings`).
-SETTING_FIELDS = ("model", "base_url", "api_key_env")
+SETTING_FIELDS = ("model", "base_url", "api_key_env", "local_model")
 
 
 class UnknownProvider(ValueError):
@@ -55,7 +55,8 @@ class Provider:
     name: the value of `--provider` and of the saved setting. label/help: what pages show.
     fields: the settings it reads, from SETTING_FIELDS (the pages show inputs for these only).
     needs_key: it sends an API key (the pages say whether one was found). noun: what the user
-    names by choosing it, in a sentence ("an endpoint"). capped: slow enough that
+    names by choosing it, in a sentence ("an endpoint"). model_setting: the settings field
+    (of SETTING_FIELDS) that names its model. capped: slow enough that
     `GenerateSettings.max_llm_chunks` bounds the chunks it writes for. served: it answers
     from a server, `concurrency` requests at once, so a batch holds a request per slot and
     the next batch is written while this one is filtered and stored.
@@ -68,6 +69,7 @@ class Provider:
     fields: tuple[str, ...] = ()
     needs_key: bool = False
     noun: str = "a writer"
+    model_setting: str = "model"
     capped: bool = False
     served: bool = False
 

