@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.output import add_common, emit, open_workspace, progress
+from core.cli.output import add_common, emit, follow, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,6 @@ def result_text(result: dict) -> str:
 
 def cmd_auto(args: argparse.Namespace) -> int:
     from core.auto import start_auto
-    from core.jobs import wait_job
 
     ws = open_workspace(args.workspace)
     job_id = start_auto(ws, args.paths)
@@ -57,14 +56,7 @@ def cmd_auto(args: argparse.Namespace) -> int:
     if not args.wait:
         emit(args, {"job_id": job_id, "status": "queued"}, job_id)
         return 0
-    last = [""]
-
-    def show(job: dict) -> None:
-        if job["message"] and job["message"] != last[0]:
-            last[0] = job["message"]
-            progress(job["message"])
-
-    job = wait_job(ws, job_id, poll_s=1.0, on_update=show)
+    job = follow(ws, job_id, poll_s=1.0)
     result = job.get("result") or {}
     if job["status"] != "succeeded":
         reason = (job.get("error") or "").splitlines()[:1]

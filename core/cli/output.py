@@ -38,3 +38,17 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
         print(json.dumps(payload, default=str))
     else:
         print(human)
+
+
+def follow(ws: Workspace, job_id: str, poll_s: float) -> dict[str, Any]:
+    """Wait for the job, printing each new progress message to stderr; returns its row."""
+    from core.jobs import wait_job
+
+    last = [""]
+
+    def show(job: dict[str, Any]) -> None:
+        if job["message"] and job["message"] != last[0]:
+            last[0] = job["message"]
+            progress(job["message"])
+
+    return wait_job(ws, job_id, poll_s=poll_s, on_update=show)

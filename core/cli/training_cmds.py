@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.output import add_common, emit, open_workspace, progress
+from core.cli.output import add_common, emit, follow, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -156,7 +156,6 @@ def build_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.jobs import wait_job
     from core.training.jobs import start_training
     from core.training.signal import training_signal
 
@@ -168,14 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.wait:
         emit(args, {"run_id": run_id, "job_id": job_id, "status": "queued"}, run_id)
         return 0
-    last = [""]
-
-    def show(job: dict) -> None:
-        if job["message"] and job["message"] != last[0]:
-            last[0] = job["message"]
-            progress(job["message"])
-
-    job = wait_job(ws, job_id, poll_s=2.0, on_update=show)
+    job = follow(ws, job_id, poll_s=2.0)
     result = job.get("result") or {}
     payload = {
         "run_id": run_id,
