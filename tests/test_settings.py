@@ -112,14 +112,16 @@ def _save(ws, **changes) -> None:
 def test_nothing_saved_changes_no_default(ws):
     from core.cli.generation_cmds import generate_settings
     from core.cli.training_cmds import build_config, mining_settings
+    from core.generation.bundled_llms import DEFAULT_LOCAL_LLM
     from core.generation.pipeline import GenerateSettings
     from core.mining import MiningSettings
     from core.training.config import TrainConfig
 
     assert build_config(_args("train", str(ws.root))) == TrainConfig()
     assert mining_settings(ws, _args("mine", str(ws.root))) == MiningSettings()
+    # The local provider's saved model is the default bundled writer (None names it too).
     assert generate_settings(ws, _args("generate", str(ws.root))) == GenerateSettings(
-        timeout_s=60.0
+        timeout_s=60.0, model=DEFAULT_LOCAL_LLM
     )
 
 
