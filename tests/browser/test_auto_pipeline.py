@@ -58,7 +58,7 @@ def test_one_click_pipeline_reaches_the_evaluate_page(small_page: Page, small_st
     shot(page, "auto-01-home")
     click_button(page, "Run the whole pipeline with defaults")
     # Home follows the job stage by stage, with a Cancel button.
-    wait_text(page, re.compile(r"auto: stage [1-6]/6 \w+"))
+    wait_text(page, re.compile(r"auto · running: stage [1-6]/6 \w+"))
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()
     shot(page, "auto-02-running")
     wait_text(page, re.compile(r"^Pipeline finished in \d+ s"), PIPELINE_MS)
