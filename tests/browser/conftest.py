@@ -150,12 +150,18 @@ def browser():
             b.close()
 
 
-@pytest.fixture
-def page(browser, studio):
+@contextlib.contextmanager
+def browser_page(browser, timeout_ms: int = 60_000) -> Iterator:
+    """A fresh page in its own context (1400 × 1600), closed afterwards."""
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
-    context.set_default_timeout(60_000)
-    p = context.new_page()
+    context.set_default_timeout(timeout_ms)
     try:
-        yield p
+        yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser, studio):
+    with browser_page(browser) as p:
+        yield p

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from core.auto import latest_auto_job
 from core.ingest import ingest_paths
 from core.store import Workspace
-from tests.browser.conftest import CHROMIUM, run_studio
+from tests.browser.conftest import CHROMIUM, browser_page, run_studio
 from tests.browser.helpers import click_button, shot, wait_text
 from tests.helpers import tiny_documents
 
@@ -42,13 +42,8 @@ def small_studio(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def small_page(browser, small_studio) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1600})
-    context.set_default_timeout(60_000)
-    p = context.new_page()
-    try:
+    with browser_page(browser) as p:
         yield p
-    finally:
-        context.close()
 
 
 def test_one_click_pipeline_reaches_the_evaluate_page(small_page: Page, small_studio) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import CHROMIUM, run_studio
+from tests.browser.conftest import CHROMIUM, browser_page, run_studio
 from tests.browser.helpers import click_button, goto_page, shot, wait_text
 from tests.playground_helpers import compared_workspace
 
@@ -35,14 +35,9 @@ def compared_studio(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def cpage(browser, compared_studio) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1600})
-    context.set_default_timeout(120_000)
-    p = context.new_page()
-    try:
+    with browser_page(browser, timeout_ms=120_000) as p:
         p.goto(compared_studio["url"])
         yield p
-    finally:
-        context.close()
 
 
 def test_typed_question_shows_both_rankings(cpage: Page) -> None:
