@@ -7,7 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.access import check_data_path
-from core.evaluation.report import list_evaluations, load_report
+from core.evaluation.report import list_evaluations, load_report, metric_long_rows
 from core.evaluation.runner import refuse_final_fits
 from core.jobs import list_jobs, start_job
 from core.runs import SUCCEEDED, final_of, list_runs
@@ -170,20 +170,7 @@ else:
             f"{ds['name']}: {ds['queries']} queries, {ds['documents']} documents"
             + (" · candidates restricted to each query's group" if ds.get("grouped") else "")
         )
-        ks = report["config"]["k_values"]
-        long = [
-            {"model": m["label"], "metric": name, "k": k, "value": m["metrics"][f"{key}@{k}"]}
-            for m in report["models"]
-            for key, name in (
-                ("NDCG", "nDCG"),
-                ("Recall", "Recall"),
-                ("MAP", "MAP"),
-                ("P", "Precision"),
-                ("MRR", "MRR"),
-            )
-            for k in ks
-            if f"{key}@{k}" in m["metrics"]
-        ]
+        long = metric_long_rows(report)
         table = pd.DataFrame(long).pivot_table(
             index=["metric", "k"], columns="model", values="value", sort=False
         )

@@ -14,7 +14,7 @@ import torch
 from core.chunking import Chunk
 from core.documents import insert_chunks, insert_document
 from core.evaluation.datasets import beir_set, workspace_set
-from core.evaluation.metrics import evaluate
+from core.evaluation.metrics import evaluate, metric_table
 from core.evaluation.search import exact_search, to_results
 from core.evaluation.significance import paired_test
 from core.geometry import anisotropy, separation_auc
@@ -126,6 +126,19 @@ def test_query_without_results_counts_as_zero():
     m = evaluate(QRELS, {"q1": RUN["q1"]})
     assert m.n_queries == 3
     assert m.per_query["ndcg@10"]["q2"] == 0.0
+
+
+def test_metric_table_is_long_rows_in_label_order():
+    aggregate = evaluate(QRELS, RUN, k_values=(1, 10)).aggregate
+    rows = metric_table({"base": aggregate, "tuned": {"NDCG@10": 0.5}}, k_values=(1, 10))
+    base = [(r["metric"], r["k"]) for r in rows if r["model"] == "base"]
+    assert base[:2] == [("nDCG", 1), ("nDCG", 10)]
+    assert [m for m, _ in base[::2]] == ["nDCG", "Recall", "MAP", "Precision", "MRR"]
+    assert rows[2] == {"model": "base", "metric": "Recall", "k": 1, "value": aggregate["Recall@1"]}
+    # A model lacking cut-offs contributes only what it has.
+    assert [r for r in rows if r["model"] == "tuned"] == [
+        {"model": "tuned", "metric": "nDCG", "k": 10, "value": 0.5}
+    ]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -76,16 +76,28 @@ def evaluate(
     return Metrics(aggregate=aggregate, per_query=per_query, n_queries=n)
 
 
-def metric_table(metrics: dict[str, Metrics], k_values: tuple[int, ...] = K_VALUES) -> list[dict]:
-    """Rows {model, metric, k, value} for tables and charts (metric in nDCG/MAP/Recall/P/MRR)."""
-    names = {"NDCG": "nDCG", "MAP": "MAP", "Recall": "Recall", "P": "Precision", "MRR": "MRR"}
+METRIC_LABELS: dict[str, str] = {
+    "NDCG": "nDCG",
+    "Recall": "Recall",
+    "MAP": "MAP",
+    "P": "Precision",
+    "MRR": "MRR",
+}
+
+
+def metric_table(
+    aggregates: dict[str, dict[str, float]], k_values: tuple[int, ...] | list[int] = K_VALUES
+) -> list[dict]:
+    """Rows {model, metric, k, value} for tables and charts, from each model's aggregate
+    metrics (`Metrics.aggregate`, as a report stores them) keyed by the model's label.
+
+    Metrics follow `METRIC_LABELS` order (nDCG first); cut-offs a model lacks are left out.
+    """
     rows = []
-    for model, m in metrics.items():
-        for prefix, label in names.items():
+    for model, aggregate in aggregates.items():
+        for prefix, label in METRIC_LABELS.items():
             for k in k_values:
                 key = f"{prefix}@{k}"
-                if key in m.aggregate:
-                    rows.append(
-                        {"model": model, "metric": label, "k": k, "value": m.aggregate[key]}
-                    )
+                if key in aggregate:
+                    rows.append({"model": model, "metric": label, "k": k, "value": aggregate[key]})
     return rows

@@ -13,12 +13,11 @@ from typing import Any
 
 from core.evaluation.compare import Comparison, ModelOutcome
 from core.evaluation.datasets import EvalSet
-from core.evaluation.metrics import K_VALUES
+from core.evaluation.metrics import K_VALUES, METRIC_LABELS, metric_table
 from core.runs import get_run
 from core.store import Workspace, now_iso
 
 REPORTS_DIR = "evaluations"
-TABLE_METRICS = ("NDCG", "MAP", "Recall", "P", "MRR")
 
 
 def run_configs(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
@@ -54,6 +53,12 @@ def build_payload(
     }
 
 
+def metric_long_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's metrics as {model, metric, k, value} rows (`metrics.metric_table`)."""
+    aggregates = {m["label"]: m["metrics"] for m in payload["models"]}
+    return metric_table(aggregates, payload["config"]["k_values"])
+
+
 def metrics_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per model: label, then every aggregate metric."""
     return [{"model": m["label"], **m["metrics"]} for m in payload["models"]]
@@ -78,10 +83,10 @@ def to_markdown(payload: dict[str, Any]) -> str:
     header = ["model", "metric", *[f"@{k}" for k in ks]]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in payload["models"]:
-        for prefix in TABLE_METRICS:
+        for prefix, name in METRIC_LABELS.items():
             vals = [m["metrics"].get(f"{prefix}@{k}") for k in ks]
             cells = ["" if v is None else f"{v:.4f}" for v in vals]
-            lines.append(f"| {m['label']} | {prefix} | " + " | ".join(cells) + " |")
+            lines.append(f"| {m['label']} | {name} | " + " | ".join(cells) + " |")
     for m in payload["models"]:
         lines.append(f"\nMRR (full ranking) of {m['label']}: {m['metrics'].get('MRR', 0):.4f}")
     cmp = payload.get("comparison")
