@@ -191,6 +191,22 @@ def test_train_config_validate(bad, word):
         TrainConfig(**bad).validate()
 
 
+def test_objective_setting_problems_name_the_field_and_what_is_allowed():
+    from core.training.objectives.clp import ClpSettings
+    from core.training.objectives.registry import choice_problems, fraction_problems
+
+    clp = ClpSettings(clp_lambda=1.5, clp_missing="later")
+    assert fraction_problems(clp, "clp_lambda") == ["clp_lambda must be in [0, 1] (got 1.5)"]
+    assert clp.problems() == [
+        "clp_lambda must be in [0, 1] (got 1.5)",
+        "clp_missing must be 'skip' or 'generate', not 'later'",
+    ]
+    assert choice_problems(clp, "clp_missing", ("a", "b", "c")) == [
+        "clp_missing must be 'a', 'b' or 'c', not 'later'"
+    ]
+    assert ClpSettings().problems() == []
+
+
 @pytest.mark.parametrize(
     ("bad", "word"),
     [

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from core.training.objectives.registry import (
     ObjectiveBuild,
     ObjectiveSettings,
+    choice_problems,
+    fraction_problems,
     register_objective,
     setting,
 )
@@ -28,12 +30,9 @@ class ClpSettings(ObjectiveSettings):
     )
 
     def problems(self) -> list[str]:
-        out = []
-        if not 0 <= self.clp_lambda <= 1:
-            out.append(f"clp_lambda must be in [0, 1] (got {self.clp_lambda})")
-        if self.clp_missing not in ("skip", "generate"):
-            out.append(f"clp_missing must be 'skip' or 'generate', not {self.clp_missing!r}")
-        return out
+        return fraction_problems(self, "clp_lambda") + choice_problems(
+            self, "clp_missing", ("skip", "generate")
+        )
 
 
 def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:

@@ -56,6 +56,22 @@ class ObjectiveSettings:
         return []
 
 
+def fraction_problems(settings: ObjectiveSettings, *names: str) -> list[str]:
+    """One sentence per field of `names` whose value lies outside [0, 1]."""
+    values = {n: getattr(settings, n) for n in names}
+    return [f"{n} must be in [0, 1] (got {v})" for n, v in values.items() if not 0 <= v <= 1]
+
+
+def choice_problems(settings: ObjectiveSettings, name: str, choices: tuple[str, ...]) -> list[str]:
+    """A sentence when field `name` holds none of `choices`."""
+    value = getattr(settings, name)
+    if value in choices:
+        return []
+    quoted = [repr(c) for c in choices]
+    allowed = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+    return [f"{name} must be {allowed}, not {value!r}"]
+
+
 @dataclass(frozen=True)
 class Objective:
     """name: the `TrainConfig.loss` value; build: (model, config, data) -> ObjectiveBuild;

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from core.training.objectives.registry import (
     ObjectiveBuild,
     ObjectiveSettings,
+    choice_problems,
+    fraction_problems,
     register_objective,
     setting,
 )
@@ -41,12 +43,9 @@ class SoftSettings(ObjectiveSettings):
     soft_mnrl_weight: float = setting(1.0, "soft: weight of the added MNRL term (0 = MSE only).")
 
     def problems(self) -> list[str]:
-        out = []
-        if not 0 <= self.soft_alpha <= 1:
-            out.append(f"soft_alpha must be in [0, 1] (got {self.soft_alpha})")
-        if self.soft_target not in ("expert-mean", "blend"):
-            out.append(f"soft_target must be 'expert-mean' or 'blend', not {self.soft_target!r}")
-        return out
+        return fraction_problems(self, "soft_alpha") + choice_problems(
+            self, "soft_target", ("expert-mean", "blend")
+        )
 
 
 def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:
