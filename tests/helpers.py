@@ -1,8 +1,13 @@
-"""Real small documents made on the fly for tests."""
+"""Real small documents, seeded workspace rows and a free local port, made on the fly for tests."""
 
 from __future__ import annotations
 
 import io
+import socket
+
+from core.chunking import Chunk
+from core.documents import insert_chunks, insert_document
+from core.store import Workspace, now_iso
 
 
 def make_pdf(paragraphs: list[str], headings: bool = True) -> bytes:
@@ -72,3 +77,53 @@ def tiny_documents(folder, words: int = 250) -> list:
         path.write_text("\n".join(kept) + "\n")
         out.append(path)
     return out
+
+
+def seed_pending_pairs(ws: Workspace) -> list[int]:
+    """Two documents with two chunks each and four pending pairs with judge scores."""
+    with ws.transaction() as conn:
+        chunk_ids = []
+        for d in range(2):
+            doc = insert_document(
+                conn,
+                name=f"doc{d}.md",
+                stored_path="",
+                sha256=f"h{d}",
+                fmt="md",
+                size_bytes=10,
+                text="text",
+            )
+            insert_chunks(
+                conn, doc, [Chunk(i, f"chunk {d}-{i} text", "", 0, 5, 4) for i in range(2)]
+            )
+        chunk_ids = [r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")]
+        now = now_iso()
+        for i, score in enumerate([4.5, 3.2, 2.0, None]):
+            cur = conn.execute(
+                "INSERT INTO pairs (query, original_query, kind, origin, status, reason,"
+                " judge_score, created_at, updated_at) VALUES (?, ?, ?, 'test', ?, 'kept', ?, ?, ?)",
+                (
+                    f"question {i}?",
+                    f"question {i}?",
+                    "simple" if i < 3 else "ict",
+                    "pending",
+                    score,
+                    now,
+                    now,
+                ),
+            )
+            conn.execute("INSERT INTO pair_positives VALUES (?, ?)", (cur.lastrowid, chunk_ids[i]))
+        cur = conn.execute(
+            "INSERT INTO pairs (query, original_query, kind, origin, status, reason, created_at,"
+            " updated_at) VALUES ('junk?', 'junk?', 'simple', 'test', 'dropped',"
+            " 'junk: refusal', ?, ?)",
+            (now, now),
+        )
+        conn.execute("INSERT INTO pair_positives VALUES (?, ?)", (cur.lastrowid, chunk_ids[0]))
+    return chunk_ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -68,7 +68,7 @@ def compared_workspace(root: Path, run_id: str = "run-t") -> Workspace:
     test split, and a merge curve at alpha 0, 0.5, 1 against a tiny general set (root/general)."""
     from core.evaluation.merge_curve import CurveSettings, compute_curve
     from core.evaluation.runner import run_evaluation
-    from tests.test_evaluation import make_tiny_workspace
+    from tests.evaluation_helpers import make_tiny_workspace
 
     ws = Workspace.create(root / "ws")
     make_tiny_workspace(ws)

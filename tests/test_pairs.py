@@ -10,55 +10,12 @@ from core import pairs
 from core.chunking import Chunk
 from core.cli import main as cli_main
 from core.documents import insert_chunks, insert_document
-from core.store import Workspace, now_iso
-
-
-def _seed(ws: Workspace) -> list[int]:
-    """Two documents with two chunks each and four pending pairs with judge scores."""
-    with ws.transaction() as conn:
-        chunk_ids = []
-        for d in range(2):
-            doc = insert_document(
-                conn,
-                name=f"doc{d}.md",
-                stored_path="",
-                sha256=f"h{d}",
-                fmt="md",
-                size_bytes=10,
-                text="text",
-            )
-            insert_chunks(
-                conn, doc, [Chunk(i, f"chunk {d}-{i} text", "", 0, 5, 4) for i in range(2)]
-            )
-        chunk_ids = [r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")]
-        now = now_iso()
-        for i, score in enumerate([4.5, 3.2, 2.0, None]):
-            cur = conn.execute(
-                "INSERT INTO pairs (query, original_query, kind, origin, status, reason,"
-                " judge_score, created_at, updated_at) VALUES (?, ?, ?, 'test', ?, 'kept', ?, ?, ?)",
-                (
-                    f"question {i}?",
-                    f"question {i}?",
-                    "simple" if i < 3 else "ict",
-                    "pending",
-                    score,
-                    now,
-                    now,
-                ),
-            )
-            conn.execute("INSERT INTO pair_positives VALUES (?, ?)", (cur.lastrowid, chunk_ids[i]))
-        cur = conn.execute(
-            "INSERT INTO pairs (query, original_query, kind, origin, status, reason, created_at,"
-            " updated_at) VALUES ('junk?', 'junk?', 'simple', 'test', 'dropped',"
-            " 'junk: refusal', ?, ?)",
-            (now, now),
-        )
-        conn.execute("INSERT INTO pair_positives VALUES (?, ?)", (cur.lastrowid, chunk_ids[0]))
-    return chunk_ids
+from core.store import Workspace
+from tests.helpers import seed_pending_pairs
 
 
 def test_list_filters(ws):
-    _seed(ws)
+    seed_pending_pairs(ws)
     assert len(pairs.list_pairs(ws)) == 5
     assert [p["query"] for p in pairs.list_pairs(ws, kind="ict")] == ["question 3?"]
     assert len(pairs.list_pairs(ws, status="pending", min_score=3.0)) == 2
@@ -70,7 +27,7 @@ def test_list_filters(ws):
 
 
 def test_edit_is_versioned_and_logged_and_stale_edit_refused(ws):
-    _seed(ws)
+    seed_pending_pairs(ws)
     p = pairs.list_pairs(ws)[0]
     out = pairs.edit_question(ws, p["id"], "How is question zero phrased?", p["version"])
     assert out == {"id": p["id"], "version": p["version"] + 1, "changed": True}
@@ -87,7 +44,7 @@ def test_edit_is_versioned_and_logged_and_stale_edit_refused(ws):
 
 
 def test_accept_reject_many_in_one_transaction(ws):
-    _seed(ws)
+    seed_pending_pairs(ws)
     ids = [p["id"] for p in pairs.list_pairs(ws, status="pending")]
     versions = {p["id"]: p["version"] for p in pairs.list_pairs(ws)}
     pairs.edit_question(ws, ids[1], "changed meanwhile?", None)
@@ -102,7 +59,7 @@ def test_accept_reject_many_in_one_transaction(ws):
 
 
 def test_bulk_accept_above_score_and_accept_all(ws):
-    _seed(ws)
+    seed_pending_pairs(ws)
     assert pairs.accept_min_score(ws, 3.0) == 2
     assert pairs.status_counts(ws)["accepted"] == 2
     assert pairs.accept_all(ws) == 2  # the 2.0 one and the unscored one; dropped stays dropped
@@ -110,7 +67,7 @@ def test_bulk_accept_above_score_and_accept_all(ws):
 
 
 def test_manual_pair(ws):
-    chunk_ids = _seed(ws)
+    chunk_ids = seed_pending_pairs(ws)
     pid = pairs.add_manual_pair(ws, "  Which chunks talk about doc one? ", chunk_ids[2:])
     p = pairs.get_pair(ws, pid)
     assert p["query"] == "Which chunks talk about doc one?" and p["status"] == "accepted"
@@ -122,7 +79,7 @@ def test_manual_pair(ws):
 
 
 def test_jsonl_export_import_roundtrip(ws, tmp_path):
-    _seed(ws)
+    seed_pending_pairs(ws)
     path = tmp_path / "pairs.jsonl"
     assert pairs.export_jsonl(ws, path) == 5
     records = [json.loads(line) for line in path.read_text().splitlines()]
@@ -170,7 +127,7 @@ def test_cli_pairs_import_beir_accept_and_export(ws, tmp_path, capsys):
         json.dumps({"_id": "q1", "text": "what is a borrow"}) + "\n"
     )
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
-    _seed(ws)
+    seed_pending_pairs(ws)
     out_file = tmp_path / "out.jsonl"
     rc = cli_main(
         [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,15 +20,10 @@ from core.export.runtime import TorchEmbedder, load_embedder
 from core.serve import ServeSettings, create_app
 from tests.conftest import REPO
 from tests.export_helpers import RUN_ID, scifact_passages, shared_export
+from tests.helpers import free_port
 
 KEY = "test-key-3f9a"
 CLI = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

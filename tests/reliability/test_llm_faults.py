@@ -1,4 +1,4 @@
-"""LLM endpoint faults (issue 9, case 2) beyond tests/test_generation_openai.py.
+"""LLM endpoint faults (issue 9, case 2) beyond tests/generation/test_openai.py.
 
 Each fault is followed by a rerun against a healthy endpoint: retries stay within the policy,
 the error is clear, every pair made before the fault is still there unchanged, and the rerun

@@ -147,7 +147,7 @@ def test_concurrency_soak_small(embedder):
     """A short version of bench/bench_reliability.py: 200 requests from 8 clients, no errors."""
     import uvicorn
 
-    from tests.test_serve import free_port
+    from tests.helpers import free_port
 
     app = create_app(embedder, ServeSettings(), api_key=KEY, model_id="m")
     port = free_port()

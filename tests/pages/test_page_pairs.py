@@ -7,8 +7,7 @@ from streamlit.testing.v1 import AppTest
 from core import pairs
 from core.jobs import get_job, list_jobs, wait_job
 from tests.gen_helpers import ingest_sample
-from tests.helpers import page_app
-from tests.test_pairs import _seed
+from tests.helpers import page_app, seed_pending_pairs
 
 
 def _app(ws) -> AppTest:
@@ -27,7 +26,7 @@ def test_empty_workspace_says_what_to_do(ws):
 
 
 def test_review_edit_accept_reject_and_bulk(ws):
-    _seed(ws)
+    seed_pending_pairs(ws)
     at = _app(ws).run()
     assert not at.exception
     table = at.data_editor(key="pairs_editor").value
@@ -79,7 +78,7 @@ def test_review_edit_accept_reject_and_bulk(ws):
 
 
 def test_manual_pair(ws):
-    chunk_ids = _seed(ws)
+    chunk_ids = seed_pending_pairs(ws)
     at = _app(ws).run()
     at.text_input(key="pairs_manual_q").set_value("Which chunk is the first one?")
     at.multiselect(key="pairs_manual_chunks").set_value([chunk_ids[0]])

@@ -17,8 +17,8 @@ from core.evaluation.playground import full_ranking, question_set, side_by_side
 from core.evaluation.search import corpus_embeddings
 from core.models import DEFAULT_BASE_MODEL, load_sentence_model, resolve_model
 from core.store import Workspace
+from tests.evaluation_helpers import make_tiny_workspace
 from tests.playground_helpers import save_nudged_run, tiny_general_set
-from tests.test_evaluation import make_tiny_workspace
 
 RUN = "run-t"
 

@@ -6,8 +6,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.jobs import cancel_job, get_job, list_jobs, run_worker, start_job, wait_job
 from tests.conftest import REPO
+from tests.evaluation_helpers import make_tiny_workspace, save_base_as_run
 from tests.helpers import page_app
-from tests.test_evaluation import make_tiny_workspace, save_base_as_run
 
 PAGE = str(REPO / "pages" / "5_Evaluate.py")
 
