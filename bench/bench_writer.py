@@ -17,6 +17,9 @@ documents, with every product filter on. Per setting it reports:
   and epochs of the preset the product picks for those pairs (core.training.config).
 
 8-shot settings show 8 questions drawn from syllabusqa-train (never dev) in every prompt.
+Prompt variants: `concrete` (the shipped templates), `plain` (a bare "write a question"),
+`nocopy` (the shipped templates; the example questions introduced as being about other
+documents, to take their style only: the small writers otherwise copy them).
 
     python bench/bench_writer.py --limit-chunks 40                       # the grid
     python bench/bench_writer.py --limit-chunks 20 --prompts concrete,plain --no-train
@@ -54,6 +57,12 @@ PROMPTS: dict[str, dict[str, str]] = {
         "local_simple.txt": "Passage:\n{passage}\n\n{examples}\n"
         "Write a question that this passage answers.\n"
     },
+    "nocopy": {},  # the shipped templates; only the examples' introduction differs
+}
+# Prompt variants that change the introduction of the example questions (core.generation.examples).
+EXAMPLE_INTROS: dict[str, str] = {
+    "nocopy": "Questions that real readers asked about OTHER documents. Take only their style "
+    "and length, never their words or topics; ask about the passage above:",
 }
 
 
@@ -107,6 +116,25 @@ def prompt_dir(variant: str) -> str | None:
     for name, text in PROMPTS[variant].items():
         (folder / name).write_text(text)
     return str(folder)
+
+
+def use_example_intro(variant: str) -> None:
+    """Make every prompt introduce its example questions as `variant` says (the shipped
+    wording when the variant does not change it)."""
+    from core.generation import examples
+
+    shipped = getattr(use_example_intro, "shipped", examples.examples_block)
+    use_example_intro.shipped = shipped  # type: ignore[attr-defined]
+    intro = EXAMPLE_INTROS.get(variant)
+    if intro is None:
+        examples.examples_block = shipped
+        return
+
+    def block(questions):
+        listed = "\n".join(f"- {q}" for q in questions)
+        return f"{intro}\n{listed}\n" if questions else ""
+
+    examples.examples_block = block
 
 
 def kept_pairs(ws_path: Path) -> list[tuple[str, str, str]]:
@@ -312,6 +340,9 @@ def main() -> None:
         for variant in args.prompts.split(","):
             for n_shots in (int(s) for s in args.shots.split(",")):
                 name = f"{wname}-{variant}-{n_shots}shot"
+                if n_shots == 0 and variant in EXAMPLE_INTROS:
+                    continue  # the same prompt as the shipped variant's 0-shot row
+                use_example_intro(variant)
                 settings = GenerateSettings(
                     provider="local",
                     model=WRITERS[wname],
