@@ -24,6 +24,8 @@ documents, to take their style only: the small writers otherwise copy them).
     python bench/bench_writer.py --limit-chunks 40                       # the grid
     python bench/bench_writer.py --limit-chunks 20 --prompts concrete,plain --no-train
     python bench/bench_writer.py --calibrate      # specificity of real questions (filters)
+    python bench/bench_writer.py --limit-chunks 64 --ict-chunks all --prompts concrete,nocopy \
+        --only qwen-concrete-0shot,qwen-nocopy-8shot,smollm2-concrete-0shot,smollm2-nocopy-8shot
 """
 
 from __future__ import annotations
@@ -290,6 +292,11 @@ def main() -> None:
         help="pseudo-queries mixed in: from the same subset, or from every chunk (the default "
         "pipeline's; 25 training steps more per mixed row)",
     )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma list of settings of the grid to run, e.g. qwen-nocopy-8shot",
+    )
     ap.add_argument("--no-train", action="store_true", help="writing and closeness only")
     ap.add_argument("--calibrate", action="store_true", help="real questions' specificity")
     ap.add_argument("--seed", type=int, default=14, help="draw of the 8 example questions")
@@ -342,6 +349,8 @@ def main() -> None:
                 name = f"{wname}-{variant}-{n_shots}shot"
                 if n_shots == 0 and variant in EXAMPLE_INTROS:
                     continue  # the same prompt as the shipped variant's 0-shot row
+                if args.only and name not in args.only.split(","):
+                    continue
                 use_example_intro(variant)
                 settings = GenerateSettings(
                     provider="local",
