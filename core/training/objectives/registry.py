@@ -68,7 +68,7 @@ def choice_problems(settings: ObjectiveSettings, name: str, choices: tuple[str, 
     if value in choices:
         return []
     quoted = [repr(c) for c in choices]
-    allowed = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+    allowed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
     return [f"{name} must be {allowed}, not {value!r}"]
 
 
