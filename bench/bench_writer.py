@@ -209,7 +209,8 @@ def train_and_score(pairs: list[tuple[str, str, str]], name: str, evalset) -> di
 
 
 def calibrate(embedder) -> None:
-    """Specificity (core.generation.filters) of real train questions against their syllabus."""
+    """Specificity (core.generation.filters) of real train questions against their syllabus,
+    and the share of them the round-trip filter would keep at each candidate scope."""
     import numpy as np
 
     from core.generation.filters import FilterSettings, specificity
@@ -229,18 +230,33 @@ def calibrate(embedder) -> None:
             gold[qid].append(index[did])
     qids = list(gold)
     q_emb = embedder.encode([queries[q] for q in qids], normalize_embeddings=True)
-    k = FilterSettings().generic_k
+    k, top = FilterSettings().generic_k, FilterSettings().roundtrip_k
+    syllabi = sorted(set(groups))
+    rng = random.Random(0)
     specs = []
+    passes = {"all": 0, "11 syllabi": 0, "own syllabus": 0}
     for row, qid in enumerate(qids):
         cols = gold[qid]
         same = groups == groups[cols[0]]
         spec = specificity(q_emb[row], cols, {c: c for c in cols}, emb, same, k)
         if spec is not None:
             specs.append(spec)
+        # The round-trip filter's test on a real question: is its passage in the top `top`
+        # of every passage, of a workspace-sized pool of 11 syllabi holding its own, of its own?
+        pool = set(rng.sample([g for g in syllabi if g != groups[cols[0]]], 10)) | {groups[cols[0]]}
+        scores = emb @ q_emb[row]
+        best = max(float(scores[c]) for c in cols)
+        above = scores > best
+        above[cols] = False
+        passes["all"] += int(above.sum() < top)
+        passes["11 syllabi"] += int((above & np.isin(groups, list(pool))).sum() < top)
+        passes["own syllabus"] += int((above & same).sum() < top)
     qs = np.quantile(specs, [0.05, 0.1, 0.25, 0.5])
     print(
         json.dumps({"real_questions": len(specs), "k": k, "q05_q10_q25_q50": qs.round(3).tolist()})
     )
+    shares = {scope: round(n / len(qids), 3) for scope, n in passes.items()}
+    print(json.dumps({"roundtrip_top": top, "real_questions": len(qids), "pass_share": shares}))
 
 
 def table(base: dict | None, rows: list[dict]) -> str:
