@@ -79,10 +79,9 @@ def tiny_documents(folder, words: int = 250) -> list:
     return out
 
 
-def seed_pending_pairs(ws: Workspace) -> list[int]:
-    """Two documents with two chunks each and four pending pairs with judge scores."""
+def seed_two_documents(ws: Workspace) -> list[int]:
+    """Two documents (doc0.md, doc1.md) with two chunks each; returns the chunk ids in order."""
     with ws.transaction() as conn:
-        chunk_ids = []
         for d in range(2):
             doc = insert_document(
                 conn,
@@ -96,7 +95,13 @@ def seed_pending_pairs(ws: Workspace) -> list[int]:
             insert_chunks(
                 conn, doc, [Chunk(i, f"chunk {d}-{i} text", "", 0, 5, 4) for i in range(2)]
             )
-        chunk_ids = [r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")]
+        return [r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")]
+
+
+def seed_pending_pairs(ws: Workspace) -> list[int]:
+    """`seed_two_documents`, then four pending pairs with judge scores and one dropped pair."""
+    chunk_ids = seed_two_documents(ws)
+    with ws.transaction() as conn:
         now = now_iso()
         for i, score in enumerate([4.5, 3.2, 2.0, None]):
             cur = conn.execute(

@@ -7,11 +7,9 @@ import json
 import pytest
 
 from core import pairs
-from core.chunking import Chunk
 from core.cli import main as cli_main
-from core.documents import insert_chunks, insert_document
 from core.store import Workspace
-from tests.helpers import seed_pending_pairs
+from tests.helpers import seed_pending_pairs, seed_two_documents
 
 
 def test_list_filters(ws):
@@ -86,7 +84,7 @@ def test_jsonl_export_import_roundtrip(ws, tmp_path):
     assert records[0]["positives"][0]["text"] == "chunk 0-0 text"
 
     other = Workspace.create(tmp_path / "other")
-    _seed_docs_only(other)
+    seed_two_documents(other)
     result = pairs.import_jsonl(other, path)
     assert result["imported"] == 5 and result["skipped"] == 0
     again = pairs.import_jsonl(other, path)
@@ -95,23 +93,6 @@ def test_jsonl_export_import_roundtrip(ws, tmp_path):
     assert sorted(p["query"] for p in imported) == sorted(r["query"] for r in records)
     assert {p["status"] for p in imported} == {"pending", "dropped"}
     assert imported[0]["origin"] == "import:pairs.jsonl"
-
-
-def _seed_docs_only(ws: Workspace) -> None:
-    with ws.transaction() as conn:
-        for d in range(2):
-            doc = insert_document(
-                conn,
-                name=f"doc{d}.md",
-                stored_path="",
-                sha256=f"h{d}",
-                fmt="md",
-                size_bytes=10,
-                text="text",
-            )
-            insert_chunks(
-                conn, doc, [Chunk(i, f"chunk {d}-{i} text", "", 0, 5, 4) for i in range(2)]
-            )
 
 
 def test_cli_pairs_import_beir_accept_and_export(ws, tmp_path, capsys):
