@@ -59,19 +59,24 @@ def test_concrete_real_questions_pass_the_junk_rules():
         assert junk_reason(q, "simple", "", template_phrases()) is None, q
 
 
-def test_generic_questions_are_dropped_with_reasons_and_stored(sample_ws, fake):
-    fake.answer = _three_questions
-    settings = GenerateSettings(
+def _three_per_chunk(fake, limit_chunks: int, **filters) -> GenerateSettings:
+    """Three `simple` questions a chunk from the fake endpoint; round trip and judge off, so
+    the specificity filter alone decides the broad question."""
+    return GenerateSettings(
         provider="openai",
         base_url=fake.base_url,
         kinds=("simple",),
         per_chunk={"simple": 3},
-        limit_chunks=3,
+        limit_chunks=limit_chunks,
         max_retries=1,
         timeout_s=5.0,
-        # Round trip and judge off: the specificity filter alone decides the broad question.
-        filters=FilterSettings(roundtrip_k=0, min_judge_score=0),
+        filters=FilterSettings(roundtrip_k=0, min_judge_score=0, **filters),
     )
+
+
+def test_generic_questions_are_dropped_with_reasons_and_stored(sample_ws, fake):
+    fake.answer = _three_questions
+    settings = _three_per_chunk(fake, limit_chunks=3)
     summary = generate(sample_ws, settings)
     rows = pairs.list_pairs(sample_ws)
     by_query: dict[str, list[dict]] = {}
@@ -96,16 +101,7 @@ def test_generic_questions_are_dropped_with_reasons_and_stored(sample_ws, fake):
 
 def test_the_specificity_filter_can_be_turned_off(sample_ws, fake):
     fake.answer = _three_questions
-    settings = GenerateSettings(
-        provider="openai",
-        base_url=fake.base_url,
-        kinds=("simple",),
-        per_chunk={"simple": 3},
-        limit_chunks=1,
-        max_retries=1,
-        timeout_s=5.0,
-        filters=FilterSettings(roundtrip_k=0, min_judge_score=0, min_specificity=0),
-    )
+    settings = _three_per_chunk(fake, limit_chunks=1, min_specificity=0)
     generate(sample_ws, settings)
     kept = [r["query"] for r in pairs.list_pairs(sample_ws) if r["status"] != "dropped"]
     assert BROAD in kept
