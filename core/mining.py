@@ -1,14 +1,12 @@
 """Hard-negative mining (DESIGN.md section 5, "Hard negatives").
 
 Chunks and curated queries are embedded with the chosen model (the base model, or a run's
-model for ANCE-style re-mining), normalised, and searched with a faiss IndexFlatIP (exact
-cosine) in blocks of queries, so memory is bounded by the corpus vectors plus one block of
-results (never a queries x chunks matrix). From `approximate_from` chunks on, the "auto" index
-is an approximate one (faiss IVF: each query scans the `nprobe` nearest of sqrt(n) clusters),
-since exact search grows with chunks x queries; "exact", "ivf" and "hnsw" force a kind. With
-faiss-gpu installed (faiss reports GPUs) exact and IVF indexes live on the GPUs; HNSW has no
-GPU version and stays on the CPU. Scores are exact cosines either way: an approximate index
-can only miss candidates, never misjudge one. Measured in bench/RESULTS_scale.md. For each query every known positive is removed and
+model for ANCE-style re-mining; chunks through the one embedding cache) and searched through
+`core.retrieval.faiss_index` in blocks of queries, so memory is bounded by the corpus vectors
+plus one block of results. From `approximate_from` chunks on, the "auto" index is an
+approximate one (IVF), since exact search grows with chunks x queries; "exact", "ivf" and
+"hnsw" force a kind. Scores are exact cosines either way. Measured in bench/RESULTS_scale.md.
+For each query every known positive is removed and
 candidates are kept only strictly below a margin under the weakest positive:
 
     threshold = min_pos - m * |min_pos|     (relative margin m, sign-safe: also right when
@@ -32,16 +30,17 @@ from typing import Any
 
 import numpy as np
 
+from core.embedding_cache import CHUNK_SPACE, embed_texts
 from core.jobs import JobContext, register_handler
 from core.models import DEFAULT_BASE_MODEL
+from core.retrieval.base import Passages
+from core.retrieval.faiss_index import FaissRetriever, IndexKind
 from core.store import Workspace, now_iso
 
 register_handler("mine", "core.mining:mine_job")
 
 # The choices of `MiningSettings.index` (CLI --index, the Negatives page).
 INDEX_KINDS: tuple[str, ...] = ("auto", "exact", "ivf", "hnsw")
-# faiss on a GPU returns at most this many neighbours per query (and probes this many lists).
-GPU_MAX_K = 2048
 
 
 @dataclass
@@ -212,16 +211,22 @@ def mine_embeddings(
     c = np.ascontiguousarray(chunk_emb, dtype=np.float32)
     max_pos = max((len(p) for p in positives), default=0)
     depth = settings.depth or (settings.skip_top + 8 * settings.negatives + max_pos + 32)
-    kind = index_kind(settings, len(c))
-    gpus = faiss_gpus() if kind != "hnsw" else 0
-    depth = min(depth, c.shape[0], GPU_MAX_K if gpus else c.shape[0])
-    index, described = build_index(c, kind, settings, depth, gpus)
+    index = FaissRetriever(
+        Passages([""] * len(c)),
+        c,
+        index_kind(settings, len(c)),
+        depth,
+        settings.nprobe,
+        settings.ef_search,
+    )
+    depth = min(depth, index.max_k)
     selections: list[Selection] = []
     pos_scores: list[list[float]] = []
     n = len(q)
     for start in range(0, n, settings.query_block):
         block = q[start : start + settings.query_block]
-        scores, ids = index.search(block, depth)  # [b, depth] each: bounded memory
+        hits = index.search_embeddings(block, depth)  # [b, depth] each: bounded memory
+        scores, ids = hits.scores, hits.indices
         for j in range(len(block)):
             i = start + j
             pos = positives[i]
@@ -242,61 +247,16 @@ def mine_embeddings(
             )
         if on_block:
             on_block(min(n, start + settings.query_block), n)
-    stats = {**mining_stats(selections, pos_scores, settings), "index": described}
+    stats = {**mining_stats(selections, pos_scores, settings), "index": index.described}
     return MiningResult(selections, pos_scores, stats)
 
 
-def faiss_gpus() -> int:
-    """GPUs faiss can use: 0 with faiss-cpu, the visible GPUs with faiss-gpu."""
-    import faiss
-
-    return int(getattr(faiss, "get_num_gpus", lambda: 0)())
-
-
-def index_kind(settings: MiningSettings, n_chunks: int) -> str:
+def index_kind(settings: MiningSettings, n_chunks: int) -> IndexKind:
     """The index kind a mining over `n_chunks` uses: `settings.index`, or for "auto" exact
     below `settings.approximate_from` chunks and ivf from there on."""
     if settings.index != "auto":
-        return settings.index
+        return settings.index  # type: ignore[return-value]  # validated against INDEX_KINDS
     return "ivf" if n_chunks >= settings.approximate_from else "exact"
-
-
-def ivf_lists(n_vectors: int) -> int:
-    """IVF clusters for `n_vectors`: about sqrt(n), so a cluster holds about sqrt(n) vectors,
-    and at most n/39 (faiss wants 39 training vectors per cluster)."""
-    return max(1, min(n_vectors // 39, round(math.sqrt(n_vectors))))
-
-
-def build_index(
-    vectors: np.ndarray, kind: str, settings: MiningSettings, depth: int, gpus: int = 0
-) -> tuple[Any, str]:
-    """A faiss inner-product index of kind exact/ivf/hnsw holding `vectors` [n, d], set up
-    to return `depth` neighbours per query (on every GPU when `gpus`); and its one-line
-    description for the mining's stats."""
-    import faiss
-
-    n, d = vectors.shape
-    nlist = ivf_lists(n)
-    spec = {"exact": "Flat", "ivf": f"IVF{nlist},Flat", "hnsw": "HNSW32"}[kind]
-    index = faiss.index_factory(d, spec, faiss.METRIC_INNER_PRODUCT)
-    if gpus:
-        index = faiss.index_cpu_to_all_gpus(index)
-    if kind == "ivf":
-        # 64 vectors per cluster train k-means as well as all of them, at a fraction of the time.
-        rows = np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)
-        index.train(vectors[np.sort(rows)])
-    index.add(vectors)
-    params = faiss.GpuParameterSpace() if gpus else faiss.ParameterSpace()
-    described = "exact"
-    if kind == "ivf":
-        nprobe = min(settings.nprobe, nlist, GPU_MAX_K if gpus else nlist)
-        params.set_index_parameter(index, "nprobe", nprobe)
-        described = f"ivf ({nlist} lists, nprobe {nprobe})"
-    elif kind == "hnsw":
-        ef = max(settings.ef_search, depth)
-        params.set_index_parameter(index, "efSearch", ef)
-        described = f"hnsw (M 32, efSearch {ef})"
-    return index, described + (f" on {gpus} GPU(s)" if gpus else "")
 
 
 def mining_stats(
@@ -365,20 +325,23 @@ def mine_workspace(
         raise ValueError("the workspace needs at least two chunks to mine negatives")
     chunk_ids = [r["id"] for r in rows]
     row_of = {cid: i for i, cid in enumerate(chunk_ids)}
+    location = model_location(ws, settings.model)
     if model is None:
         from core.models import load_sentence_model  # knows the MoE model type of MoE runs
 
-        model = load_sentence_model(model_location(ws, settings.model), device=best_device())
+        model = load_sentence_model(location, device=best_device())
     texts = [r["text"] for r in rows]
-    # Embed longest first in large blocks: similar lengths share a batch (little padding, as
-    # sentence-transformers does over a whole call) while progress and cancel stay responsive.
-    chunk_emb = np.zeros((len(texts), model.get_embedding_dimension()), np.float32)
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    block = 4096
-    for start in range(0, len(texts), block):
-        idx = order[start : start + block]
-        chunk_emb[idx] = encode(model, [texts[i] for i in idx], settings.batch_size)
-        say(min(len(texts), start + block), len(texts) + len(pairs), "embedding chunks")
+    # The one embedding cache: chunks generation's filters or an earlier mining embedded with
+    # this model are read, not embedded again.
+    chunk_emb = embed_texts(
+        ws,
+        CHUNK_SPACE,
+        texts,
+        location,
+        model,
+        settings.batch_size,
+        lambda d, t: say(d, t + len(pairs), "embedding chunks"),
+    )
     query_emb = encode(model, [q for _, q, _ in pairs], settings.batch_size)
     positives = [[row_of[c] for c in pos if c in row_of] for _, _, pos in pairs]
     blocked = None

@@ -12,7 +12,6 @@ from core.mining import (
     MiningSettings,
     flag_false_negative,
     index_kind,
-    ivf_lists,
     margin_threshold,
     mine_embeddings,
     mine_workspace,
@@ -20,6 +19,7 @@ from core.mining import (
     query_view,
     select_negatives,
 )
+from core.retrieval.faiss_index import ivf_lists
 from core.training.data import load_training_data
 from tests.training_helpers import small_scifact
 
