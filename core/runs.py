@@ -60,6 +60,11 @@ class RunFolder:
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 
+    @property
+    def retrieval(self) -> Path:
+        """The retrieval recipe the run recommends (core.retrieval.recipe)."""
+        return self.root / "retrieval.json"
+
 
 def folder(ws: Workspace, run_id: str) -> RunFolder:
     return RunFolder(ws.run_dir(run_id))

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from core.cli.output import add_common, emit, open_workspace, progress
+from core.retrieval.windows import DEFAULT_PASSAGE_MODE, PASSAGE_MODE_LABELS, PASSAGE_MODES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=100, help="candidates kept per query")
     p.add_argument("--batch-size", type=int, default=32, help="encoding batch size")
     p.add_argument("--no-report", action="store_true", help="do not write a report")
+    p.add_argument(
+        "--no-references",
+        action="store_true",
+        help="leave out keyword search (bm25) and the hybrids (base+bm25, RUN+bm25)",
+    )
+    p.add_argument(
+        "--passages",
+        choices=PASSAGE_MODES,
+        default=DEFAULT_PASSAGE_MODE,
+        help="windows: a passage longer than the model's window scores its best window "
+        "(default); truncate: cut it at the window, as published figures do",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -66,10 +79,13 @@ def evaluation_params(ws, args: argparse.Namespace) -> dict:
         top_k=args.top_k,
         batch_size=args.batch_size,
         save=not args.no_report,
+        references=not args.no_references,
+        passages=args.passages,
     )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluation.headline import headline
     from core.evaluation.runner import run_evaluation
 
     ws = open_workspace(args.workspace)
@@ -88,6 +104,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     models = [
         {
             "label": m["label"],
+            "kind": m["kind"],
+            "weight": m["weight"],
+            "method": m["method"] if m["kind"] == "hybrid" else None,
             "run_id": m["run_id"],
             "model_path": m["location"],
             "metrics": m["metrics"],
@@ -97,32 +116,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for m in payload["models"]
     ]
     cmp = payload.get("comparison")
+    ref = payload.get("reference_comparison")
+    # The tuned model's figures (the last dense model named: the run, or the base alone).
+    tuned = next(m for m in reversed(models) if m["kind"] == "dense")
+    said = headline(payload)
     out = {
         "workspace": str(ws.root),
         "evaluation_id": payload["id"],
         "dataset": payload["dataset"],
         "run_id": args.run[0] if args.run else None,
-        "model_path": models[-1]["model_path"],
-        "metrics": models[-1]["metrics"],
+        "model_path": tuned["model_path"],
+        "metrics": tuned["metrics"],
         "models": models,
         "comparison": (
             {k: cmp[k] for k in ("label_a", "label_b", "wins", "losses", "ties", "significance")}
             if cmp
             else None
         ),
+        "reference_comparison": (
+            {k: ref[k] for k in ("label_a", "label_b", "wins", "losses", "ties", "significance")}
+            if ref
+            else None
+        ),
+        "headline": said.sentences,
+        "best": said.best,
+        "passages": payload["config"]["passages"],
         "report": payload.get("report_paths"),
         "seconds": round(seconds, 1),
     }
-    lines = [f"{payload['dataset']['name']}: {payload['dataset']['queries']} queries"]
+    lines = [
+        f"{payload['dataset']['name']}: {payload['dataset']['queries']} queries "
+        f"({PASSAGE_MODE_LABELS[payload['config']['passages']]})"
+    ]
     for m in models:
         a = m["metrics"]
         lines.append(
-            f"{m['label']:>24}  nDCG@10 {a['NDCG@10']:.4f}  Recall@100 {a['Recall@100']:.4f}"
-            f"  MRR@10 {a['MRR@10']:.4f}  MAP@10 {a['MAP@10']:.4f}"
+            f"{m['label']:>24}  nDCG@10 {a['NDCG@10']:.4f}  Recall@3 {a['Recall@3']:.4f}"
+            f"  Recall@10 {a['Recall@10']:.4f}  MRR@10 {a['MRR@10']:.4f}"
         )
     if cmp:
         lines.append(cmp["significance_sentence"])
         lines.append(f"wins {cmp['wins']}, losses {cmp['losses']}, ties {cmp['ties']}")
+    lines += said.sentences
     if payload.get("report_paths"):
         lines.append(f"report: {ws.root / payload['report_paths']['markdown']}")
     emit(args, out, "\n".join(lines))

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.evaluation.compare import Comparison, ModelOutcome
 from core.evaluation.datasets import EvalSet
+from core.evaluation.headline import headline
 from core.evaluation.metrics import K_VALUES, METRIC_LABELS, metric_table
 from core.runs import get_run
 from core.store import Workspace, now_iso
@@ -39,8 +40,11 @@ def build_payload(
     outcomes: list[ModelOutcome],
     comparison: Comparison | None,
     config: dict[str, Any],
+    reference_comparison: Comparison | None = None,
 ) -> dict[str, Any]:
-    """Everything measured, as plain JSON-able data."""
+    """Everything measured, as plain JSON-able data. `comparison`: B against A (the run
+    against the base); `reference_comparison`: the run against the best reference (bm25 or
+    base+bm25)."""
     run_ids = [o.spec.run_id for o in outcomes if o.spec.run_id]
     return {
         "id": f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
@@ -49,6 +53,7 @@ def build_payload(
         "config": {**config, "k_values": list(K_VALUES)},
         "models": [{**o.summary(), "per_query": o.metrics.per_query} for o in outcomes],
         "comparison": comparison.to_dict() if comparison else None,
+        "reference_comparison": (reference_comparison.to_dict() if reference_comparison else None),
         "run_configs": run_configs(ws, run_ids) if ws is not None else {},
     }
 
@@ -68,6 +73,8 @@ def to_markdown(payload: dict[str, Any]) -> str:
     ds = payload["dataset"]
     lines = [
         f"# Evaluation {payload['id']}",
+        "",
+        *headline(payload).sentences,
         "",
         f"Dataset **{ds['name']}**: {ds['queries']} queries, {ds['documents']} documents"
         + (", candidates restricted to each query's group" if ds.get("grouped") else "")
@@ -113,6 +120,17 @@ def to_markdown(payload: dict[str, Any]) -> str:
                     f"relevant: {q['relevant'][0]['text'][:120] if q['relevant'] else ''}"
                 )
             lines.append("")
+    ref = payload.get("reference_comparison")
+    if ref:
+        lines += [
+            "## The tuned model against the best reference",
+            "",
+            ref["significance_sentence"],
+            "",
+            f"Per query on nDCG@10: {ref['wins']} wins, {ref['losses']} losses, "
+            f"{ref['ties']} ties for {ref['label_b']} against {ref['label_a']}.",
+            "",
+        ]
     if payload.get("run_configs"):
         lines += ["## Run configs", "", "```json", json.dumps(payload["run_configs"], indent=2)]
         lines += ["```", ""]
@@ -174,7 +192,7 @@ def save_report(ws: Workspace, payload: dict[str, Any]) -> dict[str, str]:
             (
                 payload["created_at"],
                 payload["dataset"]["name"],
-                json.dumps([m["run_id"] or m["model"] for m in payload["models"]]),
+                json.dumps([m["run_id"] or m["model"] or m["label"] for m in payload["models"]]),
                 json.dumps(summary),
                 rel["json"],
             ),

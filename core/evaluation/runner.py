@@ -5,7 +5,10 @@ params: dataset ("workspace" | "beir" | "general"), beir_dir (for beir/general),
 split (default "test"), group (None | field), base_model (default: the workspace's Settings),
 runs (list of run ids; the base model is evaluated first, as reference A) or models (an
 explicit list, each "base" or a run id; the first two are compared as A and B),
-top_k (100), batch_size (32), seed (0), save (write the report, default True).
+references (default True: also keyword search `bm25`, the even mix `base+bm25` and each run
+fused with bm25 at its recommended recipe, `RUN+bm25`), passages ("windows": a long passage
+scored by its best window, or "truncate"), top_k (100), batch_size (32), seed (0), save (write
+the report, default True).
 """
 
 from __future__ import annotations
@@ -13,9 +16,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.evaluation.compare import ModelSpec, base_spec, evaluate_models, run_spec
+from core.evaluation.compare import (
+    ModelSpec,
+    base_spec,
+    best_reference,
+    bm25_spec,
+    compare,
+    evaluate_models,
+    hybrid_spec,
+    run_spec,
+)
 from core.evaluation.datasets import EvalSet, beir_set, general_set, workspace_set
 from core.evaluation.report import build_payload, save_report
+from core.retrieval.fusion import DEFAULT_WEIGHT
+from core.retrieval.recipe import run_recipe
+from core.retrieval.windows import DEFAULT_PASSAGE_MODE, PASSAGE_MODES
 from core.runs import final_of
 from core.settings import defaults_for
 from core.store import Workspace
@@ -33,6 +48,8 @@ def evaluation_params(
     top_k: int = 100,
     batch_size: int = 32,
     save: bool = True,
+    references: bool = True,
+    passages: str = DEFAULT_PASSAGE_MODE,
 ) -> dict[str, Any]:
     """The params of an evaluation of the base model and `runs` (see the module docstring);
     with no other argument, those of `embstudio evaluate WS --run RUN`: the workspace's
@@ -47,6 +64,8 @@ def evaluation_params(
         "top_k": top_k,
         "batch_size": batch_size,
         "save": save,
+        "references": references,
+        "passages": passages,
     }
 
 
@@ -68,10 +87,18 @@ def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
 
 
 def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
-    """The models `params` names: `models` (each "base" or a run id), else base + `runs`."""
+    """The retrievers `params` names: `models` (each "base" or a run id), else base + `runs`;
+    then, unless `references` is false, bm25, base+bm25 (the even mix) and RUN+bm25 for each
+    run at its recipe's weight and method."""
     base = base_spec(params.get("base_model") or defaults_for(ws).base_model)
     names = params.get("models") or ["base", *(params.get("runs") or [])]
     specs = [base if name == "base" else run_spec(ws, name) for name in names]
+    if params.get("references", True):
+        specs += [bm25_spec(), hybrid_spec(base, DEFAULT_WEIGHT)]
+        for spec in specs[: len(names)]:
+            if spec.run_id:
+                recipe = run_recipe(ws, spec.run_id)
+                specs.append(hybrid_spec(spec, recipe.weight, recipe.method))
     if len({s.label for s in specs}) != len(specs):
         raise ValueError("the same model is named twice")
     return specs
@@ -90,6 +117,15 @@ def refuse_final_fits(ws: Workspace, names: list[str]) -> None:
             )
 
 
+def reference_comparison(evalset: EvalSet, outcomes: list, config: dict[str, Any]):
+    """The first tuned run against the best reference (bm25 or base+bm25), or None."""
+    run = next((o for o in outcomes if o.spec.run_id and o.spec.kind == "dense"), None)
+    ref = best_reference(outcomes)
+    if run is None or ref is None:
+        return None
+    return compare(evalset, ref, run, seed=config["seed"])
+
+
 def run_evaluation(
     ws: Workspace, params: dict[str, Any], on_progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -105,6 +141,10 @@ def run_evaluation(
         "batch_size": int(params.get("batch_size", 32)),
         "seed": int(params.get("seed", 0)),
     }
+    passages = params.get("passages") or DEFAULT_PASSAGE_MODE
+    if passages not in PASSAGE_MODES:
+        raise ValueError(f"passages must be one of {', '.join(PASSAGE_MODES)}")
+    config["passages"] = passages
     outcomes, comparison = evaluate_models(
         evalset,
         specs,
@@ -112,8 +152,12 @@ def run_evaluation(
         batch_size=config["batch_size"],
         seed=config["seed"],
         on_progress=(lambda msg, d, t: on_progress(d, t, msg)) if on_progress else None,
+        ws=ws,
+        passage_mode=passages,
     )
-    payload = build_payload(ws, evalset, outcomes, comparison, config)
+    payload = build_payload(
+        ws, evalset, outcomes, comparison, config, reference_comparison(evalset, outcomes, config)
+    )
     if params.get("save", True):
         payload["report_paths"] = save_report(ws, payload)
     return payload

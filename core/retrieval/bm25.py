@@ -6,11 +6,14 @@ those of the whole collection; a grouped query scores only the passages of its g
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from core.retrieval.base import Hits, Passages, group_mask, top_k_rows
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 STOPWORDS = "en"  # bm25s' English list, as BEIR's and the peers' BM25 baselines remove
 

@@ -21,7 +21,7 @@ WINDOW_STRIDE = 120  # words between window starts: 40 words of overlap, a sente
 
 PASSAGE_MODE_LABELS: dict[str, str] = {
     "windows": f"long passages scored by their best {WINDOW_WORDS}-word window",
-    "truncate": "long passages cut at the model's window (as published figures)",
+    "truncate": "long passages cut at the model's window, as published figures are",
 }
 
 

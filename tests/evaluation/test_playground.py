@@ -14,7 +14,7 @@ from core.embedding_cache import cache_path, chunk_embeddings
 from core.evaluation.compare import base_spec, run_spec
 from core.evaluation.datasets import workspace_set
 from core.evaluation.playground import full_ranking, question_set, side_by_side
-from core.evaluation.search import corpus_embeddings
+from core.evaluation.search import dense_retriever
 from core.models import DEFAULT_BASE_MODEL, load_sentence_model, resolve_model
 from core.store import Workspace
 from tests.evaluation_helpers import make_tiny_workspace
@@ -53,19 +53,19 @@ def test_cache_embeds_once_is_shared_with_generation_and_follows_the_model_folde
     assert np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
     # The playground's view of the same chunks reads generation's entries: nothing encoded.
     evalset = workspace_set(tws)
-    again = corpus_embeddings(tws, evalset, DEFAULT_BASE_MODEL, NoEncode())
+    again = dense_retriever(tws, evalset, DEFAULT_BASE_MODEL, NoEncode()).window_emb
     by_text = {c["text"]: row for c, row in zip(list_chunks(tws), first, strict=True)}
     expected = np.stack([by_text[d["text"]] for d in evalset.corpus.values()])
     assert np.array_equal(again, expected)
     # A run folder whose weights change (trained again, merged anew) gets a new cache key.
     folder = tws.run_dir(RUN) / "model"
     before = cache_path(tws, "chunk", str(folder))
-    corpus_embeddings(tws, evalset, str(folder))
+    dense_retriever(tws, evalset, str(folder), load_sentence_model(str(folder)))
     weights = next(folder.glob("*.safetensors"))
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     assert cache_path(tws, "chunk", str(folder)) != before
     with pytest.raises(AssertionError, match="encoded"):
-        corpus_embeddings(tws, evalset, str(folder), NoEncode())
+        dense_retriever(tws, evalset, str(folder), NoEncode())
     # The model card is not part of the key.
     key = cache_path(tws, "chunk", str(folder))
     (folder / "README.md").write_text("# another card\n")
