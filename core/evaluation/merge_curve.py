@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from core import runs
-from core.evaluation.compare import ModelSpec, run_spec
+from core.evaluation.compare import ModelSpec, SetRetrievers, run_spec
 from core.evaluation.datasets import DEFAULT_GENERAL_DIR, EvalSet, general_set
 from core.evaluation.metrics import evaluate
 from core.evaluation.runner import load_evalset, refuse_final_fits
-from core.evaluation.search import dense_search
-from core.models import load_sentence_model
+from core.evaluation.search import search_set
 from core.store import Workspace, now_iso
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # weight of the tuned model at each point of the curve
@@ -73,28 +72,10 @@ def curve_path(ws: Workspace, settings: CurveSettings) -> Path:
 def _score(
     ws: Workspace, evalset: EvalSet, spec: ModelSpec, batch_size: int, step: Callable
 ) -> dict[str, float]:
-    from core.evaluation.search import corpus_embeddings
-
-    model = load_sentence_model(spec.location())
-    corpus_emb = corpus_embeddings(
-        ws,
-        evalset,
-        spec.location(),
-        model,
-        batch_size,
-        lambda d, t: step(f"encoding corpus {d}/{t}"),
+    retriever = SetRetrievers(evalset, ws, batch_size).dense(
+        spec, lambda d, t: step(f"encoding corpus {d}/{t}")
     )
-    results = dense_search(
-        model,
-        evalset.corpus,
-        evalset.queries,
-        doc_groups=evalset.doc_groups,
-        query_groups=evalset.query_groups,
-        batch_size=batch_size,
-        on_progress=lambda stage, d, t: step(f"encoding {stage} {d}/{t}"),
-        corpus_emb=corpus_emb,
-    )
-    return evaluate(evalset.qrels, results).aggregate
+    return evaluate(evalset.qrels, search_set(evalset, retriever)).aggregate
 
 
 def _model_at(ws: Workspace, run_id: str, alpha: float) -> ModelSpec:

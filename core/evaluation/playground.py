@@ -1,10 +1,12 @@
-"""The playground: one question, two models, their top-k side by side.
+"""The playground: one question, two models, their top-k side by side, with what a user
+already has beside them: keyword search (bm25) and model B fused with it at its recipe.
 
-The corpus is an evaluation set's (the workspace's chunks, or a BEIR folder's documents); its
-embeddings come from `core.embedding_cache`, so each model embeds a corpus once and a question
-costs one encode per model. For a known question (a held-out or imported pair, a BEIR query)
-the known positives are marked and each model's rank of them is given; every hit also carries
-its rank under the other model, so rank changes can be shown.
+The corpus is an evaluation set's (the workspace's chunks, or a BEIR folder's documents),
+searched through `core.retrieval` (dense embeddings from `core.embedding_cache`, so each model
+embeds a corpus once and a question costs one encode per model). For a known question (a
+held-out or imported pair, a BEIR query) the known positives are marked and each retriever's
+rank of them is given; every hit also carries its rank under the model it is compared with
+(A against B, B against A, keyword search and the hybrid against B), so rank changes show.
 """
 
 from __future__ import annotations
@@ -13,11 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import runs
-from core.evaluation.compare import ModelSpec, base_spec, doc_snippet, run_spec
+from core.evaluation.compare import (
+    ModelSpec,
+    SetRetrievers,
+    base_spec,
+    bm25_spec,
+    doc_snippet,
+    hybrid_spec,
+    run_spec,
+)
 from core.evaluation.datasets import DatasetError, EvalSet, chunk_doc_id
 from core.evaluation.runner import load_evalset
-from core.evaluation.search import corpus_embeddings, encode, exact_search
-from core.models import load_sentence_model
+from core.retrieval.fusion import DEFAULT_WEIGHT
+from core.retrieval.recipe import run_recipe
 from core.store import Workspace
 
 DEFAULT_K = 10  # hits shown per model
@@ -53,11 +63,19 @@ class Ranking:
 
 @dataclass
 class SideBySide:
+    """a, b: the two models; keyword: bm25; hybrid: model B fused with bm25 at its recipe."""
+
     query: str
     query_id: str | None
     positives: list[dict[str, str]]
     a: Ranking
     b: Ranking
+    keyword: Ranking
+    hybrid: Ranking
+
+    @property
+    def rankings(self) -> list[Ranking]:
+        return [self.a, self.b, self.keyword, self.hybrid]
 
 
 def workspace_corpus(ws: Workspace) -> EvalSet:
@@ -91,27 +109,21 @@ def question_set(ws: Workspace, params: dict[str, Any] | None = None) -> EvalSet
 
 
 def full_ranking(
-    ws: Workspace, evalset: EvalSet, spec: ModelSpec, query: str, group: str | None
+    retrievers: SetRetrievers, evalset: EvalSet, spec: ModelSpec, query: str, group: str | None
 ) -> list[tuple[str, float]]:
     """Every candidate document (of `group` when given) as (doc_id, score), best first."""
-    corpus_emb = corpus_embeddings(ws, evalset, spec.location())
-    query_emb = encode(load_sentence_model(spec.location()), [query])
     doc_ids = list(evalset.corpus)
-    doc_groups = None
-    if group is not None and evalset.doc_groups is not None:
-        doc_groups = [evalset.doc_groups.get(d) for d in doc_ids]
-    scores, idx = exact_search(
-        query_emb,
-        corpus_emb,
-        top_k=len(doc_ids),
-        query_groups=[group] if doc_groups is not None else None,
-        doc_groups=doc_groups,
-    )
-    return [
-        (doc_ids[i], float(s))
-        for s, i in zip(scores[0].tolist(), idx[0].tolist(), strict=True)
-        if i >= 0
-    ]
+    grouped = group is not None and evalset.doc_groups is not None
+    hits = retrievers.of(spec).search([query], len(doc_ids), [group] if grouped else None)
+    return [(doc_ids[i], s) for i, s in hits.row(0)]
+
+
+def hybrid_of(ws: Workspace, spec: ModelSpec) -> ModelSpec:
+    """`spec` fused with bm25: a run at its recipe, the base model at the even mix."""
+    if spec.run_id:
+        recipe = run_recipe(ws, spec.run_id)
+        return hybrid_spec(spec, recipe.weight, recipe.method)
+    return hybrid_spec(spec, DEFAULT_WEIGHT)
 
 
 def _ranking(
@@ -156,14 +168,24 @@ def side_by_side(
     rels = evalset.qrels.get(query_id, {}) if query_id else {}
     positives = {d for d, r in rels.items() if r > 0}
     group = (evalset.query_groups or {}).get(query_id) if query_id else None
-    ranked_a = full_ranking(ws, evalset, spec_a, query, group)
-    ranked_b = full_ranking(ws, evalset, spec_b, query, group)
+    retrievers = SetRetrievers(evalset, ws)
+    hybrid = hybrid_of(ws, spec_b)
+    ranked = {
+        key: full_ranking(retrievers, evalset, spec, query, group)
+        for key, spec in (("a", spec_a), ("b", spec_b), ("kw", bm25_spec()), ("hy", hybrid))
+    }
+
+    def ranking(label: str, mine: str, theirs: str) -> Ranking:
+        return _ranking(label, evalset, ranked[mine], ranked[theirs], positives, k)
+
     return SideBySide(
         query=query,
         query_id=query_id,
         positives=[{"doc_id": d, "text": doc_snippet(evalset, d)} for d in sorted(positives)],
-        a=_ranking(spec_a.label, evalset, ranked_a, ranked_b, positives, k),
-        b=_ranking(spec_b.label, evalset, ranked_b, ranked_a, positives, k),
+        a=ranking(spec_a.label, "a", "b"),
+        b=ranking(spec_b.label, "b", "a"),
+        keyword=ranking("bm25", "kw", "b"),
+        hybrid=ranking(hybrid.label, "hy", "b"),
     )
 
 

@@ -8,11 +8,9 @@ import json
 import numpy as np
 import pytest
 import pytrec_eval
-import torch
 
 from core.evaluation.datasets import beir_set, workspace_set
 from core.evaluation.metrics import evaluate, metric_table
-from core.evaluation.search import exact_search, to_results
 from core.evaluation.significance import paired_test
 from core.geometry import anisotropy, separation_auc
 from core.store import Workspace, now_iso
@@ -74,42 +72,6 @@ def test_metric_table_is_long_rows_in_label_order():
     assert [r for r in rows if r["model"] == "tuned"] == [
         {"model": "tuned", "metric": "nDCG", "k": 10, "value": 0.5}
     ]
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def test_block_search_equals_brute_force():
-    rng = np.random.default_rng(1)
-    q, c = _unit(rng.normal(size=(37, 16))), _unit(rng.normal(size=(503, 16)))
-    scores, idx = exact_search(q, c, top_k=10, corpus_block=64, query_block=8)
-    ref_s, ref_i = torch.topk(torch.tensor(q @ c.T, dtype=torch.float32), 10, dim=1)
-    assert torch.equal(idx, ref_i)
-    assert torch.allclose(scores, ref_s, atol=1e-6)
-    # top_k larger than the corpus keeps every document.
-    _s, i = exact_search(q[:2], c[:5], top_k=100, corpus_block=2)
-    assert i.shape == (2, 5) and sorted(i[0].tolist()) == [0, 1, 2, 3, 4]
-
-
-def test_grouping_restricts_candidates():
-    rng = np.random.default_rng(2)
-    q, c = _unit(rng.normal(size=(20, 8))), _unit(rng.normal(size=(60, 8)))
-    doc_groups = [f"g{i % 3}" for i in range(60)]
-    query_groups = [f"g{i % 3}" for i in range(20)]
-    scores, idx = exact_search(
-        q, c, top_k=25, query_groups=query_groups, doc_groups=doc_groups, corpus_block=7
-    )
-    for row in range(20):
-        kept = [i for i in idx[row].tolist() if i >= 0]
-        assert len(kept) == 20  # each group holds 20 documents
-        assert all(doc_groups[i] == query_groups[row] for i in kept)
-        # Within its group the order is the brute-force order.
-        allowed = [i for i in range(60) if doc_groups[i] == query_groups[row]]
-        ref = sorted(allowed, key=lambda i: -float(q[row] @ c[i]))[:20]
-        assert kept == ref
-    results = to_results([f"q{i}" for i in range(20)], [f"d{i}" for i in range(60)], scores, idx)
-    assert len(results["q0"]) == 20
 
 
 def test_significance_detects_a_clearly_better_run():
@@ -196,8 +158,16 @@ def test_cli_evaluate_base_and_run_on_real_model(ws, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["run_id"] == "run-a"
     assert out["model_path"].endswith("runs/run-a/model")
-    assert [m["label"] for m in out["models"]] == ["base", "run-a"]
-    base, run = (m["metrics"] for m in out["models"])
+    # Keyword search and the hybrids are scored beside base and run, with the same metrics.
+    labels = [m["label"] for m in out["models"]]
+    assert labels == ["base", "run-a", "bm25", "base+bm25", "run-a+bm25"]
+    assert [m["kind"] for m in out["models"]] == ["dense", "dense", "bm25", "hybrid", "hybrid"]
+    assert all(m["metrics"].keys() == out["models"][0]["metrics"].keys() for m in out["models"])
+    assert out["models"][4]["weight"] == 0.5 and out["models"][4]["method"] == "minmax"
+    assert out["reference_comparison"]["label_b"] == "run-a"
+    # The base model finds every answer here: the headline says so instead of a gain.
+    assert any("too easy" in line for line in out["headline"])
+    base, run = (m["metrics"] for m in out["models"][:2])
     assert base["NDCG@10"] > 0.9  # these questions are easy for MiniLM
     assert run["NDCG@10"] == pytest.approx(base["NDCG@10"], abs=1e-4)
     cmp = out["comparison"]

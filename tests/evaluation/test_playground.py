@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.embedding_cache import cache_path, chunk_embeddings
-from core.evaluation.compare import base_spec, run_spec
+from core.evaluation.compare import SetRetrievers, base_spec, bm25_spec, run_spec
 from core.evaluation.datasets import workspace_set
 from core.evaluation.playground import full_ranking, question_set, side_by_side
 from core.evaluation.search import dense_retriever
@@ -81,8 +81,9 @@ def test_side_by_side_gives_positives_ranks_and_rank_changes(tws):
     qid = next(iter(evalset.queries))
     result = side_by_side(tws, evalset, base, tuned, evalset.queries[qid], qid, k=3)
     positive = next(iter(evalset.qrels[qid]))
-    full_a = [d for d, _ in full_ranking(tws, evalset, base, evalset.queries[qid], None)]
-    full_b = [d for d, _ in full_ranking(tws, evalset, tuned, evalset.queries[qid], None)]
+    retrievers = SetRetrievers(evalset, tws)
+    full_a = [d for d, _ in full_ranking(retrievers, evalset, base, evalset.queries[qid], None)]
+    full_b = [d for d, _ in full_ranking(retrievers, evalset, tuned, evalset.queries[qid], None)]
     assert len(full_a) == len(full_b) == 6
     assert result.a.positive_ranks == {positive: full_a.index(positive) + 1}
     assert result.b.positive_ranks == {positive: full_b.index(positive) + 1}
@@ -90,6 +91,11 @@ def test_side_by_side_gives_positives_ranks_and_rank_changes(tws):
     for hit in result.b.hits:
         assert hit.other_rank == full_a.index(hit.doc_id) + 1
         assert hit.relevant == (hit.doc_id == positive)
+    # Keyword search and the run fused with it rank the same corpus, the passage text shown.
+    keyword = [d for d, _ in full_ranking(retrievers, evalset, bm25_spec(), result.query, None)]
+    assert [h.doc_id for h in result.keyword.hits] == keyword[:3]
+    assert result.hybrid.label == f"{RUN}+bm25"
+    assert all(h.text for r in result.rankings for h in r.hits)
     # The nudged run moves passages: some hit shows a rank change.
     assert any(h.change for h in result.a.hits + result.b.hits)
     # A typed question has no known positive; an empty one is refused.
