@@ -30,6 +30,8 @@ import numpy as np
 from core.generation.providers import AnswerFormatError, QuestionWriter, parse_json_answer
 from core.generation.pseudo import STOPWORDS
 from core.generation.types import Candidate
+from core.retrieval.base import Passages
+from core.retrieval.dense import DenseRetriever
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -220,13 +222,11 @@ def apply_roundtrip(
     if not len(candidates):
         return
     index = {cid: i for i, cid in enumerate(chunk_ids)}
-    scores = query_emb @ chunk_emb.T  # [n, m] cosine
-    for row, c in enumerate(candidates):
-        cols = [index[p] for p in c.positives if p in index]
-        if not cols:
+    dense = DenseRetriever(Passages([""] * len(chunk_ids)), None, chunk_emb)
+    positives = [[index[p] for p in c.positives if p in index] for c in candidates]
+    for c, rank in zip(candidates, dense.rank_of(query_emb, positives), strict=True):
+        if rank is None:
             continue
-        best = max(scores[row, col] for col in cols)
-        rank = int((scores[row] > best).sum()) + 1
         c.roundtrip_rank = rank
         if c.dropped:
             continue

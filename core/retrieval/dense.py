@@ -21,14 +21,15 @@ Encoder = Callable[[Sequence[str]], np.ndarray]  # texts → unit-length float32
 class DenseRetriever:
     """Exact search over embedded passages.
 
-    encode_queries: the model's encoder for questions (unit-length rows);
+    encode_queries: the model's encoder for questions (unit-length rows; None when only
+    embedded queries are searched);
     window_emb: (n_windows, dim) unit-length rows; window_owner: the passage index of each
     row, ascending (None: one row per passage)."""
 
     def __init__(
         self,
         passages: Passages,
-        encode_queries: Encoder,
+        encode_queries: Encoder | None,
         window_emb: np.ndarray,
         window_owner: np.ndarray | None = None,
     ) -> None:
@@ -82,6 +83,8 @@ class DenseRetriever:
         top_k: int,
         query_groups: Sequence[str | None] | None = None,
     ) -> Hits:
+        if self.encode_queries is None:
+            raise ValueError("this dense retriever was built without a query encoder")
         return self.search_embeddings(self.encode_queries(list(queries)), top_k, query_groups)
 
     def rank_of(
