@@ -7,9 +7,18 @@ import plotly.express as px
 import streamlit as st
 
 from core.access import check_data_path
-from core.evaluation.report import list_evaluations, load_report, metric_long_rows
+from core.auto import latest_auto_job
+from core.evaluation.headline import headline
+from core.evaluation.report import (
+    SUMMARY_METRICS,
+    list_evaluations,
+    load_report,
+    metric_long_rows,
+    retriever_rows,
+)
 from core.evaluation.runner import refuse_final_fits
-from core.jobs import list_jobs, start_job
+from core.jobs import ACTIVE, list_jobs, start_job
+from core.retrieval.windows import PASSAGE_MODE_LABELS, PASSAGE_MODES
 from core.runs import SUCCEEDED, final_of, list_runs
 from core.settings import defaults_for
 from core.splits import split_mode
@@ -18,13 +27,15 @@ from ui.job_panel import job_panel, watch
 from ui.merge_panel import merge_panel
 from ui.playground import open_in_playground
 from ui.state import default_workspace_path, require_workspace
+from ui.text import plain
 
 st.title("5 Evaluate")
 st.write(
-    "Check whether the tuned model really retrieves the right passage more often than the base "
-    "model: BEIR metrics on held-out questions, a significance test, the queries it won and "
-    "lost, and how the embedding space changed. A general set (SciFact) shows what tuning cost "
-    "outside your domain."
+    "Check whether the tuned model really retrieves the right passage more often than what you "
+    "already have: the base model, keyword search (BM25) and the two fused (hybrid search). "
+    "BEIR metrics on held-out questions, a significance test, the queries it won and lost, and "
+    "how the embedding space changed. A general set (SciFact) shows what tuning cost outside "
+    "your domain."
 )
 ws = require_workspace()
 
@@ -46,7 +57,9 @@ if n_chunks == 0 and not evaluations:
 st.subheader("Run")
 if runs:
     st.dataframe(
-        pd.DataFrame(runs)[["id", "status", "loss", "base_model", "model_path", "created_at"]],
+        pd.DataFrame(runs)[
+            ["id", "status", "loss", "base_model", "model_path", "created_at"]
+        ].rename(columns={"loss": "objective"}),
         hide_index=True,
         key="ev_runs_table",
     )
@@ -113,6 +126,16 @@ group = c2.text_input(
     "or a corpus field of a BEIR folder (e.g. a course id).",
 )
 top_k = c3.number_input("Candidates per query", 10, 1000, 100, 10, key="ev_top_k")
+passages = st.radio(
+    "Long passages",
+    list(PASSAGE_MODES),
+    format_func=PASSAGE_MODE_LABELS.get,
+    horizontal=True,
+    key="ev_passages",
+    help="A passage longer than the model reads (256 word pieces for all-MiniLM-L6-v2) is "
+    "scored by its best window, so the model sees what keyword search sees; or cut, as "
+    "published figures were measured.",
+)
 models = [model_a] + ([model_b] if model_b != "(none)" else [])
 params = {
     "dataset": dataset,
@@ -122,6 +145,7 @@ params = {
     "base_model": base_model.strip() or defaults_for(ws).base_model,
     "models": models,
     "top_k": int(top_k),
+    "passages": passages,
 }
 b1, b2, b3 = st.columns(3)
 projection = b3.radio(
@@ -151,7 +175,12 @@ job_panel(ws, ("evaluate", "geometry", "merge_curve"), "ev", "The job failed")
 
 # ---------------------------------------------------------------- results of an evaluation
 st.subheader("Results")
-if not evaluations:
+pipeline = latest_auto_job(ws)
+if not evaluations and pipeline is not None and pipeline["status"] in ACTIVE:
+    st.info(
+        "The one-click pipeline is running (see Home): its evaluation appears here when it ends."
+    )
+elif not evaluations:
     st.info("No evaluation yet: pick the models and a set above and press Evaluate.")
 else:
     labels = {
@@ -166,9 +195,22 @@ else:
         report = load_report(ws, row["report_path"])
     if report is not None:
         ds = report["dataset"]
+        mode = report["config"].get("passages", "truncate")  # reports before windows cut
         st.caption(
             f"{ds['name']}: {ds['queries']} queries, {ds['documents']} documents"
             + (" · candidates restricted to each query's group" if ds.get("grouped") else "")
+            + f" · {PASSAGE_MODE_LABELS[mode]}"
+        )
+        said = headline(report)
+        show = st.success if said.tuned_gains else (st.info if said.at_ceiling else st.warning)
+        show("\n\n".join(said.sentences))
+        st.dataframe(
+            pd.DataFrame(retriever_rows(report)),
+            hide_index=True,
+            key="ev_retrievers_table",
+            column_config={
+                k: st.column_config.NumberColumn(format="%.3f") for k in SUMMARY_METRICS
+            },
         )
         long = metric_long_rows(report)
         table = pd.DataFrame(long).pivot_table(
@@ -193,6 +235,8 @@ else:
             (st.success if sig["significant"] and sig["diff"] > 0 else st.warning)(
                 cmp["significance_sentence"]
             )
+            if ref := report.get("reference_comparison"):
+                st.caption(f"Against the best reference: {ref['significance_sentence']}")
             m1, m2, m3 = st.columns(3)
             m1.metric(f"Wins of {cmp['label_b']}", cmp["wins"])
             m2.metric("Losses", cmp["losses"])
@@ -257,7 +301,7 @@ else:
                     )
                 st.markdown(f"**Query:** {q['query']}")
                 for rel in q["relevant"][:3]:
-                    st.markdown(f"**Relevant** `{rel['doc_id']}`: {rel['text']}")
+                    st.markdown(f"**Relevant** `{rel['doc_id']}`: {plain(rel['text'])}")
                 left, right = st.columns(2)
                 for col, label, hits in (
                     (left, cmp["label_a"], q["top_a"]),
@@ -267,7 +311,7 @@ else:
                     for rank, hit in enumerate(hits, 1):
                         mark = "✅" if hit["relevant"] else "·"
                         col.markdown(f"{rank}. {mark} `{hit['doc_id']}` {hit['score']:.3f}")
-                        col.caption(hit["text"])
+                        col.caption(plain(hit["text"]))
         elif len(report["models"]) == 1:
             st.caption("One model only: pick a model B to compare per query.")
 
@@ -367,5 +411,6 @@ for col, m in zip(cols, labels, strict=True):
         hover_data={"text": True, "x": False, "y": False},
         title=f"{geo['settings'].get('projection', 'umap').upper()} · {m}",
     )
-    fig.update_layout(showlegend=col is cols[-1])
+    # One legend, under the last plot, so it does not squeeze the plot beside it.
+    fig.update_layout(showlegend=col is cols[-1], legend={"orientation": "h", "y": -0.25, "x": 0})
     col.plotly_chart(fig, key=f"ev_umap_{m}")

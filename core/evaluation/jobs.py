@@ -39,7 +39,7 @@ def geometry_job(ctx: JobContext) -> dict[str, Any]:
     from core.geometry import GeometrySettings, compute_geometry
 
     params = ctx.params
-    specs = model_specs(ctx.ws, params)
+    specs = model_specs(ctx.ws, {**params, "references": False})  # dense models only
     settings = GeometrySettings.from_params(params)
     result = compute_geometry(
         ctx.ws, specs, settings, on_progress=lambda d, t, m: ctx.progress(d, t, m)

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.evaluation.compare import Comparison, ModelOutcome
 from core.evaluation.datasets import EvalSet
-from core.evaluation.headline import headline
+from core.evaluation.headline import describe, headline
 from core.evaluation.metrics import K_VALUES, METRIC_LABELS, metric_table
 from core.runs import get_run
 from core.store import Workspace, now_iso
@@ -62,6 +62,24 @@ def metric_long_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The report's metrics as {model, metric, k, value} rows (`metrics.metric_table`)."""
     aggregates = {m["label"]: m["metrics"] for m in payload["models"]}
     return metric_table(aggregates, payload["config"]["k_values"])
+
+
+SUMMARY_METRICS = ("NDCG@10", "Recall@3", "Recall@10", "MRR@10")
+
+
+def retriever_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per retriever (base, the run, bm25, base+bm25, RUN+bm25): its label, what it
+    is in words, and the summary metrics; the best nDCG@10 marked."""
+    best = max((m["metrics"].get("NDCG@10", 0.0) for m in payload["models"]), default=0.0)
+    return [
+        {
+            "retriever": m["label"],
+            "what": describe(m),
+            **{k: m["metrics"].get(k) for k in SUMMARY_METRICS},
+            "best": "★" if m["metrics"].get("NDCG@10", 0.0) == best else "",
+        }
+        for m in payload["models"]
+    ]
 
 
 def metrics_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
