@@ -149,9 +149,9 @@ class DeletionImpact:
         text = f"{self.name} (#{self.document_id}): " + ", ".join(parts)
         if self.runs:
             text += (
-                f"; {_count(len(self.runs), 'run')} trained while it was here "
-                f"({', '.join(self.runs)}): {'marked' if done else 'they will be marked'} "
-                "as trained on a deleted document"
+                f"; {_count(len(self.runs), 'run')} made since may have trained on it "
+                f"({', '.join(self.runs)}): {'marked' if done else 'they will be marked'} so, "
+                "never deleted"
             )
         return text
 
