@@ -8,7 +8,8 @@ Pages never reach outside two kinds of folder, whoever is using them:
 - workspaces: under `EMBSTUDIO_WORKSPACES_ROOT` (default: the folder holding the workspace the
   app was started with, `workspaces/` for `make run`);
 - data to evaluate on (BEIR folders): under a workspaces root or one of
-  `EMBSTUDIO_DATA_ROOTS` (os.pathsep-separated; default: the bundled `../shared/data`).
+  `EMBSTUDIO_DATA_ROOTS` (os.pathsep-separated; default: the cache folder BEIR downloads go
+  to, `core.evaluation.general_data.cache_root()`, and `EMBSTUDIO_GENERAL_DIR` when set).
 
 The CLI is the operator's own tool and is not limited. Setting a root to `/` widens it to the
 whole machine.
@@ -23,7 +24,6 @@ WORKSPACES_ROOT_ENV = "EMBSTUDIO_WORKSPACES_ROOT"
 DATA_ROOTS_ENV = "EMBSTUDIO_DATA_ROOTS"
 PASSWORD_ENV = "EMBSTUDIO_PASSWORD"
 AUTH_ENV = "EMBSTUDIO_AUTH"
-DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 class AccessError(Exception):
@@ -41,8 +41,19 @@ def workspaces_root(started_with: str | Path) -> Path:
 def data_roots(started_with: str | Path) -> list[Path]:
     """Folders a page may read evaluation data from."""
     configured = [p for p in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep) if p]
-    roots = [Path(p).resolve() for p in configured] or [DEFAULT_DATA_ROOT.resolve()]
+    roots = [Path(p).resolve() for p in configured] or default_data_roots()
     return [workspaces_root(started_with), *roots]
+
+
+def default_data_roots() -> list[Path]:
+    """Without EMBSTUDIO_DATA_ROOTS: the BEIR download cache and the operator's
+    EMBSTUDIO_GENERAL_DIR (nothing outside the product's own folders otherwise)."""
+    from core.evaluation.general_data import GENERAL_DIR_ENV, cache_root
+
+    roots = [cache_root().resolve()]
+    if named := os.environ.get(GENERAL_DIR_ENV, "").strip():
+        roots.append(Path(named).expanduser().resolve())
+    return roots
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -87,6 +87,18 @@ def ingest_files(
     return results
 
 
+def ingest_summary(statuses: list[str]) -> str:
+    """One line for the end of an upload: "Ingested 2 of 3 files; 1 refused" (statuses of
+    IngestResult: ingested, duplicate, error)."""
+    n = len(statuses)
+    parts = [f"Ingested {statuses.count('ingested')} of {n} file{'' if n == 1 else 's'}"]
+    if dup := statuses.count("duplicate"):
+        parts.append(f"{dup} already in the workspace")
+    if refused := statuses.count("error"):
+        parts.append(f"{refused} refused")
+    return "; ".join(parts)
+
+
 def _ingest_one(
     ws: Workspace,
     name: str,

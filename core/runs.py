@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,45 @@ def finish_run(ws: Workspace, run_id: str, metrics: dict[str, Any] | None = None
 
 def _dump(value: dict[str, Any]) -> str:
     return json.dumps(value, default=str)
+
+
+# ---------------------------------------------------------------------------- deleted data
+DELETED_MARK = "trained_on_deleted"  # key in a run row's config: documents deleted since
+
+
+def runs_created_since(conn: sqlite3.Connection, since: str) -> list[str]:
+    """Ids of the runs recorded at or after `since` (ISO time), oldest first."""
+    rows = conn.execute(
+        "SELECT id FROM runs WHERE created_at >= ? ORDER BY created_at, rowid", (since,)
+    ).fetchall()
+    return [str(r["id"]) for r in rows]
+
+
+def mark_trained_on_deleted(
+    conn: sqlite3.Connection, run_ids: list[str], document: dict[str, Any]
+) -> None:
+    """Note in each run's row (config, key DELETED_MARK) that it trained while `document`
+    ({id, name, deleted_at}) was in the workspace, which has since deleted it. The caller's
+    transaction holds the write; config.json in the run folder is left as the run wrote it."""
+    for run_id in run_ids:
+        row = conn.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            continue
+        try:
+            config = json.loads(row["config"] or "{}")
+        except ValueError:
+            config = {}
+        config[DELETED_MARK] = [*config.get(DELETED_MARK, []), document]
+        conn.execute("UPDATE runs SET config = ? WHERE id = ?", (_dump(config), run_id))
+
+
+def trained_on_deleted(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The deleted documents a run (a row of `list_runs`/`get_run`) trained with ([] if none)."""
+    try:
+        config = json.loads(run.get("config") or "{}")
+    except (TypeError, ValueError):
+        return []
+    return list(config.get(DELETED_MARK) or [])
 
 
 # ---------------------------------------------------------------------------- reading runs

@@ -86,12 +86,15 @@ DEMO_DEFAULTS = RunDefaults(
 
 @dataclass
 class StudioSettings:
-    """Everything the Settings page edits. `device` "auto" = GPU when usable, else CPU."""
+    """Everything the Settings page edits. `device` "auto" = GPU when usable, else CPU.
+    `general_dir`: a BEIR folder for the general-domain check ("" = $EMBSTUDIO_GENERAL_DIR,
+    else SciFact from the cache or BEIR's downloader: core.evaluation.general_data)."""
 
     llm: LLMSettings = field(default_factory=LLMSettings)
     base_model: str = DEFAULT_BASE_MODEL
     device: DeviceChoice = "auto"
     defaults: RunDefaults = field(default_factory=RunDefaults)
+    general_dir: str = ""
 
     def validate(self) -> None:
         try:
@@ -141,6 +144,7 @@ def load_settings(ws: Workspace) -> StudioSettings:
             base_model=str(data.get("base_model") or DEFAULT_BASE_MODEL),
             device=data.get("device", "auto"),
             defaults=_pick(RunDefaults, data.get("defaults")),
+            general_dir=str(data.get("general_dir") or ""),
         )
     except (TypeError, AttributeError):
         return StudioSettings()

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from core.chunking import ChunkingSettings
-from core.documents import delete_document, list_chunks, list_documents
-from core.ingest import DEFAULT_MAX_FILE_MB, ingest_files, rechunk_all
+from core.documents import delete_document, deletion_impact, list_chunks, list_documents
+from core.ingest import DEFAULT_MAX_FILE_MB, ingest_files, ingest_summary, rechunk_all
 from core.settings import defaults_for
 from ui.state import require_workspace
 
@@ -44,6 +44,9 @@ uploads = st.file_uploader(
     accept_multiple_files=True,
     key="docs_uploader",
 )
+staged = [
+    f for f in uploads or [] if (f.name, f.size) not in st.session_state.get("docs_ingested", [])
+]
 if uploads and st.button(f"Ingest {len(uploads)} file(s)", type="primary", key="docs_ingest"):
     try:
         settings.validate()
@@ -59,7 +62,10 @@ if uploads and st.button(f"Ingest {len(uploads)} file(s)", type="primary", key="
         max_file_mb=DEFAULT_MAX_FILE_MB,
         on_progress=lambda i, name: bar.progress(i / len(uploads), text=f"{name}"),
     )
+    bar.progress(1.0, text=ingest_summary([r.status for r in results]))
     st.session_state.docs_last_results = [r.to_dict() for r in results]
+    st.session_state.docs_ingested = [(f.name, f.size) for f in uploads]
+    staged = []
 
 if results := st.session_state.get("docs_last_results"):
     for r in results:
@@ -69,10 +75,20 @@ if results := st.session_state.get("docs_last_results"):
             st.info(f"{r['file']}: already in the workspace")
         else:
             st.error(f"{r['file']}: {r['error']}")
+if staged:
+    n = len(uploads)
+    st.info(
+        f"{len(staged)} file(s) staged above and not yet in the workspace: press "
+        f"“Ingest {n} file(s)” to add them."
+    )
+
+if deleted := st.session_state.pop("docs_deleted", None):
+    st.success(deleted)
 
 docs = list_documents(ws)
 if not docs:
-    st.info("No documents yet: upload some above.")
+    if not staged:
+        st.info("No documents yet: upload some above.")
     st.stop()
 
 st.subheader(f"Documents ({len(docs)})")
@@ -83,6 +99,7 @@ table = pd.DataFrame(
             "name": d.name,
             "format": d.format,
             "chunks": d.n_chunks,
+            "pairs": d.n_pairs,
             "characters": d.n_chars,
             "split": d.split or "",
             "added": d.created_at,
@@ -105,6 +122,24 @@ st.dataframe(
     key="docs_chunks_table",
 )
 if st.button("Delete this document", key="docs_delete"):
-    delete_document(ws, doc_id)
-    st.session_state.pop("docs_last_results", None)
-    st.rerun()
+    st.session_state.docs_confirm_delete = doc_id
+pending = st.session_state.get("docs_confirm_delete")
+if pending is not None and pending != doc_id:
+    st.session_state.pop("docs_confirm_delete")  # another document was picked meanwhile
+elif pending is not None:
+    impact = deletion_impact(ws, doc_id)
+    if impact is None:
+        st.session_state.pop("docs_confirm_delete")
+        st.rerun()
+    st.warning(f"Delete {impact.summary()}? This cannot be undone.", icon="⚠️")
+    c1, c2 = st.columns(2)
+    if c1.button("Yes, delete it", type="primary", key="docs_delete_confirm"):
+        removed = delete_document(ws, doc_id)
+        st.session_state.pop("docs_confirm_delete")
+        st.session_state.pop("docs_last_results", None)
+        if removed is not None:
+            st.session_state.docs_deleted = f"Deleted {removed.summary(done=True)}."
+        st.rerun()
+    if c2.button("Cancel", key="docs_delete_cancel"):
+        st.session_state.pop("docs_confirm_delete")
+        st.rerun()

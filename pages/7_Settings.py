@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from core.access import DATA_ROOTS_ENV, check_data_path
+from core.evaluation.general_data import SCIFACT_URL, general_source
 from core.generation.bundled_llms import CATALOGUE, unavailable_reason
 from core.generation.provider_registry import get_provider, provider_names
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
@@ -17,7 +19,7 @@ from core.settings import (
     save_settings,
 )
 from ui.errors import user_errors
-from ui.state import require_workspace, secrets_or_none
+from ui.state import default_workspace_path, require_workspace, secrets_or_none
 
 st.title("Settings")
 st.write(
@@ -115,6 +117,18 @@ device = st.radio(
     help="auto: the GPU when one is usable, otherwise the CPU.",
 )
 
+st.subheader("General-domain check")
+general_dir = st.text_input(
+    "General-domain set (BEIR folder)",
+    current.general_dir,
+    key="settings_general_dir",
+    help="The set that shows what tuning cost outside your domain (Evaluate's general set "
+    "and the merge curve). Empty: $EMBSTUDIO_GENERAL_DIR when set, else SciFact, downloaded "
+    "once into the cache when the BEIR server is reachable. Offline, unzip "
+    f"{SCIFACT_URL} and name its folder here (under {DATA_ROOTS_ENV}).",
+)
+st.caption(f"Now: {general_source(general_dir)}")
+
 st.subheader("Starting values for new jobs")
 st.caption(
     "The Pairs and Train pages and `embstudio generate` / `embstudio train` start from these "
@@ -162,8 +176,11 @@ if b1.button("Save settings", type="primary", key="settings_save"):
             train_batch_size=int(batch),
             train_max_steps=int(max_steps),
         ),
+        general_dir=general_dir.strip(),
     )
     with user_errors("Could not save the settings"):
+        if new.general_dir:
+            check_data_path(new.general_dir, default_workspace_path())
         path = save_settings(ws, new)
         st.success(f"Saved to {path.name} in the workspace.")
 if b2.button("Use small demo values", key="settings_demo_values"):
@@ -175,6 +192,7 @@ if b2.button("Use small demo values", key="settings_demo_values"):
                 base_model=current.base_model,
                 device=current.device,
                 defaults=DEMO_DEFAULTS,
+                general_dir=current.general_dir,
             ),
         )
         # Forget the edited widget values so the inputs show the saved ones.

@@ -19,6 +19,10 @@ from core.store import Workspace
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 SCIFACT_DIR = SHARED_DATA / "scifact"
+# The product never reads ../shared; tests name it: the general-domain set and the folders a
+# page may read evaluation data from.
+os.environ.setdefault("EMBSTUDIO_GENERAL_DIR", str(SCIFACT_DIR))
+os.environ.setdefault("EMBSTUDIO_DATA_ROOTS", str(SHARED_DATA))
 
 
 @pytest.fixture

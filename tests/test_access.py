@@ -45,6 +45,18 @@ def test_a_page_refuses_a_workspace_outside_the_root(tmp_path, monkeypatch):
     assert not (tmp_path / "not-allowed").exists()  # nothing was created
 
 
+def test_default_data_roots_are_the_products_own(tmp_path, monkeypatch):
+    from core.access import data_roots
+
+    monkeypatch.setenv("EMBSTUDIO_WORKSPACES_ROOT", str(tmp_path / "workspaces"))
+    monkeypatch.delenv("EMBSTUDIO_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("EMBSTUDIO_GENERAL_DIR", raising=False)
+    monkeypatch.setenv("EMBSTUDIO_CACHE", str(tmp_path / "cache"))
+    assert data_roots("x") == [tmp_path / "workspaces", tmp_path / "cache" / "beir"]
+    monkeypatch.setenv("EMBSTUDIO_GENERAL_DIR", str(tmp_path / "scifact"))
+    assert data_roots("x")[-1] == tmp_path / "scifact"  # the operator named it
+
+
 def test_evaluation_data_only_from_data_roots(ws, tmp_path, monkeypatch):
     monkeypatch.setenv("EMBSTUDIO_WORKSPACES_ROOT", str(ws.root.parent))
     monkeypatch.setenv("EMBSTUDIO_DATA_ROOTS", str(tmp_path / "data"))

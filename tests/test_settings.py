@@ -240,3 +240,26 @@ def test_settings_page_saves_what_the_commands_then_use(ws):
     assert not at.exception and any("Saved" in s.value for s in at.success)
     cfg = build_config(_args("train", str(ws.root)))
     assert cfg.device == "cpu" and cfg.max_steps == 7
+
+
+def test_settings_page_names_the_general_set_only_inside_the_data_roots(ws, tmp_path, monkeypatch):
+    from core.evaluation.datasets import general_set
+    from tests.helpers import page_app
+    from tests.playground_helpers import tiny_general_set
+
+    monkeypatch.setenv("EMBSTUDIO_WORKSPACES_ROOT", str(ws.root))  # conftest widens it to /
+    monkeypatch.setenv("EMBSTUDIO_DATA_ROOTS", str(tmp_path / "data"))
+    inside = tiny_general_set(tmp_path / "data" / "general")
+    outside = tiny_general_set(tmp_path / "elsewhere")
+    at = page_app(ws, "7_Settings.py").run()
+    at.text_input(key="settings_general_dir").set_value(str(outside))
+    at.button(key="settings_save").click().run()
+    assert any("EMBSTUDIO_DATA_ROOTS" in e.value for e in at.error)
+    assert load_settings(ws).general_dir == ""
+
+    at.text_input(key="settings_general_dir").set_value(str(inside))
+    at.button(key="settings_save").click().run()
+    assert not at.exception and any("Saved" in s.value for s in at.success)
+    assert load_settings(ws).general_dir == str(inside)
+    assert general_set(ws=ws).config["folder"] == str(inside.resolve())
+    assert any(str(inside) in c.value for c in at.caption)  # where it comes from now

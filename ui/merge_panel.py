@@ -42,9 +42,10 @@ def mergeable_runs(runs: list[dict[str, Any]]) -> list[str]:
 
 def _chart(rows: list[dict[str, Any]], marked: dict[str, Any] | None, names: tuple[str, str]):
     frame = pd.DataFrame(rows)
+    x = "general" if frame["general"].notna().all() else "alpha"  # no general set: over α
     fig = go.Figure(
         go.Scatter(
-            x=frame["general"],
+            x=frame[x],
             y=frame["domain"],
             mode="lines+markers+text",
             text=[f"α={a:g}" for a in frame["alpha"]],
@@ -55,7 +56,7 @@ def _chart(rows: list[dict[str, Any]], marked: dict[str, Any] | None, names: tup
     if marked is not None:
         fig.add_trace(
             go.Scatter(
-                x=[marked["general"]],
+                x=[marked[x]],
                 y=[marked["domain"]],
                 mode="markers",
                 marker={"size": 20, "symbol": "star", "color": "#d62728"},
@@ -63,8 +64,10 @@ def _chart(rows: list[dict[str, Any]], marked: dict[str, Any] | None, names: tup
             )
         )
     fig.update_layout(
-        title="Domain vs general nDCG@10 over the mix α",
-        xaxis_title=f"general: {names[1]}",
+        title="Domain vs general nDCG@10 over the mix α"
+        if x == "general"
+        else "Domain nDCG@10 over the mix α (no general set)",
+        xaxis_title=f"general: {names[1]}" if x == "general" else "α",
         yaxis_title=f"domain: {names[0]}",
     )
     return fig
@@ -88,7 +91,11 @@ def merge_panel(ws: Workspace, ready: list[dict[str, Any]], params: dict[str, An
     c1, c2 = st.columns(2)
     run_id = c1.selectbox("Run to mix", runs, key="ev_merge_run")
     general_dir = c2.text_input(
-        "General set (BEIR folder)", default_general_dir(), key="ev_merge_general"
+        "General set (BEIR folder)",
+        default_general_dir(ws),
+        key="ev_merge_general",
+        help="Empty: SciFact, downloaded once into the cache when the server is reachable; "
+        "without it the curve measures the domain alone.",
     )
     alpha = st.select_slider(
         "Mix α (weight of the tuned model)",
@@ -103,7 +110,8 @@ def merge_panel(ws: Workspace, ready: list[dict[str, Any]], params: dict[str, An
             st.error("Pick the workspace held-out pairs or a BEIR folder as the domain set.")
         else:
             with user_errors("Could not start the merge curve"):
-                check_data_path(general_dir, default_workspace_path())
+                if general_dir.strip():
+                    check_data_path(general_dir, default_workspace_path())
                 if params["dataset"] == "beir":
                     check_data_path(params["beir_dir"] or "", default_workspace_path())
                 else:
@@ -129,17 +137,21 @@ def merge_panel(ws: Workspace, ready: list[dict[str, Any]], params: dict[str, An
     curve = curves[0]
     rows = curve_rows(curve)
     marked = point_at(curve, alpha)
-    names = (curve["domain_set"]["name"], curve["general_set"]["name"])
+    names = (curve["domain_set"]["name"], (curve["general_set"] or {}).get("name", "none"))
     st.plotly_chart(_chart(rows, marked, names), key="ev_merge_chart")
     if marked is not None:
         model = merged_run_id(run_id, alpha) if 0 < alpha < 1 else marked["model"]
+        general = "" if marked["general"] is None else f", general {marked['general']:.3f}"
         st.markdown(
-            f"**Marked: α = {alpha:g}** ({model}): domain nDCG@10 {marked['domain']:.3f}, "
-            f"general nDCG@10 {marked['general']:.3f}"
+            f"**Marked: α = {alpha:g}** ({model}): domain nDCG@10 {marked['domain']:.3f}{general}"
         )
     st.dataframe(
-        pd.DataFrame(rows).style.format({"alpha": "{:g}", "domain": "{:.4f}", "general": "{:.4f}"}),
+        pd.DataFrame(rows).style.format(
+            {"alpha": "{:g}", "domain": "{:.4f}", "general": "{:.4f}"}, na_rep=""
+        ),
         hide_index=True,
         key="ev_merge_table",
     )
     st.caption(f"Curve of {curve['created_at']}: {names[0]} · {names[1]}")
+    if curve.get("general_note"):
+        st.info(f"Measured on the domain alone: {curve['general_note']}")

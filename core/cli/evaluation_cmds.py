@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         const="",
         metavar="DIR",
-        help="the general-domain check (default SciFact in ../shared/data)",
+        help="the general-domain check: DIR, else the folder named in Settings or "
+        "$EMBSTUDIO_GENERAL_DIR, else SciFact from the cache (downloaded by BEIR's downloader "
+        "when reachable)",
     )
     p.add_argument("--split", default="test", help="workspace pairs split / BEIR qrels file")
     p.add_argument(

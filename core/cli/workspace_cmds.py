@@ -1,4 +1,4 @@
-"""`embstudio init`, `embstudio ingest`, `embstudio demo`."""
+"""`embstudio init`, `embstudio ingest`, `embstudio documents`, `embstudio demo`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model whose token limit caps chunks")
     p.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB)
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser(
+        "documents",
+        help="list the documents; --delete ID removes one with its pairs and negatives",
+    )
+    add_common(p)
+    p.add_argument(
+        "--delete",
+        type=int,
+        metavar="ID",
+        help="delete this document, its chunks, the pairs left without a positive and their "
+        "negatives (prints what would go and exits 1 unless --yes)",
+    )
+    p.add_argument("--yes", action="store_true", help="confirm --delete")
+    p.set_defaults(func=cmd_documents)
 
     p = sub.add_parser("demo", help="create the demo workspace from the bundled samples")
     add_common(p)
@@ -78,6 +93,44 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         "\n".join(lines),
     )
     return 0 if ok else 1
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    from core.cli import CliError
+    from core.documents import delete_document, deletion_impact, list_documents
+
+    ws = open_workspace(args.workspace)
+    if args.delete is None:
+        docs = list_documents(ws)
+        rows = [
+            {"id": d.id, "name": d.name, "chunks": d.n_chunks, "pairs": d.n_pairs} for d in docs
+        ]
+        lines = [f"{r['id']:>5}  {r['chunks']:>6}  {r['pairs']:>6}  {r['name']}" for r in rows]
+        human = "\n".join([f"{'id':>5}  {'chunks':>6}  {'pairs':>6}  name", *lines])
+        emit(
+            args, {"workspace": str(ws.root), "documents": rows}, human if rows else "no documents"
+        )
+        return 0
+    if not args.yes:
+        impact = deletion_impact(ws, args.delete)
+        if impact is None:
+            raise CliError(f"no document {args.delete} in this workspace")
+        emit(
+            args,
+            {"workspace": str(ws.root), "deleted": False, "would_remove": impact.to_dict()},
+            f"would delete {impact.summary()}",
+        )
+        progress("nothing deleted: add --yes to delete it")
+        return 1
+    removed = delete_document(ws, args.delete)
+    if removed is None:
+        raise CliError(f"no document {args.delete} in this workspace")
+    emit(
+        args,
+        {"workspace": str(ws.root), "deleted": True, "removed": removed.to_dict()},
+        f"deleted {removed.summary(done=True)}",
+    )
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

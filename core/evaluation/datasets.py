@@ -4,7 +4,7 @@
     edited, `pairs.split`), positives from pair_positives, corpus = every chunk of the workspace.
 (b) `beir_set`: any BEIR folder (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv).
 (c) `general_set`: a general-domain BEIR set showing what tuning cost outside the domain;
-    SciFact from the shared data folder by default.
+    SciFact unless a folder is named (where it comes from: `general_data`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.beir_data import load_beir
+from core.evaluation.general_data import general_dir
 from core.pairs import CURATED
 from core.store import Workspace
 
 Corpus = dict[str, dict[str, str]]
 Queries = dict[str, str]
 Qrels = dict[str, dict[str, int]]
-
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_GENERAL_DIR = REPO.parent / "shared" / "data" / "scifact"
 
 
 class DatasetError(ValueError):
@@ -175,9 +173,13 @@ def beir_set(
     )
 
 
-def general_set(folder: str | Path | None = None, split: str = "test") -> EvalSet:
-    """The general-domain check (default SciFact at ../shared/data/scifact)."""
-    path = Path(folder) if folder else DEFAULT_GENERAL_DIR
+def general_set(
+    folder: str | Path | None = None, split: str = "test", ws: Workspace | None = None
+) -> EvalSet:
+    """The general-domain check: `folder`, else the one the user named (the settings of `ws`,
+    $EMBSTUDIO_GENERAL_DIR), else SciFact from the cache or BEIR's downloader; GeneralSetMissing
+    says how to get one when there is none (core.evaluation.general_data)."""
+    path = general_dir(folder, ws)
     evalset = beir_set(path, split, name=f"general:{path.name}:{split}")
     evalset.config["source"] = "general"
     return evalset

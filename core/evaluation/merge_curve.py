@@ -2,7 +2,9 @@
 
 For each alpha in ALPHAS the mix `(1-alpha)·base + alpha·tuned` (`core.training.merge`) is
 evaluated on a domain set (the workspace's held-out split or a BEIR folder, params as for
-`runner.load_evalset`) and on a general set (a BEIR folder, SciFact by default). alpha = 0 is
+`runner.load_evalset`) and on a general set (a BEIR folder, SciFact by default; when none is
+there, `core.evaluation.general_data`, the curve runs on the domain alone and its
+`general_note` says why). alpha = 0 is
 the base model and 1 the run itself, so only the mixes in between are made (as runs
 `RUN-mixNN`, which then evaluate, export and serve like any run). Corpus embeddings go
 through `core.embedding_cache`. The curve is written to
@@ -21,7 +23,8 @@ from typing import Any
 
 from core import runs
 from core.evaluation.compare import ModelSpec, SetRetrievers, run_spec
-from core.evaluation.datasets import DEFAULT_GENERAL_DIR, EvalSet, general_set
+from core.evaluation.datasets import EvalSet, general_set
+from core.evaluation.general_data import GeneralSetMissing, configured_dir
 from core.evaluation.metrics import evaluate
 from core.evaluation.runner import load_evalset, refuse_final_fits
 from core.evaluation.search import search_set
@@ -38,7 +41,7 @@ Progress = Callable[[int, int, str], None]
 class CurveSettings:
     """run_id: the tuned run; domain: evaluation params of the domain set (dataset
     "workspace" or "beir", split, group, beir_dir); general_dir: the general BEIR folder
-    (empty = SciFact); alphas: the mixes measured; batch_size: encoding batch."""
+    (empty = the one named in Settings or $EMBSTUDIO_GENERAL_DIR, else SciFact); alphas: the mixes measured; batch_size: encoding batch."""
 
     run_id: str
     domain: dict[str, Any] = field(default_factory=lambda: {"dataset": "workspace"})
@@ -101,14 +104,21 @@ def compute_curve(
     domain = load_evalset(ws, settings.domain)
     if settings.domain.get("dataset", "workspace") == "workspace":
         refuse_final_fits(ws, [settings.run_id])
-    general = general_set(settings.general_dir or None)
-    total = 2 * len(settings.alphas)
+    general: EvalSet | None = None
+    general_note = ""
+    try:
+        general = general_set(settings.general_dir or None, ws=ws)
+    except GeneralSetMissing as exc:  # nothing named and none to fetch: the domain alone
+        general_note = str(exc)
+    sets = [("domain", domain)] + ([("general", general)] if general else [])
+    total = len(sets) * len(settings.alphas)
     points = []
     for i, alpha in enumerate(settings.alphas):
         spec = _model_at(ws, settings.run_id, alpha)
         point: dict[str, Any] = {"alpha": alpha, "model": spec.label, "run_id": spec.run_id}
-        for j, (name, evalset) in enumerate((("domain", domain), ("general", general))):
-            done = 2 * i + j
+        point["general"] = None
+        for j, (name, evalset) in enumerate(sets):
+            done = len(sets) * i + j
 
             def step(message: str, done: int = done, name: str = name, a: float = alpha) -> None:
                 if on_progress:
@@ -117,14 +127,15 @@ def compute_curve(
             point[name] = _score(ws, evalset, spec, settings.batch_size, step)
         points.append(point)
         if on_progress:
-            on_progress(2 * i + 2, total, f"alpha {alpha:g} done")
+            on_progress(len(sets) * (i + 1), total, f"alpha {alpha:g} done")
     payload = {
         "run_id": settings.run_id,
         "created_at": now_iso(),
         "metric": METRIC,
         "settings": asdict(settings),
         "domain_set": domain.summary(),
-        "general_set": general.summary(),
+        "general_set": general.summary() if general else None,
+        "general_note": general_note,
         "points": points,
     }
     path = curve_path(ws, settings)
@@ -150,14 +161,14 @@ def list_curves(ws: Workspace, run_id: str | None = None) -> list[dict[str, Any]
 
 
 def curve_rows(curve: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per alpha: alpha, model, domain and general metric."""
+    """One row per alpha: alpha, model, domain and general metric (None: no general set)."""
     metric = curve.get("metric", METRIC)
     return [
         {
             "alpha": p["alpha"],
             "model": p["model"],
             "domain": p["domain"][metric],
-            "general": p["general"][metric],
+            "general": p["general"][metric] if p.get("general") else None,
         }
         for p in curve["points"]
     ]
@@ -168,5 +179,7 @@ def point_at(curve: dict[str, Any], alpha: float) -> dict[str, Any] | None:
     return next((r for r in curve_rows(curve) if abs(r["alpha"] - alpha) < 1e-9), None)
 
 
-def default_general_dir() -> str:
-    return str(DEFAULT_GENERAL_DIR)
+def default_general_dir(ws: Workspace | None = None) -> str:
+    """The general folder the user named (Settings, $EMBSTUDIO_GENERAL_DIR); "" = SciFact from
+    the cache or BEIR's downloader."""
+    return configured_dir(ws)

@@ -81,7 +81,7 @@ def load_evalset(ws: Workspace, params: dict[str, Any]) -> EvalSet:
             raise ValueError("dataset 'beir' needs beir_dir")
         return beir_set(params["beir_dir"], split, group)
     if kind == "general":
-        evalset = general_set(params.get("beir_dir"), split)
+        evalset = general_set(params.get("beir_dir"), split, ws=ws)
         return evalset
     raise ValueError(f"unknown dataset {kind!r} (workspace, beir or general)")
 
