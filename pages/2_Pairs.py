@@ -272,7 +272,8 @@ else:
         else []
     )
     st.caption(
-        f"Showing {len(shown)} pairs with status {' or '.join(f_status)}."
+        f"Showing {len(shown)} pair{'' if len(shown) == 1 else 's'} with status "
+        f"{' or '.join(f_status)}."
         if f_status
         else "No status chosen: pick one or more above to list pairs."
     )
