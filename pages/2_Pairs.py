@@ -106,7 +106,8 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
             )
     elif kinds:
         st.caption(
-            f"{', '.join(kinds)} needs no question writer: the queries come from the text "
+            f"{', '.join(kinds)} need{'s' if len(kinds) == 1 else ''} no question writer: "
+            "the queries come from the text "
             f"itself. Add an LLM kind ({', '.join(writer_kinds())}) to choose a writer."
         )
     g1, g2, g3 = st.columns(3)
@@ -279,6 +280,13 @@ else:
     )
     # A pseudo-query has no judge; a score stored by an older version is not shown.
     no_judge = set(pseudo_kinds())
+
+    def _judge_cell(p: dict) -> str:
+        """The judge column: the score, or a dash where no judge read the pair (one decimal,
+        1-5, so the text sorts as the number)."""
+        score = None if p["kind"] in no_judge else p["judge_score"]
+        return "—" if score is None else f"{score:.1f}"
+
     table = pd.DataFrame(
         [
             {
@@ -287,7 +295,7 @@ else:
                 "question": p["query"],
                 "kind": p["kind"],
                 "status": p["status"],
-                "score": None if p["kind"] in no_judge else p["judge_score"],
+                "score": _judge_cell(p),
                 "rank": p["roundtrip_rank"],
                 "split": p["split"],
                 "document": p["document"],
@@ -325,8 +333,10 @@ else:
         column_config={
             "select": st.column_config.CheckboxColumn("✓", help="select for accept/reject"),
             "question": st.column_config.TextColumn("question", width="large"),
-            "score": st.column_config.NumberColumn(
-                "judge", format="%.1f", help="mean of relevance, accuracy, clarity (1-5)"
+            "score": st.column_config.TextColumn(
+                "judge",
+                help="mean of relevance, accuracy, clarity (1-5); — where no judge read the "
+                "pair (pseudo-queries: ict, keywords, heading)",
             ),
             "rank": st.column_config.NumberColumn("round-trip", help="rank of the source chunk"),
             "version": None,
