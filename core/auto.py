@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,9 @@ def next_stage(ws: Workspace, job: dict[str, Any]) -> str | None:
 # ----------------------------------------------------------------------------- progress
 
 
+_TRAINER_ETA = re.compile(r",? ETA \d+[hms][\dms]*")  # core/training/trainer.py's "ETA 5m31s"
+
+
 @dataclass
 class StageProgress:
     """The reporter a stage's function (and the trainer) calls: turns the stage's own step
@@ -140,9 +144,14 @@ class StageProgress:
         text = f"stage {self.index + 1}/{len(STAGES)} {self.name}"
         if self.fit[1] > 1:
             text += f" (fit {self.fit[0] + 1} of {self.fit[1]})"
+        estimate = left is not None and left >= 1
+        if estimate:
+            # One estimate per line: the stage's (over all its fits) replaces the trainer's
+            # own ETA of the fit running.
+            message = _TRAINER_ETA.sub("", message)
         if message:
             text += f": {message}"
-        if left is not None and left >= 1:
+        if estimate:
             text += f" · about {format_seconds(left)} left in this stage"
         return text
 

@@ -11,7 +11,13 @@ from core.documents import list_chunks, list_documents
 from core.generation.bundled_llms import CATALOGUE, unavailable_reason
 from core.generation.examples import MAX_EXAMPLES, load_examples, save_examples
 from core.generation.filters import FilterSettings
-from core.generation.kinds import default_per_chunk, kind_names
+from core.generation.kinds import (
+    default_per_chunk,
+    kind_names,
+    needs_writer,
+    pseudo_kinds,
+    writer_kinds,
+)
 from core.generation.pipeline import GenerateSettings, default_kinds
 from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider, provider_names
 from core.generation.pseudo import ICT_WORDS_PER_QUERY
@@ -42,16 +48,7 @@ defaults = defaults_for(ws)
 llm_settings = defaults.llm
 names = provider_names()
 with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
-    c1, c2 = st.columns(2)
-    provider = c1.radio(
-        "Question writer",
-        names,
-        index=names.index(llm_settings.provider) if llm_settings.provider in names else 0,
-        horizontal=True,
-        key="pairs_provider",
-        help=". ".join(f"{n}: {get_provider(n).help}" for n in names) + ".",
-    )
-    kinds = c2.multiselect(
+    kinds = st.multiselect(
         "Kinds",
         list(kind_names()),
         default=list(default_kinds(writer_named=llm_settings.provider != DEFAULT_PROVIDER)),
@@ -59,37 +56,59 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         help="LLM: simple, multi-hop, structural, contextual. No LLM: ict (a sentence as "
         "query), keywords (salient phrases), heading (section title → its chunks).",
     )
-    # The endpoint inputs the chosen provider reads, starting from the saved ones.
-    reads = get_provider(provider).fields
-    endpoint = dict.fromkeys(reads)
-    columns = iter(st.columns(len(reads))) if reads else iter(())
-    if "local_model" in reads:
-        keys = list(CATALOGUE)
-        chosen = next(columns).selectbox(
-            "Local model",
-            keys,
-            index=keys.index(llm_settings.local_model),
-            key="pairs_local_model",
-            format_func=lambda k: f"{CATALOGUE[k].display}: {CATALOGUE[k].about}",
+    # The writer's controls show only when a chosen kind needs a writer: ict, keywords and
+    # heading come from the text itself.
+    wants_writer = any(needs_writer(k) for k in kinds)
+    provider = DEFAULT_PROVIDER
+    endpoint: dict[str, str | None] = {}
+    if wants_writer:
+        provider = st.radio(
+            "Question writer",
+            names,
+            index=names.index(llm_settings.provider) if llm_settings.provider in names else 0,
+            horizontal=True,
+            key="pairs_provider",
+            help=". ".join(f"{n}: {get_provider(n).help}" for n in names) + ".",
         )
-        endpoint["local_model"] = chosen
-        if why := unavailable_reason(CATALOGUE[chosen]):
-            st.warning(why)
-    if "model" in reads:
-        endpoint["model"] = next(columns).text_input("Model", llm_settings.model, key="pairs_model")
-    if "base_url" in reads:
-        endpoint["base_url"] = (
-            next(columns).text_input(
-                "Base URL (empty = OpenAI)", llm_settings.base_url or "", key="pairs_base_url"
+        # The endpoint inputs the chosen provider reads, starting from the saved ones.
+        reads = get_provider(provider).fields
+        endpoint = dict.fromkeys(reads)
+        columns = iter(st.columns(len(reads))) if reads else iter(())
+        if "local_model" in reads:
+            keys = list(CATALOGUE)
+            chosen = next(columns).selectbox(
+                "Local model",
+                keys,
+                index=keys.index(llm_settings.local_model),
+                key="pairs_local_model",
+                format_func=lambda k: f"{CATALOGUE[k].display}: {CATALOGUE[k].about}",
             )
-            or None
-        )
-    if "api_key_env" in reads:
-        endpoint["api_key_env"] = next(columns).text_input(
-            "API key variable",
-            llm_settings.api_key_env,
-            key="pairs_key_env",
-            help="Name of the environment variable holding the key; the key is never stored.",
+            endpoint["local_model"] = chosen
+            if why := unavailable_reason(CATALOGUE[chosen]):
+                st.warning(why)
+        if "model" in reads:
+            endpoint["model"] = next(columns).text_input(
+                "Model", llm_settings.model, key="pairs_model"
+            )
+        if "base_url" in reads:
+            endpoint["base_url"] = (
+                next(columns).text_input(
+                    "Base URL (empty = OpenAI)", llm_settings.base_url or "", key="pairs_base_url"
+                )
+                or None
+            )
+        if "api_key_env" in reads:
+            endpoint["api_key_env"] = next(columns).text_input(
+                "API key variable",
+                llm_settings.api_key_env,
+                key="pairs_key_env",
+                help="Name of the environment variable holding the key; the key is never stored.",
+            )
+    elif kinds:
+        st.caption(
+            f"{', '.join(kinds)} need{'s' if len(kinds) == 1 else ''} no question writer: "
+            "the queries come from the text "
+            f"itself. Add an LLM kind ({', '.join(writer_kinds())}) to choose a writer."
         )
     g1, g2, g3 = st.columns(3)
     per_chunk = g1.number_input(
@@ -109,14 +128,16 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         defaults.limit_chunks or 0,
         key="pairs_limit",
     )
-    min_score = g3.slider(
-        "Keep judge score ≥",
-        1.0,
-        5.0,
-        FilterSettings().min_judge_score,
-        0.5,
-        key="pairs_min_judge",
-    )
+    min_score = FilterSettings().min_judge_score
+    if wants_writer:  # the judge reads LLM questions only
+        min_score = g3.slider(
+            "Keep judge score ≥",
+            1.0,
+            5.0,
+            FilterSettings().min_judge_score,
+            0.5,
+            key="pairs_min_judge",
+        )
     ict_remove = st.checkbox(
         "Inverse cloze: remove the query sentence from its passage",
         GenerateSettings().ict_remove_sentence,
@@ -125,14 +146,16 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         help="As in the original ICT: the model must find the passage from its context rather "
         "than by matching the very same words.",
     )
-    examples_text = st.text_area(
-        f"Example questions (one per line, up to {MAX_EXAMPLES}; LLM kinds only)",
-        "\n".join(load_examples(ws)),
-        key="pairs_examples",
-        height=110,
-        help="Questions your users really ask, e.g. 'When is the second midterm?'. Every LLM "
-        "prompt shows them so the writer asks in their style; they never become pairs.",
-    )
+    examples_text = None
+    if wants_writer:
+        examples_text = st.text_area(
+            f"Example questions (one per line, up to {MAX_EXAMPLES}; LLM kinds only)",
+            "\n".join(load_examples(ws)),
+            key="pairs_examples",
+            height=110,
+            help="Questions your users really ask, e.g. 'When is the second midterm?'. Every "
+            "LLM prompt shows them so the writer asks in their style; they never become pairs.",
+        )
     write_again = st.checkbox(
         "Write again for chunks that already have questions from this writer",
         False,
@@ -142,7 +165,8 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
     active = list_jobs(ws, kind="generate", active_only=True)
     if st.button("Generate", type="primary", key="pairs_generate", disabled=bool(active)):
         with user_errors("Could not start generation"):
-            save_examples(ws, examples_text.splitlines())
+            if examples_text is not None:  # shown only with an LLM kind
+                save_examples(ws, examples_text.splitlines())
             settings = GenerateSettings(
                 provider=provider,
                 # The provider's model setting is the run's model (a bundled writer or the
@@ -213,23 +237,56 @@ if not all_pairs:
 else:
     st.subheader("Review")
     counts = pairs.status_counts(ws)
-    st.caption(" · ".join(f"{k}: {v}" for k, v in counts.items()))
-    f1, f2, f3, f4 = st.columns(4)
+    # Every status is a pill of its own, lit when it is shown: the filter reads as what it
+    # filters, whatever the width (a multiselect in a narrow column hid chips).
+    f_status = st.pills(
+        "Status",
+        list(pairs.REVIEWABLE),
+        selection_mode="multi",
+        default=list(pairs.REVIEWABLE),
+        format_func=lambda s: f"{s} ({counts.get(s, 0)})",
+        key="pairs_f_status",
+    )
+    f1, f3, f4 = st.columns(3)
     kinds_present = sorted({p["kind"] for p in all_pairs})
     f_kind = f1.multiselect("Kind", kinds_present, key="pairs_f_kind")
-    f_status = f2.multiselect(
-        "Status", list(pairs.REVIEWABLE), default=list(pairs.REVIEWABLE), key="pairs_f_status"
+    f_score = f3.number_input(
+        "Judge score ≥",
+        0.0,
+        5.0,
+        0.0,
+        0.5,
+        key="pairs_f_score",
+        help="LLM questions only: pseudo-queries (ict, keywords, heading) have no judge score.",
     )
-    f_score = f3.number_input("Judge score ≥", 0.0, 5.0, 0.0, 0.5, key="pairs_f_score")
     doc_names = {0: "all documents", **{d.id: d.name for d in documents}}
     f_doc = f4.selectbox("Document", list(doc_names), format_func=doc_names.get, key="pairs_f_doc")
-    shown = pairs.list_pairs(
-        ws,
-        kind=f_kind or None,
-        status=f_status or list(pairs.REVIEWABLE),
-        min_score=f_score or None,
-        document_id=f_doc or None,
+    shown = (
+        pairs.list_pairs(
+            ws,
+            kind=f_kind or None,
+            status=f_status,
+            min_score=f_score or None,
+            document_id=f_doc or None,
+        )
+        if f_status
+        else []
     )
+    st.caption(
+        f"Showing {len(shown)} pair{'' if len(shown) == 1 else 's'} with status "
+        f"{' or '.join(f_status)}."
+        if f_status
+        else "No status chosen: pick one or more above to list pairs."
+    )
+    # A pseudo-query has no judge; a score stored by an older version is not shown.
+    no_judge = set(pseudo_kinds())
+
+    def _judge_cell(p: dict) -> str:
+        """The judge column: the score, or a dash where no judge read the pair (one decimal,
+        1-5, so the text sorts as the number)."""
+        score = None if p["kind"] in no_judge else p["judge_score"]
+        return "—" if score is None else f"{score:.1f}"
+
     table = pd.DataFrame(
         [
             {
@@ -238,7 +295,7 @@ else:
                 "question": p["query"],
                 "kind": p["kind"],
                 "status": p["status"],
-                "score": p["judge_score"],
+                "score": _judge_cell(p),
                 "rank": p["roundtrip_rank"],
                 "split": p["split"],
                 "document": p["document"],
@@ -276,8 +333,10 @@ else:
         column_config={
             "select": st.column_config.CheckboxColumn("✓", help="select for accept/reject"),
             "question": st.column_config.TextColumn("question", width="large"),
-            "score": st.column_config.NumberColumn(
-                "judge", format="%.1f", help="mean of relevance, accuracy, clarity (1-5)"
+            "score": st.column_config.TextColumn(
+                "judge",
+                help="mean of relevance, accuracy, clarity (1-5); — where no judge read the "
+                "pair (pseudo-queries: ict, keywords, heading)",
             ),
             "rank": st.column_config.NumberColumn("round-trip", help="rank of the source chunk"),
             "version": None,
@@ -313,14 +372,24 @@ else:
     if message := st.session_state.pop("pairs_flash", None):
         st.success(message)
 
-    s1, s2 = st.columns([1, 2])
+    s1, s2, s3 = st.columns([1, 1, 1])
     bulk = s1.number_input(
-        "Accept all pending with judge ≥", 1.0, 5.0, 4.0, 0.5, key="pairs_bulk_score"
+        "Accept all pending with judge ≥",
+        1.0,
+        5.0,
+        4.0,
+        0.5,
+        key="pairs_bulk_score",
+        help="Judged LLM questions only: pseudo-queries have no judge score.",
     )
     if s2.button("Bulk accept", key="pairs_bulk_accept"):
         with user_errors("Could not bulk-accept"):
             n = pairs.accept_min_score(ws, float(bulk))
             _done(f"Accepted {n} pending pairs with judge score ≥ {bulk:g}.")
+    if s3.button(f"Accept all pending ({counts['pending']})", key="pairs_accept_all"):
+        with user_errors("Could not accept"):
+            n = pairs.accept_all(ws)
+            _done(f"Accepted {n} pending pairs.")
 
     if shown:
         labels = {p["id"]: f"#{p['id']}: {p['query'][:80]}" for p in shown}
@@ -339,7 +408,10 @@ else:
                 )
                 st.text(chunk["text"])
 
-    dropped = pairs.list_pairs(ws, status="dropped")
+    dropped = [
+        {**p, "judge_score": None if p["kind"] in no_judge else p["judge_score"]}
+        for p in pairs.list_pairs(ws, status="dropped")
+    ]
     with st.expander(f"Dropped by the filters ({len(dropped)})"):
         if dropped:
             st.caption(" · ".join(f"{k}: {v}" for k, v in pairs.drop_reasons(ws).items()))

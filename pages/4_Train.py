@@ -9,7 +9,14 @@ import streamlit as st
 
 from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
-from core.runs import job_for_run, last_checkpoint, list_runs, read_progress
+from core.runs import (
+    SUCCEEDED,
+    get_run,
+    job_for_run,
+    last_checkpoint,
+    list_runs,
+    read_progress,
+)
 from core.settings import defaults_for
 from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
@@ -17,6 +24,7 @@ from core.training.distributed import objective_errors, visible_gpus
 from core.training.jobs import start_training
 from core.training.objectives import describe_objectives, objective_fields
 from core.training.signal import training_signal
+from core.training.trainer import format_seconds
 from ui.errors import user_errors
 from ui.job_panel import job_row
 from ui.state import require_workspace
@@ -44,21 +52,22 @@ if n_train == 0 and not runs:
     st.stop()
 
 
-def _field_input(f: dataclasses.Field, key: str):
-    """A widget for one TrainConfig field, chosen by its type."""
+def _field_input(f: dataclasses.Field, key: str, disabled: bool = False):
+    """A widget for one TrainConfig field, chosen by its type (greyed out when `disabled`)."""
     default = getattr(DEFAULTS, f.name)
     label, help_ = f.name.replace("_", " "), HELP.get(f.name, "")
+    common = {"key": key, "help": help_, "disabled": disabled}
     if isinstance(default, bool):
-        return st.checkbox(label, default, key=key, help=help_)
+        return st.checkbox(label, default, **common)
     if isinstance(default, int):
-        return int(st.number_input(label, value=default, step=1, key=key, help=help_))
+        return int(st.number_input(label, value=default, step=1, **common))
     if isinstance(default, float):
-        return float(st.number_input(label, value=default, format="%g", key=key, help=help_))
+        return float(st.number_input(label, value=default, format="%g", **common))
     if isinstance(default, list):
-        raw = st.text_input(label, ", ".join(map(str, default)), key=key, help=help_)
+        raw = st.text_input(label, ", ".join(map(str, default)), **common)
         items = [x.strip() for x in raw.split(",") if x.strip()]
         return [int(x) for x in items] if all(x.lstrip("-").isdigit() for x in items) else items
-    return st.text_input(label, str(default), key=key, help=help_)
+    return st.text_input(label, str(default), **common)
 
 
 with st.expander("New training run", expanded=not runs):
@@ -183,8 +192,9 @@ with st.expander("New training run", expanded=not runs):
         for name in own:
             extra[name] = _field_input(fields_by_name[name], f"train_f_{name}")
     st.markdown("**Mixture of experts**")
-    for f in dataclasses.fields(MoESettings):
-        extra[f.name] = _field_input(fields_by_name[f.name], f"train_f_{f.name}")
+    for f in dataclasses.fields(MoESettings):  # `moe` first: its settings wait until it is on
+        off = f.name != "moe" and not extra.get("moe")
+        extra[f.name] = _field_input(fields_by_name[f.name], f"train_f_{f.name}", disabled=off)
     final_fit = st.checkbox(
         "Final fit on every document after the run",
         DEFAULTS.final_fit,
@@ -226,10 +236,49 @@ if st.session_state.get("train_view_run") not in run_ids:
 run_id = st.selectbox("Run", run_ids, key="train_view_run")
 
 
+NDCG = "cosine_ndcg@10"
+
+
+def _score(value) -> str:
+    """A validation score for the runs table: a dash where there is none (no validation
+    split, or the run has not finished), never 'None'."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+def finished_line(run: dict) -> str:
+    """What a finished run did: its steps and time, its validation score against the base
+    model's, and where its model is (not the line of the job that trained it, which may be
+    the one-click pipeline gone on to its later stages)."""
+    metrics = json.loads(run["metrics"] or "{}")
+    parts = []
+    if metrics.get("steps") is not None:
+        took = metrics.get("train_seconds")
+        parts.append(f"{metrics['steps']} steps" + (f" in {format_seconds(took)}" if took else ""))
+    if metrics.get("train_loss") is not None:
+        parts.append(f"train loss {metrics['train_loss']:.4f}")
+    tuned = metrics.get("validation", {}).get(NDCG)
+    base_score = metrics.get("validation_base", {}).get(NDCG)
+    if tuned is not None:
+        parts.append(
+            f"validation nDCG@10 {tuned:.3f}"
+            + (
+                f" (base {base_score:.3f}, {tuned - base_score:+.3f})"
+                if base_score is not None
+                else ""
+            )
+        )
+    else:
+        parts.append("no validation split to score it on")
+    return f"Run {run['id']} finished: " + ", ".join(parts) + f". Model: {run['model_path']}"
+
+
 @st.fragment(run_every=2.0)
 def live(run_id: str) -> None:
+    run = get_run(ws, run_id)
     job = job_for_run(ws, run_id)
-    if job:
+    if run and run["status"] == SUCCEEDED:
+        st.success(finished_line(run))
+    elif job:
         ckpt = last_checkpoint(ws.run_dir(run_id))
         resume = f"Resume from {ckpt.name}" if ckpt else "Restart"
         with user_errors("Could not cancel or resume"):
@@ -266,8 +315,8 @@ for r in runs:
             "base": r["base_model"],
             "objective": r["loss"],
             "status": r["status"],
-            "val nDCG@10 base": base_val.get("cosine_ndcg@10"),
-            "val nDCG@10 tuned": val.get("cosine_ndcg@10"),
+            "val nDCG@10 base": _score(base_val.get(NDCG)),
+            "val nDCG@10 tuned": _score(val.get(NDCG)),
             "model": r["model_path"] or "",
         }
     )

@@ -90,3 +90,99 @@ def test_a_password_guards_every_page(ws, monkeypatch):
     assert not at.exception
     assert at.session_state["auth_ok"] is True
     assert at.sidebar.text_input(key="sidebar_workspace_input").value == str(ws.root)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wrong_passwords_wait_longer_and_longer_after_three():
+    from core.access import LoginThrottle
+
+    clock = _Clock()
+    throttle = LoginThrottle(free=3, base_s=1.0, max_s=8.0, clock=clock)
+    me = ["session:a", "address:203.0.113.7"]
+    assert [throttle.failed(*me) for _ in range(3)] == [0.0, 0.0, 1.0]  # the 3rd costs 1 s
+    assert throttle.wait_s(*me) == 1.0
+    clock.now += 0.5
+    assert throttle.wait_s(*me) == 0.5  # an attempt now is refused unheard
+    clock.now += 0.5
+    assert throttle.wait_s(*me) == 0.0
+    waits = []
+    for _ in range(5):
+        waits.append(throttle.failed(*me))
+        clock.now += waits[-1]
+    assert waits == [2.0, 4.0, 8.0, 8.0, 8.0]  # doubling, capped
+    # Another session from the same address waits as long; another address does not.
+    assert throttle.wait_s("session:b", "address:203.0.113.7") == 0.0  # the last wait passed
+    throttle.failed(*me)
+    assert throttle.wait_s("session:b", "address:203.0.113.7") == 8.0
+    assert throttle.wait_s("session:a", "address:198.51.100.2") == 8.0
+    assert throttle.wait_s("session:b", "address:198.51.100.2") == 0.0
+    # The right password clears its keys.
+    clock.now += 8
+    throttle.succeeded(*me)
+    assert throttle.failed(*me) == 0.0
+
+
+def test_the_throttle_forgets_old_failures_and_keeps_few_keys():
+    from core.access import LoginThrottle
+
+    clock = _Clock()
+    throttle = LoginThrottle(free=1, forget_after_s=60, max_keys=3, clock=clock)
+    throttle.failed("session:old")
+    clock.now += 61
+    throttle.failed("session:new")
+    assert throttle.wait_s("session:old") == 0.0
+    for i in range(5):
+        clock.now += 0.1
+        throttle.failed(f"address:10.0.0.{i}")
+    assert len(throttle._failures) <= 3
+    assert throttle.wait_s("address:10.0.0.4") > 0  # the newest are kept
+
+
+def test_client_keys_name_the_session_and_both_addresses():
+    from core.access import client_keys
+
+    assert client_keys("s1") == ["session:s1"]
+    proxied = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1", "Host": "studio"}
+    assert client_keys("s1", proxied, None) == ["session:s1", "address:203.0.113.7"]
+    # Reached directly: a forged header does not shed the connection's own address.
+    assert client_keys("s1", {"x-forwarded-for": "1.2.3.4"}, "198.51.100.2") == [
+        "session:s1",
+        "address:1.2.3.4",
+        "address:198.51.100.2",
+    ]
+    assert client_keys("s1", {}, "198.51.100.2") == ["session:s1", "address:198.51.100.2"]
+
+
+def test_the_password_gate_slows_repeated_failures(ws, monkeypatch):
+    from core import access
+
+    clock = _Clock()
+    monkeypatch.setattr(access, "LOGIN_THROTTLE", access.LoginThrottle(clock=clock))
+    monkeypatch.setenv("EMBSTUDIO_PASSWORD", "s3cret-pass")
+    monkeypatch.setenv("EMBSTUDIO_WORKSPACE", str(ws.root))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+
+    def attempt(password: str) -> str:
+        at.text_input(key="auth_password").set_value(password)
+        at.button[0].click().run()
+        assert not at.exception
+        return " ".join(e.value for e in at.error)
+
+    assert attempt("wrong") == "Wrong password."
+    assert attempt("wrong") == "Wrong password."
+    assert attempt("wrong") == "Wrong password. Try again in 1 s."
+    # Too soon: even the right password is not looked at.
+    assert attempt("s3cret-pass").startswith("Too many wrong passwords: the next attempt is")
+    assert "auth_ok" not in at.session_state
+    clock.now += 1
+    assert attempt("wrong") == "Wrong password. Try again in 2 s."
+    clock.now += 2
+    attempt("s3cret-pass")
+    assert at.session_state["auth_ok"] is True

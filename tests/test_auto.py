@@ -84,6 +84,19 @@ def test_progress_line_names_the_stage_counts_and_eta(monkeypatch):
     assert total == 6 * 1000 and step == 4 * 1000 + 625
 
 
+def test_a_progress_line_shows_one_estimate(monkeypatch):
+    """The trainer's own "ETA" of its fit gives way to the stage's estimate: never both."""
+    ctx = _Ctx()
+    stage = StageProgress(ctx, STAGES.index("train"))  # type: ignore[arg-type]
+    clock = iter([100.0, 110.0])
+    monkeypatch.setattr("core.auto.time.monotonic", lambda: next(clock))
+    stage.progress(1, 8, "step 1/8, loss 0.4213, ETA 1m10s")  # no stage rate yet: the trainer's
+    stage.progress(2, 8, "step 2/8, loss 0.3120, ETA 5m31s")
+    lines = [m for _, _, m in ctx.calls]
+    assert lines[0] == "stage 5/6 train: step 1/8, loss 0.4213, ETA 1m10s"
+    assert lines[1] == "stage 5/6 train: step 2/8, loss 0.3120 · about 1m00s left in this stage"
+
+
 def test_cli_auto_refuses_what_it_cannot_run(tmp_path, capsys):
     ws = Workspace.create(tmp_path / "ws")
     assert main(["auto", str(ws.root)]) == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
+import secrets
 
 import streamlit as st
 
+from core import access
 from core.access import AUTH_ENV, configured_password, password_matches
 from ui.state import secrets_or_none
 
@@ -26,10 +29,35 @@ def require_login() -> None:
     with st.form("auth_form"):
         given = st.text_input("Password", type="password", key="auth_password")
         submitted = st.form_submit_button("Enter")
-    if submitted and password_matches(given, expected):
+    if submitted:
+        _attempt(given, expected)
+    st.stop()
+
+
+def _attempt(given: str, expected: str) -> None:
+    """One password attempt, slowed down after repeated failures (core/access.py)."""
+    throttle = access.LOGIN_THROTTLE
+    keys = _client_keys()
+    if wait := throttle.wait_s(*keys):
+        st.error(
+            f"Too many wrong passwords: the next attempt is heard in {math.ceil(wait)} s "
+            "(it was not checked)."
+        )
+        return
+    if password_matches(given, expected):
+        throttle.succeeded(*keys)
         st.session_state.auth_ok = True
         st.session_state.pop("auth_password", None)
         st.rerun()
-    if submitted:
-        st.error("Wrong password.")
-    st.stop()
+    wait = throttle.failed(*keys)
+    st.error("Wrong password." + (f" Try again in {math.ceil(wait)} s." if wait else ""))
+
+
+def _client_keys() -> list[str]:
+    """This session's key and its client's addresses (core.access.client_keys)."""
+    session = st.session_state.setdefault("auth_session_key", secrets.token_hex(16))
+    try:
+        headers, peer = dict(st.context.headers), st.context.ip_address
+    except Exception:  # no request context (bare runs, tests)
+        headers, peer = {}, None
+    return access.client_keys(session, headers, peer)

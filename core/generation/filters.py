@@ -12,7 +12,8 @@ Applied in this order, each only to candidates still alive (so a pair has one dr
    chunk, from the round-trip embeddings) is stored either way.
 4. `duplicate`: cosine >= 0.9 to a question kept earlier (this run or a previous one).
 5. `judge`: relevance, accuracy, clarity 1-5 and their mean; dropped below the keep threshold.
-   The LLM judge asks a capable endpoint; `heuristic_judge` scores without an LLM (embedding
+   LLM questions only: pseudo-queries are the text's own words and get no judge score. The
+   LLM judge asks a capable endpoint; `heuristic_judge` scores without an LLM (embedding
    similarity, word support in the passage, form) and is the default for the 135M local model,
    whose own ratings would be noise.
 Every drop reason reads "<filter>: detail"; the prefix is what reports count.
@@ -534,10 +535,12 @@ def _judge(
             if err:
                 c.notes.append(f"LLM judge failed ({err[:80]}), heuristic used")
     index = {cid: i for i, cid in enumerate(ctx.chunk_ids)}
-    # Every pair gets scores, dropped ones too, so the review table can sort all of them;
-    # the heuristic is cheap, the LLM judge is spent on survivors only.
+    # Every LLM question gets scores, dropped ones too, so the review table can sort all of
+    # them; the heuristic is cheap, the LLM judge is spent on survivors only. Pseudo-queries
+    # (a sentence, keywords, a heading of the text itself) are not judged: no judge reads them,
+    # so they carry no judge score and the keep threshold does not apply to them.
     for row, c in enumerate(candidates):
-        if c.judge is None:
+        if c.judge is None and c.is_llm:
             text = " ".join(ctx.passages.get(p, "") for p in c.positives)
             rows = [index[p] for p in c.positives if p in index]
             cos = max(float(q_emb[row] @ ctx.chunk_emb[r]) for r in rows) if rows else 0.0

@@ -80,7 +80,7 @@ class GenerateSettings:
     limit_chunks: only the first N chunks (document order); None = all.
     chunk_ids: only these chunks (applied before limit_chunks); None = all.
     judge: 'auto' (LLM judge for a writer that answers JSON, heuristic otherwise), 'llm',
-    'heuristic' or 'none'. Pseudo-queries are always judged heuristically.
+    'heuristic' or 'none'. Pseudo-queries are not judged (they carry no judge score).
     ict_remove_sentence: inverse cloze positives without the query sentence.
     base_model: the embedding model of the round-trip and duplicate filters.
     batch_chunks: chunks per committed batch (a served writer's batches hold at least

@@ -51,9 +51,9 @@ def upload_documents(page: Page, paths: list[Path]) -> None:
 
 def generate_and_accept_pairs(page: Page, llm_url: str) -> None:
     goto_page(page, "2 Pairs")
+    set_multiselect(page, "Kinds", ["simple"])  # an LLM kind: the writer's controls show
     page.get_by_role("radiogroup", name="Question writer").get_by_text("openai").click()
     set_text(page, "Base URL (empty = OpenAI)", llm_url)
-    set_multiselect(page, "Kinds", ["simple"])
     set_number(page, "Per chunk (0 = defaults)", 1)
     shot(page, "03-pairs-generate")
     click_button(page, "Generate", exact=True)

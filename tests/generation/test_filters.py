@@ -118,6 +118,29 @@ def test_heuristic_judge_scores_supported_questions_higher():
     assert g["accuracy"] > b["accuracy"] and g["relevance"] > b["relevance"]
 
 
+def test_pseudo_queries_get_no_judge_score():
+    """No judge reads an inverse-cloze sentence, keywords or a heading: they carry no score
+    (the review table shows none) and the keep threshold does not drop them."""
+    kinds = ("simple", "ict", "keywords", "heading")
+    cands = [Candidate("References must always be valid.", k, 0, [0], "t") for k in kinds]
+    q_emb = np.tile(np.array([[0.0, 1.0]], dtype=np.float32), (len(cands), 1))
+    ctx = filters.FilterContext(
+        embedder=None,
+        chunk_ids=[0],
+        chunk_emb=np.array([[0.6, 0.8]], dtype=np.float32),
+        passages={0: PASSAGE},
+        phrases=(),
+        dedup=None,
+        writer=None,
+        prompts_dir=None,
+        examples=(),
+    )
+    filters._judge(cands, q_emb, FilterSettings(min_judge_score=5.0), "auto", ctx)
+    llm, *pseudo = cands
+    assert llm.judge is not None and llm.dropped and llm.reason.startswith("judge: score")
+    assert all(c.judge is None and c.judge_score is None and not c.dropped for c in pseudo)
+
+
 class _ScriptedWriter:
     """A question writer that answers from a script (what a junk-prone small model says)."""
 

@@ -96,3 +96,69 @@ def test_devices_field_only_with_several_gpus_and_refusals_said_before_start(ws,
     assert not at.error
     at.selectbox(key="train_loss").set_value("soft").run()
     assert any("loss 'soft' cannot train on 2 devices" in e.value for e in at.error)
+
+
+def _finished_run(ws, run_id: str, metrics: dict) -> None:
+    """A run the one-click pipeline trained and finished, the pipeline since gone on to its
+    evaluate stage (its job's line says so)."""
+    from core import runs
+    from core.store import now_iso
+
+    runs.record_run(ws, run_id, {"base_model": "m", "loss": "mnrl"})
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, kind, status, params, run_id, created_at, message, progress)"
+            " VALUES ('auto-1', 'auto', 'running', '{}', NULL, ?, ?, 0.9)",
+            (now_iso(), "stage 6/6 evaluate: scoring 23 queries"),
+        )
+    runs.claim_run(ws, run_id, "auto-1")
+    model = runs.folder(ws, run_id).model
+    model.mkdir(parents=True)
+    (model / "modules.json").write_text("[]")
+    runs.finish_run(ws, run_id, metrics)
+
+
+def test_a_finished_run_says_it_finished_with_its_result(ws, monkeypatch):
+    monkeypatch.setattr("core.jobs.pid_alive", lambda pid: True)  # the pipeline goes on
+    _finished_run(
+        ws,
+        "r-split",
+        {
+            "steps": 120,
+            "train_seconds": 331.0,
+            "train_loss": 0.2312,
+            "validation": {"cosine_ndcg@10": 0.8124},
+            "validation_base": {"cosine_ndcg@10": 0.7901},
+        },
+    )
+    at = _app(ws).run()
+    assert not at.exception
+    lines = [e.value for e in (*at.success, *at.caption, *at.info)]
+    assert (
+        "Run r-split finished: 120 steps in 5m31s, train loss 0.2312, validation nDCG@10 "
+        "0.812 (base 0.790, +0.022). Model: runs/r-split/model"
+    ) in lines
+    assert not any("evaluate" in line for line in lines)
+    assert not at.get("progress")
+
+
+def test_the_runs_table_shows_a_dash_for_a_missing_score(ws):
+    _finished_run(ws, "r-noval", {"steps": 4, "train_loss": 0.5})  # no validation split
+    at = _app(ws).run()
+    assert not at.exception
+    row = at.dataframe[-1].value.iloc[0]  # the runs table
+    assert row["val nDCG@10 base"] == "—" and row["val nDCG@10 tuned"] == "—"
+    assert any("no validation split to score it on" in s.value for s in at.success)
+
+
+def test_moe_settings_wait_until_moe_is_on(ws):
+    _finished_run(ws, "r-1", {"steps": 4})  # a run: the page offers a new one
+    at = _app(ws).run()
+    assert not at.exception
+    moe_settings = ("train_f_moe_num_experts", "train_f_moe_aux_weight")
+    assert all(at.number_input(key=k).disabled for k in moe_settings)
+    assert at.text_input(key="train_f_moe_layers").disabled
+    at.checkbox(key="train_f_moe").check().run()
+    assert not at.exception
+    assert not any(at.number_input(key=k).disabled for k in moe_settings)
+    assert not at.text_input(key="train_f_moe_layers").disabled
