@@ -89,13 +89,21 @@ def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) ->
     domain, seconds["evaluate"] = cli(
         ["evaluate", str(ws), "--run", shipped, "--beir", str(beir), "--group", group]
     )
+    by_label = {m["label"]: m["metrics"] for m in domain["models"]}
     row = {
         "variant": name,
         "docs": str(docs),
         "shipped_run": shipped,
-        "base": domain["models"][0]["metrics"],
-        "tuned": domain["models"][-1]["metrics"],
+        "base": by_label["base"],
+        "tuned": by_label[shipped],
+        "bm25": by_label.get("bm25"),
+        "base+bm25": by_label.get("base+bm25"),
+        "tuned+bm25": by_label.get(f"{shipped}+bm25"),
+        "hybrid_weight": next(
+            (m["weight"] for m in domain["models"] if m["label"] == f"{shipped}+bm25"), None
+        ),
         "comparison": domain["comparison"],
+        "reference_comparison": domain.get("reference_comparison"),
         "written": out["generate"].get("kept", 0) + out["generate"].get("dropped", 0),
         "kept": out["generate"].get("kept", 0),
         "dropped_by_reason": out["generate"].get("dropped_by_reason"),
@@ -107,8 +115,12 @@ def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) ->
         general, seconds["scifact"] = cli(
             ["evaluate", str(ws), "--run", shipped, "--beir", str(DATA / "scifact")]
         )
-        row["scifact_base"] = general["models"][0]["metrics"]["NDCG@10"]
-        row["scifact_tuned"] = general["models"][-1]["metrics"]["NDCG@10"]
+        general_by = {m["label"]: m["metrics"]["NDCG@10"] for m in general["models"]}
+        row["scifact_base"] = general_by["base"]
+        row["scifact_tuned"] = general_by[shipped]
+        row["scifact_bm25"] = general_by.get("bm25")
+        row["scifact_base+bm25"] = general_by.get("base+bm25")
+        row["scifact_tuned+bm25"] = general_by.get(f"{shipped}+bm25")
     return row
 
 
@@ -126,28 +138,44 @@ def _steps(ws: Path, run_id: str) -> int:
 
 
 def table(rows: list[dict]) -> str:
+    """One line per retriever a user could have (base, BM25, base + BM25) and per variant
+    (the tuned model, and fused with BM25 at its recipe), on the same questions."""
     head = (
-        "| variant | R@1 | R@3 | R@10 | nDCG@10 | p | written | kept | trained | steps | "
+        "| retriever | R@1 | R@3 | R@10 | nDCG@10 | p | written | kept | trained | steps | "
         "SciFact nDCG@10 | generate s | mine s | train s | evaluate s |"
     )
     lines = [head, _rule(head)]
-    base = rows[0]["base"]
-    lines.append(
-        f"| base all-MiniLM-L6-v2 | {base['Recall@1']:.3f} | {base['Recall@3']:.3f} | "
-        f"{base['Recall@10']:.3f} | {base['NDCG@10']:.3f} | | | | | | "
-        f"{_fmt(rows[0].get('scifact_base'))} | | | | |"
-    )
+    first = rows[0]
+    for label, key in (
+        ("base all-MiniLM-L6-v2", "base"),
+        ("BM25 (bm25s)", "bm25"),
+        ("base + BM25 (min-max, weight 0.5)", "base+bm25"),
+    ):
+        if first.get(key):
+            lines.append(_line(label, first[key], first.get(f"scifact_{key}")))
     for r in rows:
-        t, s = r["tuned"], r["seconds"]
+        s = r["seconds"]
         p = r["comparison"]["significance"]["p_value"]
-        lines.append(
-            f"| {r['variant']} | {t['Recall@1']:.3f} | {t['Recall@3']:.3f} | "
-            f"{t['Recall@10']:.3f} | {t['NDCG@10']:.3f} | {p:.3g} | {r['written']} | "
-            f"{r['kept']} | {r['trained']} | {r['steps']} | {_fmt(r.get('scifact_tuned'))} | "
-            f"{s.get('generate', '')} | {s.get('mine', '')} | {s.get('train', '')} | "
-            f"{s.get('evaluate', '')} |"
-        )
+        run = [f"{p:.3g}", r["written"], r["kept"], r["trained"], r["steps"]]
+        times = [s.get(k, "") for k in ("generate", "mine", "train", "evaluate")]
+        lines.append(_line(r["variant"], r["tuned"], r.get("scifact_tuned"), run, times))
+        if r.get("tuned+bm25"):
+            label = f"{r['variant']} + BM25 (weight {r.get('hybrid_weight')})"
+            lines.append(_line(label, r["tuned+bm25"], r.get("scifact_tuned+bm25")))
     return "\n".join(lines)
+
+
+def _line(
+    label: str, m: dict, scifact: float | None, run: list | None = None, times: list | None = None
+) -> str:
+    cells = [
+        label,
+        *(f"{m[k]:.3f}" for k in ("Recall@1", "Recall@3", "Recall@10", "NDCG@10")),
+        *(run or [""] * 5),
+        _fmt(scifact),
+        *(times or [""] * 4),
+    ]
+    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def _rule(head: str) -> str:
