@@ -1,0 +1,118 @@
+"""Choosing a run's fusion weight without test questions.
+
+The candidates are `WEIGHT_GRID` (the dense model's share). The rule scores each on the
+workspace's validation split (documents the run never trained on) with the run fused with
+bm25, and keeps the best, ties going to the even mix. An inverse-cloze query is a sentence of
+its own passage, which keyword search finds trivially, so before scoring every query that is
+a verbatim sentence of its positive is cut out of that passage (`cut_query_sentences`); real
+or LLM questions are scored as they are. With fewer than `MIN_QUERIES` validation questions
+the rule keeps the fixed even mix. Measured against the best weight in hindsight on real
+questions in bench/RESULTS_hybrid.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from core.evaluation.compare import SetRetrievers, run_spec
+from core.evaluation.datasets import DatasetError, EvalSet, workspace_set
+from core.evaluation.metrics import evaluate
+from core.retrieval.base import Hits
+from core.retrieval.fusion import DEFAULT_WEIGHT, FUSION_DEPTH, FusionMethod, fuse_hits
+from core.retrieval.recipe import Recipe
+from core.store import Workspace
+
+WEIGHT_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+MIN_QUERIES = 30  # fewer validation questions than this: too noisy to move off the even mix
+METRIC = "NDCG@10"
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def cut_query_sentences(evalset: EvalSet) -> tuple[EvalSet, int]:
+    """The set with every query that appears verbatim in one of its relevant passages cut out
+    of that passage; and how many were cut."""
+    corpus = {d: dict(doc) for d, doc in evalset.corpus.items()}
+    cut = 0
+    for qid, query in evalset.queries.items():
+        needle = _squash(query)
+        for doc_id in evalset.qrels.get(qid, {}):
+            doc = corpus.get(doc_id)
+            if doc is None or not needle:
+                continue
+            text = _squash(doc.get("text", ""))
+            if needle in text:
+                doc["text"] = _squash(text.replace(needle, " "))
+                cut += 1
+    # Cut passages are not the workspace's chunks: their embeddings get a cache space of their own.
+    config = {**evalset.config, "space": "chunk-cut"}
+    return replace(evalset, corpus=corpus, config=config, name=f"{evalset.name} (cut)"), cut
+
+
+def weight_curve(
+    evalset: EvalSet,
+    retrievers: SetRetrievers,
+    dense_hits: Hits,
+    bm25_hits: Hits,
+    method: FusionMethod = "minmax",
+    grid: tuple[float, ...] = WEIGHT_GRID,
+) -> dict[float, float]:
+    """nDCG@10 of the dense model fused with bm25 at each weight of `grid`."""
+    from core.retrieval.base import to_results
+
+    query_ids, doc_ids = list(evalset.queries), list(evalset.corpus)
+    out = {}
+    for weight in grid:
+        fused = fuse_hits(dense_hits, bm25_hits, weight, method, FUSION_DEPTH)
+        metrics = evaluate(evalset.qrels, to_results(query_ids, doc_ids, fused))
+        out[weight] = metrics.aggregate[METRIC]
+    return out
+
+
+def best_weight(curve: dict[float, float]) -> float:
+    """The weight with the best score; ties go to the one nearest the even mix."""
+    return max(curve, key=lambda w: (round(curve[w], 6), -abs(w - DEFAULT_WEIGHT)))
+
+
+def set_hits(evalset: EvalSet, retrievers: SetRetrievers, spec: Any) -> tuple[Hits, Hits]:
+    """The dense model's and bm25's hits on every query of the set, at the fusion depth."""
+    from core.evaluation.search import query_groups_of
+
+    query_ids = list(evalset.queries)
+    texts = [evalset.queries[q] for q in query_ids]
+    groups = query_groups_of(evalset, query_ids)
+    dense = retrievers.of(spec).search(texts, FUSION_DEPTH, groups)
+    keyword = retrievers.bm25().search(texts, FUSION_DEPTH, groups)
+    return dense, keyword
+
+
+def choose_recipe(ws: Workspace, run_id: str, method: FusionMethod = "minmax") -> Recipe:
+    """The recipe of run `run_id` by the rule of the module docstring."""
+    try:
+        evalset = workspace_set(ws, "validation")
+    except DatasetError:
+        return Recipe(method=method, rule="fixed (no validation questions)")
+    if len(evalset.queries) < MIN_QUERIES:
+        return Recipe(
+            method=method,
+            rule=f"fixed ({len(evalset.queries)} validation questions < {MIN_QUERIES})",
+        )
+    evalset, cut = cut_query_sentences(evalset)
+    retrievers = SetRetrievers(evalset, ws)
+    dense, keyword = set_hits(evalset, retrievers, run_spec(ws, run_id))
+    curve = weight_curve(evalset, retrievers, dense, keyword, method)
+    weight = best_weight(curve)
+    return Recipe(
+        method=method,
+        weight=weight,
+        rule=(
+            f"validation: best of {len(WEIGHT_GRID)} weights on {len(evalset.queries)} "
+            f"validation questions ({cut} cut out of their passage)"
+        ),
+        measured={f"{w:.1f}": {METRIC: round(v, 4)} for w, v in curve.items()},
+        measured_on=evalset.name,
+    )
