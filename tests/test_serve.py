@@ -222,3 +222,39 @@ def test_token_arrays_get_a_400_naming_the_client_setting():
     with pytest.raises(ApiError) as err:
         parse_request({"model": "m", "input": [[101, 2054], [2129]]}, "m", ServeSettings())
     assert err.value.status == 400 and "check_embedding_ctx_length=False" in err.value.message
+
+
+def test_the_readme_hybrid_snippet_runs_against_embstudio_serve(exported):
+    """The README's LangChain hybrid (the served model fused with BM25) as a user runs it."""
+    readme = (REPO / "README.md").read_text()
+    snippet = readme.split("<!-- hybrid-langchain -->\n```python\n", 1)[1].split("```", 1)[0]
+    _, info = exported
+    port = free_port()
+    env = {**os.environ, "EMBSTUDIO_API_KEY": "KEY", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-c", CLI, "serve", f"{info['path']}/onnx"),
+            *("--port", str(port), "--model-name", "RUN"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, ok = time.time() + 240, False  # generous: CPU-starved CI
+        while time.time() < deadline and proc.poll() is None and not ok:
+            try:
+                headers = {"Authorization": "Bearer KEY"}
+                ok = httpx.get(f"http://127.0.0.1:{port}/health", headers=headers).is_success
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert ok, "the service did not come up"
+        scope: dict = {}
+        exec(snippet.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), scope)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert scope["hits"][0].page_content.startswith("The midterm exam")
+    assert len(scope["hits"]) == 3

@@ -48,9 +48,7 @@ def cut_query_sentences(evalset: EvalSet) -> tuple[EvalSet, int]:
             if needle in text:
                 doc["text"] = _squash(text.replace(needle, " "))
                 cut += 1
-    # Cut passages are not the workspace's chunks: their embeddings get a cache space of their own.
-    config = {**evalset.config, "space": "chunk-cut"}
-    return replace(evalset, corpus=corpus, config=config, name=f"{evalset.name} (cut)"), cut
+    return replace(evalset, corpus=corpus, name=f"{evalset.name} (cut)"), cut
 
 
 def weight_curve(

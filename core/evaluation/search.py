@@ -49,10 +49,8 @@ def query_groups_of(evalset: EvalSet, query_ids: Sequence[str]) -> list[str | No
 
 
 def _space(evalset: EvalSet) -> str:
-    """The embedding cache space of the set's corpus: its own when the set names one, the
-    workspace's chunks, or the BEIR folder's."""
-    if evalset.config.get("space"):
-        return str(evalset.config["space"])
+    """The embedding cache space of the set's corpus: the workspace's chunks or the BEIR
+    folder's."""
     folder = evalset.config.get("folder")
     if evalset.config.get("source") == "workspace" or not folder:
         return CHUNK_SPACE

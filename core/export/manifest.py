@@ -24,7 +24,9 @@ class OnnxManifest:
 
     precision: "fp32" or "int8"; input_names: graph inputs in tokenizer naming; dim: embedding
     size; max_seq_length: tokens per text the model was trained for (specials included);
-    source: the model folder exported; base_model / run_id: provenance when known.
+    source: the model folder exported; base_model / run_id: provenance when known;
+    retrieval: how to search with the model (core/export/hybrid.py `recommendation`: the
+    fusion with keyword search, its weight and the table it was measured on).
     """
 
     precision: str
@@ -38,6 +40,7 @@ class OnnxManifest:
     base_model: str = ""
     run_id: str = ""
     created_at: float = field(default_factory=time.time)
+    retrieval: dict = field(default_factory=dict)
 
     def write(self, folder: Path) -> None:
         (Path(folder) / MANIFEST).write_text(json.dumps(asdict(self), indent=2) + "\n")

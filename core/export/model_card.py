@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.export.hybrid import card_section
 from core.store import Workspace
 
 # Settings shown in the card (TrainConfig fields), in this order, when the run recorded them.
@@ -126,6 +127,7 @@ def build_model_card(
     run_row: dict[str, Any] | None = None,
     dim: int | None = None,
     max_seq_length: int | None = None,
+    retrieval: dict[str, Any] | None = None,
 ) -> str:
     """Markdown text of the card. `parity` maps a format name to ParityResult.to_dict()."""
     config = _read_json(run_dir / "config.json") if run_dir else {}
@@ -182,6 +184,8 @@ def build_model_card(
     lines += ["| format | texts | mean | min | required mean |", "|---|---|---|---|---|"]
     for fmt, p in parity.items():
         lines.append(f"| {fmt} | {p['n']} | {p['mean']:.5f} | {p['min']:.4f} | {p['threshold']} |")
+    if retrieval:
+        lines += ["", *card_section(retrieval, run_id)]
     lines += [
         "",
         "## Use",

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from core import runs
+from core.export.hybrid import recommendation
+from core.export.manifest import OnnxManifest
 from core.export.model_card import build_model_card
 from core.export.parity import DEFAULT_N_TEXTS, check_parity, sample_texts
 from core.store import Workspace, now_iso
@@ -88,6 +90,11 @@ def export_run(
             speed[fmt] = p["texts_per_s"]
 
         step(total - 2, "writing the model card")
+        advice = recommendation(ws, run_id)
+        for fmt in parity:
+            fmt_manifest = OnnxManifest.read(partial / FORMAT_DIRS[fmt])
+            fmt_manifest.retrieval = advice
+            fmt_manifest.write(partial / FORMAT_DIRS[fmt])
         card = build_model_card(
             run_id=run_id,
             base_model=base_model,
@@ -98,6 +105,7 @@ def export_run(
             run_row=row,
             dim=manifest.dim,
             max_seq_length=manifest.max_seq_length,
+            retrieval=advice,
         )
         (partial / "README.md").write_text(card)
         for fmt in parity:
@@ -122,6 +130,7 @@ def export_run(
             "speed_texts_per_s": {k: round(v, 2) for k, v in speed.items()},
             "speed_vs_torch": {k: round(v / speed["torch"], 2) for k, v in speed.items()},
             "int8": int8_note,
+            "retrieval": advice,
         }
         (partial / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n")
         partial.rename(final)
