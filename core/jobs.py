@@ -5,9 +5,9 @@ itself running, beats a heartbeat, reports progress through `JobContext.progress
 succeeded, failed or cancelled. A page reload, another tab or the CLI all read the same rows.
 Cancel sends SIGTERM: the handler sets a flag and the job stops at its next progress call
 (training saves a checkpoint first); a job asked to stop ends cancelled even when it stops
-through an error, and a job cancelled while queued never starts. A worker that dies without a word is found by
-`refresh_stale` (dead pid or a heartbeat older than `STALE_AFTER_S`) and marked failed with
-the last lines of its log.
+through an error, and a job cancelled while queued never starts. A worker that dies without a
+word is found by `refresh_stale` (dead pid or a heartbeat older than `STALE_AFTER_S`) and
+marked failed with the last lines of its log.
 
 Handlers are registered by import path in `HANDLERS` so that listing jobs never imports torch.
 """

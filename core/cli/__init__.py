@@ -2,8 +2,9 @@
 
 Every command takes the workspace folder first, prints progress to stderr and, with `--json`,
 one JSON object to stdout. Exit status 0 on success; otherwise non-zero with a one-line reason
-on stderr and nothing on stdout. Each command lives in its own module listed in `COMMAND_MODULES`, which exposes
-`register(subparsers)` adding a parser whose `func(args) -> int` runs it.
+on stderr and nothing on stdout. Each command lives in its own module listed in
+`COMMAND_MODULES`, which exposes `register(subparsers)` adding a parser whose `func(args) -> int`
+runs it.
 """
 
 from __future__ import annotations

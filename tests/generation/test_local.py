@@ -46,7 +46,7 @@ def test_local_model_writes_questions_for_real_passages():
 
 @pytest.mark.skipif(
     QWEN_MISSING is not None,
-    reason=f"the optional writer is not installed (`make setup-writer` installs it): {QWEN_MISSING}",
+    reason=f"optional writer not installed (`make setup-writer` installs it): {QWEN_MISSING}",
 )
 def test_bundled_qwen_loads_offline_from_its_packages_and_writes_questions(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
