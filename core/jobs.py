@@ -4,9 +4,10 @@
 itself running, beats a heartbeat, reports progress through `JobContext.progress`, and ends as
 succeeded, failed or cancelled. A page reload, another tab or the CLI all read the same rows.
 Cancel sends SIGTERM: the handler sets a flag and the job stops at its next progress call
-(training saves a checkpoint first). A worker that dies without a word is found by
-`refresh_stale` (dead pid or a heartbeat older than `STALE_AFTER_S`) and marked failed with
-the last lines of its log.
+(training saves a checkpoint first); a job asked to stop ends cancelled even when it stops
+through an error, and a job cancelled while queued never starts. A worker that dies without a
+word is found by `refresh_stale` (dead pid or a heartbeat older than `STALE_AFTER_S`) and
+marked failed with the last lines of its log.
 
 Handlers are registered by import path in `HANDLERS` so that listing jobs never imports torch.
 """
@@ -47,22 +48,22 @@ def register_handler(kind: str, target: str) -> None:
     HANDLERS[kind] = target
 
 
+# Engine modules register their job kinds when imported; listed here so a worker finds them.
+# Each is part of the product: a missing or renamed one is an import error, not job kinds that
+# quietly become "unknown".
+HANDLER_MODULES = (
+    "core.generation.jobs",
+    "core.mining",
+    "core.training.jobs",
+    "core.evaluation.jobs",
+    "core.export.jobs",
+    "core.auto",
+)
+
+
 def _load_handlers_from_modules() -> None:
-    # Engine modules register their job kinds when imported; listed here so a worker finds them.
-    for module in (
-        "core.generation.jobs",
-        "core.mining",
-        "core.training.jobs",
-        "core.evaluation.jobs",
-        "core.export.jobs",
-        "core.auto",
-    ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that part of the engine is not there (yet)
-            raise
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
 
 
 class JobError(Exception):
@@ -387,14 +388,22 @@ def run_worker(ws: Workspace, job_id: str) -> str:
     def on_sigterm(signum, frame):
         ctx._cancel.set()
 
+    previous_sigterm = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)
+        previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
     with ws.connect() as conn:
-        conn.execute(
+        # Only a job still queued starts: a cancel recorded since the read above stands.
+        started = conn.execute(
             "UPDATE jobs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?"
-            " WHERE id = ?",
+            " WHERE id = ? AND status = 'queued'",
             (os.getpid(), now_iso(), time.time(), job_id),
-        )
+        ).rowcount
+    if not started:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        logger.removeHandler(handler)
+        handler.close()
+        return get_job(ws, job_id)["status"]
     stop_beat = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ws, job_id, stop_beat), daemon=True)
     beat.start()
@@ -405,8 +414,14 @@ def run_worker(ws: Workspace, job_id: str) -> str:
         logger.info("job cancelled")
         _finish(ws, job_id, "cancelled", error="cancelled by the user")
     except BaseException as exc:
-        logger.error("job failed: %s\n%s", exc, traceback.format_exc())
-        _finish(ws, job_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
+        if ctx.cancelled:
+            # Asked to stop, it stopped: through a JobCancelled that a library wrapped in its
+            # own error, or failing on the way out. The user's cancel is what ended it.
+            logger.info("job cancelled; it stopped with %s\n%s", exc, traceback.format_exc())
+            _finish(ws, job_id, "cancelled", error="cancelled by the user")
+        else:
+            logger.error("job failed: %s\n%s", exc, traceback.format_exc())
+            _finish(ws, job_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
     else:
         if ctx.cancelled:
             _finish(ws, job_id, "cancelled", result=result, error="cancelled by the user")
@@ -415,6 +430,8 @@ def run_worker(ws: Workspace, job_id: str) -> str:
             _finish(ws, job_id, "succeeded", result=result or {})
     finally:
         stop_beat.set()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         logger.removeHandler(handler)
         handler.close()
     return get_job(ws, job_id)["status"]

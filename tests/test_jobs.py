@@ -6,7 +6,10 @@ import time
 
 import pytest
 
+from core import jobs
 from core.jobs import (
+    HANDLERS,
+    JobContext,
     JobError,
     cancel_job,
     get_job,
@@ -14,6 +17,7 @@ from core.jobs import (
     log_tail,
     refresh_stale,
     resume_job,
+    run_worker,
     start_job,
     wait_job,
 )
@@ -66,3 +70,49 @@ def test_killed_worker_is_marked_failed_with_log(ws):
 def test_unknown_kind_refused(ws):
     with pytest.raises(JobError, match="unknown job kind"):
         start_job(ws, "nope", {})
+
+
+def test_a_job_cancelled_as_its_worker_starts_stays_cancelled(ws, monkeypatch):
+    """The cancel lands after the worker read its row as queued, before it marked it running:
+    the job must not start (it used to overwrite the cancel and run to the end)."""
+    job_id = start_job(ws, "sleep", {"steps": 1, "seconds": 0}, spawn=False)
+    folder_of = jobs.job_folder
+
+    def cancel_then_folder(ws_, jid, run_id):
+        assert cancel_job(ws_, jid) == "cancelled"  # queued: recorded as cancelled at once
+        return folder_of(ws_, jid, run_id)
+
+    monkeypatch.setattr(jobs, "job_folder", cancel_then_folder)
+    assert run_worker(ws, job_id) == "cancelled"
+    job = get_job(ws, job_id)
+    assert job["status"] == "cancelled" and job["started_at"] is None and job["step"] == 0
+
+
+def stopping_through_an_error_job(ctx: JobContext) -> dict:
+    """Cancels itself (SIGTERM to this process), then meets the cancel inside a library that
+    wraps every error of its callback in its own, as a progress callback often is."""
+    assert cancel_job(ctx.ws, ctx.job_id) == "cancelling"
+    assert _wait_for(lambda: ctx.cancelled, timeout=5)  # the SIGTERM handler has run
+    try:
+        ctx.progress(1, 2, "halfway")
+    except Exception as exc:
+        raise RuntimeError("the encoder's callback failed") from exc
+    return {}
+
+
+def test_a_cancel_that_surfaces_as_another_error_is_reported_cancelled(ws, monkeypatch):
+    monkeypatch.setitem(HANDLERS, "stop-through-error", f"{__name__}:stopping_through_an_error_job")
+    before = signal.getsignal(signal.SIGTERM)
+    job_id = start_job(ws, "stop-through-error", {}, spawn=False)
+    assert run_worker(ws, job_id) == "cancelled"  # was "failed": RuntimeError
+    job = get_job(ws, job_id)
+    assert job["status"] == "cancelled" and job["error"] == "cancelled by the user"
+    assert "the encoder's callback failed" in log_tail(ws, job_id)  # the stop is in the log
+    assert signal.getsignal(signal.SIGTERM) is before  # the worker's handler is not left behind
+
+
+def test_a_missing_engine_module_is_an_error_not_unknown_kinds(ws, monkeypatch):
+    """A renamed engine module must not leave its job kinds quietly unregistered."""
+    monkeypatch.setattr(jobs, "HANDLER_MODULES", (*jobs.HANDLER_MODULES, "core.renamed_engine"))
+    with pytest.raises(ModuleNotFoundError, match=r"core\.renamed_engine"):
+        start_job(ws, "a-kind-nobody-registered", {})

@@ -58,32 +58,45 @@ def job_row(
 
 def watch(prefix: str, job_id: str) -> None:
     """Remember that this page started `job_id` (the panel reruns the page when it ends)."""
-    st.session_state[f"{prefix}_watch"] = job_id
+    key = f"{prefix}_watch"
+    watched = list(st.session_state.get(key) or [])
+    if job_id not in watched:
+        st.session_state[key] = [*watched, job_id]
 
 
 def job_panel(
     ws: Workspace, kinds: tuple[str, ...], prefix: str, failed_text: str | None = None
 ) -> None:
     """The active jobs of `kinds` as `job_row`s, redrawn every REFRESH_S seconds; widget and
-    state keys start with `prefix`. A job the panel saw running (or the page `watch`ed) that
-    has ended reruns the page; one that failed is reported once, as `failed_text: first line`
-    (not at all when `failed_text` is None, for a page that shows its last job itself)."""
+    state keys start with `prefix`. Every job the page `watch`ed or the panel saw active is
+    watched: when any of them ends, the whole page reruns (so its results are drawn at once),
+    and each one that failed is reported once, as `failed_text: first line` (not at all when
+    `failed_text` is None, for a page that shows its last job itself)."""
+    key = f"{prefix}_watch"
 
     @st.fragment(run_every=REFRESH_S)
     def panel() -> None:
         active = [j for j in list_jobs(ws, active_only=True) if j["kind"] in kinds]
         for job in active:
             job_row(ws, job, prefix)
-        watched = st.session_state.get(f"{prefix}_watch")
-        if watched and not any(j["id"] == watched for j in active):
-            st.session_state[f"{prefix}_watch"] = None
-            done = [j for j in list_jobs(ws) if j["id"] == watched]
-            if done and done[0]["status"] == "failed" and failed_text is not None:
-                st.session_state[f"{prefix}_failed"] = done[0]["error"] or "unknown error"
-            st.rerun(scope="app")  # the finished job's results are drawn by the full page
-        elif active and not watched:
-            watch(prefix, active[0]["id"])
+        active_ids = [j["id"] for j in active]
+        watched = list(st.session_state.get(key) or [])
+        ended = [j for j in watched if j not in active_ids]
+        # One watch per job: a second job started (or seen) must not hide the first one's end.
+        st.session_state[key] = [j for j in watched if j in active_ids] + [
+            j for j in active_ids if j not in watched
+        ]
+        if ended:
+            if failed_text is not None:
+                errors = [
+                    j["error"] or "unknown error"
+                    for j in list_jobs(ws)
+                    if j["id"] in ended and j["status"] == "failed"
+                ]
+                if errors:
+                    st.session_state[f"{prefix}_failed"] = errors
+            st.rerun(scope="app")  # the finished jobs' results are drawn by the full page
 
     panel()
-    if failed := st.session_state.pop(f"{prefix}_failed", None):
+    for failed in st.session_state.pop(f"{prefix}_failed", None) or []:
         st.error(f"{failed_text}: {first_line(str(failed))}")

@@ -2,8 +2,9 @@
 
 Every command takes the workspace folder first, prints progress to stderr and, with `--json`,
 one JSON object to stdout. Exit status 0 on success; otherwise non-zero with a one-line reason
-on stderr. Each command lives in its own module listed in `COMMAND_MODULES`, which exposes
-`register(subparsers)` adding a parser whose `func(args) -> int` runs it.
+on stderr and nothing on stdout. Each command lives in its own module listed in
+`COMMAND_MODULES`, which exposes `register(subparsers)` adding a parser whose `func(args) -> int`
+runs it.
 """
 
 from __future__ import annotations
@@ -34,13 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # that command group is not there (yet)
-            raise
-        module.register(sub)
+        # Every group is part of the product: a missing or renamed one is an error, not a
+        # command that quietly disappears from `embstudio --help`.
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -58,14 +58,8 @@ def generate_and_accept_pairs(page: Page, llm_url: str) -> None:
     shot(page, "03-pairs-generate")
     click_button(page, "Generate", exact=True)
     wait_text(page, re.compile(r"Last generation: kept [1-9]"), LONG_MS)
-    review = page.get_by_role("heading", name="Review")
-    try:
-        expect(review).to_be_visible(timeout=10_000)
-    except AssertionError:
-        # Known gap of the Pairs page: its status fragment does not rerun the whole page when
-        # the job ends, so the review table needs one more rerun (here: opening the page again).
-        goto_page(page, "2 Pairs")
-        expect(review).to_be_visible()
+    # The job's end reruns the whole page (ui/job_panel.py): its pairs are there, no reload.
+    expect(page.get_by_role("heading", name="Review")).to_be_visible(timeout=10_000)
     shot(page, "04-pairs-review")
     set_number(page, "Accept all pending with judge ≥", 1.0)
     click_button(page, "Bulk accept")

@@ -72,8 +72,7 @@ def test_evaluate_page_shows_results_geometry_and_starts_jobs(ws):
     assert started[0]["params"]["models"] == ["base", "run-b"]
     assert started[0]["params"]["dataset"] == "workspace"
     cancel_job(ws, started[0]["id"])  # no need to spend the CPU on it here
-    # The worker stops at its first progress call (or dies, if SIGTERM beat its handler).
-    assert wait_job(ws, started[0]["id"], poll_s=0.5)["status"] in ("cancelled", "failed")
+    assert wait_job(ws, started[0]["id"], poll_s=0.5)["status"] == "cancelled"
 
 
 def test_evaluate_page_without_pairs_explains(ws):

@@ -1,6 +1,7 @@
 """Every page on an empty workspace: no exception, and a sentence saying what to do first.
 
-Pages that are not there yet are skipped, so this grows with the app.
+The pages are those of `ui.nav`, which must match the pages/ folder: a renamed or missing page
+fails here (the app would quietly leave it out of its navigation).
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from ui import nav
 PIPELINE_PAGES = [nav.HOME, *nav.PIPELINE]
 
 
+def test_nav_lists_exactly_the_pages_of_the_pages_folder():
+    on_disk = {f"pages/{p.name}" for p in (REPO / "pages").glob("*.py")}
+    assert {page.path for page in nav.ALL_PAGES} == on_disk
+
+
 def _run(ws, page: nav.PageInfo) -> AppTest:
-    if not page.exists:
-        pytest.skip(f"{page.path} is not in the app yet")
+    assert page.exists, f"{page.path} ({page.title}) is listed in ui/nav.py but missing"
     at = AppTest.from_file(str(REPO / page.path), default_timeout=120)
     at.session_state["workspace_path"] = str(ws.root)
     return at.run()
