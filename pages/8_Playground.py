@@ -1,26 +1,29 @@
-"""Playground: one question, two models (base, runs, merges), their top-k side by side."""
+"""Playground: one question, two models (base, runs, merges), keyword search and model B fused
+with it: their top-k side by side, passage text included."""
 
-import pandas as pd
 import streamlit as st
 
 from core.evaluation.playground import (
     DEFAULT_K,
-    hit_rows,
     model_choices,
     model_spec,
     question_set,
     side_by_side,
 )
 from core.models import DEFAULT_BASE_MODEL
+from core.runs import final_of
 from ui.errors import user_errors
 from ui.playground import take_request
 from ui.state import require_workspace
+from ui.text import plain
 
 st.title("Playground")
 st.write(
-    "Type a question, or pick a held-out one, and see what two models retrieve: each one's "
-    "top passages with their scores, where each put the known positive, and how far every "
-    "passage moved (▲ ranked higher than by the other model, ▼ lower)."
+    "Type a question, or pick a held-out one, and see what two models retrieve beside what "
+    "you already have: keyword search (BM25) and model B fused with it (hybrid search). Each "
+    "column shows its top passages with their scores, where it put the known positive, and "
+    "how far every passage moved (▲ ranked higher than by the model it is compared with, ▼ "
+    "lower: A against B, the others against B)."
 )
 ws = require_workspace()
 
@@ -47,11 +50,27 @@ if st.session_state.get("pg_params") and st.button("Back to the workspace set", 
     st.rerun()
 
 # Defaults through the session state: a request from the Evaluate page may have set them.
+# On the workspace's held-out questions model B defaults to the newest split run: a final fit
+# (RUN-all) trained on those questions' own passages.
+held_out = params.get("dataset", "workspace") == "workspace"
+split_runs = [c for c in choices[1:] if not (held_out and final_of(ws, c))]
 st.session_state.setdefault("pg_model_a", choices[0])
-st.session_state.setdefault("pg_model_b", choices[min(1, len(choices) - 1)])
+st.session_state.setdefault(
+    "pg_model_b", split_runs[0] if split_runs else choices[min(1, len(choices) - 1)]
+)
 c1, c2, c3 = st.columns([2, 2, 1])
 model_a = c1.selectbox("Model A", choices, key="pg_model_a")
-model_b = c2.selectbox("Model B", choices, key="pg_model_b", help="A run or merge.")
+model_b = c2.selectbox(
+    "Model B",
+    choices,
+    key="pg_model_b",
+    help="A run or merge; the hybrid column fuses it with keyword search at its recipe.",
+)
+if held_out and model_b != "base" and final_of(ws, model_b):
+    st.caption(
+        f"{model_b} is a final fit: it trained on every document, these held-out questions' "
+        f"passages too, so its ranks here flatter it. Compare {final_of(ws, model_b)} instead."
+    )
 k = int(c3.number_input("Top k", 1, 100, DEFAULT_K, key="pg_k"))
 modes = ["type", "pick"] if evalset.queries else ["type"]
 mode = st.radio(
@@ -71,10 +90,11 @@ if mode == "pick":
     )
     query = evalset.queries[query_id]
 else:
-    query = st.text_input("Your question", key="pg_query", placeholder="When is the midterm?")
+    example = next(iter(evalset.queries.values()), "a question about your documents")
+    query = st.text_input("Your question", key="pg_query", placeholder=f"e.g. {example[:80]}")
 
 if not query.strip():
-    st.info("Type a question above (or pick a known one) to see both rankings.")
+    st.info("Type a question above (or pick a known one) to see the rankings.")
     st.stop()
 result = None
 with user_errors("Could not rank the passages"), st.spinner("Embedding (once per model)…"):
@@ -91,30 +111,23 @@ with user_errors("Could not rank the passages"), st.spinner("Embedding (once per
 if result is None:
     st.stop()
 
-st.markdown(f"**Question:** {result.query}")
+st.markdown(f"**Question:** {plain(result.query)}")
 for positive in result.positives[:3]:
-    st.markdown(f"**Known positive** `{positive['doc_id']}`: {positive['text']}")
+    st.markdown(f"**Known positive** `{positive['doc_id']}`: {plain(positive['text'])}")
 
 
-def _colour(value: str) -> str:
-    if value.startswith("▲"):
-        return "background-color: #d4f4dd"
-    if value.startswith("▼"):
-        return "background-color: #fbd9d3"
-    return ""
-
-
-left, right = st.columns(2)
-for col, ranking, side in ((left, result.a, "a"), (right, result.b, "b")):
-    col.markdown(f"**{ranking.label}**")
-    if ranking.positive_ranks:
-        col.caption(
-            "Known positive at rank "
-            + ", ".join("–" if r is None else str(r) for r in ranking.positive_ranks.values())
-        )
-    table = pd.DataFrame(hit_rows(ranking))
-    col.dataframe(
-        table.style.map(_colour, subset=["change"]).format({"score": "{:.3f}"}),
-        hide_index=True,
-        key=f"pg_hits_{side}",
-    )
+TITLES = {"a": "Model A", "b": "Model B", "kw": "Keyword search", "hy": "Hybrid"}
+columns = st.columns(4)
+for col, ranking, side in zip(columns, result.rankings, TITLES, strict=True):
+    with col.container(key=f"pg_col_{side}"):
+        st.markdown(f"**{TITLES[side]}** · `{ranking.label}`")
+        if ranking.positive_ranks:
+            st.caption(
+                "Known positive at rank "
+                + ", ".join("–" if r is None else str(r) for r in ranking.positive_ranks.values())
+            )
+        for hit in ranking.hits:
+            with st.container(border=True, key=f"pg_hit_{side}_{hit.rank}"):
+                mark = " ✅" if hit.relevant else ""
+                st.markdown(f"**{hit.rank}**{mark} · {hit.change_label} · {hit.score:.3f}")
+                st.caption(f"{plain(hit.text)}  \n— {plain(hit.source)}")

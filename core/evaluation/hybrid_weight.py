@@ -88,8 +88,11 @@ def set_hits(evalset: EvalSet, retrievers: SetRetrievers, spec: Any) -> tuple[Hi
     return dense, keyword
 
 
-def choose_recipe(ws: Workspace, run_id: str, method: FusionMethod = "minmax") -> Recipe:
-    """The recipe of run `run_id` by the rule of the module docstring."""
+def choose_recipe(
+    ws: Workspace, run_id: str, method: FusionMethod = "minmax", min_queries: int = MIN_QUERIES
+) -> Recipe:
+    """The recipe of run `run_id` by the rule of the module docstring (`min_queries`: fewer
+    validation questions keep the even mix)."""
     try:
         evalset = workspace_set(ws, "validation")
     except DatasetError:

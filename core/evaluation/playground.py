@@ -51,6 +51,15 @@ class Hit:
         """Places gained against the other model (positive = ranked higher here)."""
         return None if self.other_rank is None else self.other_rank - self.rank
 
+    @property
+    def change_label(self) -> str:
+        """The change as shown: ▲n higher, ▼n lower, = the same, "new" not a candidate there."""
+        if self.change is None:
+            return "new"
+        if self.change == 0:
+            return "="
+        return f"▲{self.change}" if self.change > 0 else f"▼{-self.change}"
+
 
 @dataclass
 class Ranking:
@@ -187,30 +196,6 @@ def side_by_side(
         keyword=ranking("bm25", "kw", "b"),
         hybrid=ranking(hybrid.label, "hy", "b"),
     )
-
-
-def hit_rows(ranking: Ranking) -> list[dict[str, Any]]:
-    """A ranking as table rows: rank, change against the other model, score, positive, passage."""
-    return [
-        {
-            "rank": h.rank,
-            "change": _change_text(h),
-            "score": h.score,
-            "positive": "✅" if h.relevant else "",
-            "source": h.source,
-            "passage": h.text,
-            "doc_id": h.doc_id,
-        }
-        for h in ranking.hits
-    ]
-
-
-def _change_text(hit: Hit) -> str:
-    if hit.other_rank is None:
-        return "new"
-    if hit.change == 0:
-        return "="
-    return f"▲{hit.change}" if hit.change > 0 else f"▼{-hit.change}"
 
 
 def model_choices(ws: Workspace) -> list[str]:

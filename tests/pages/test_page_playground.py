@@ -39,11 +39,14 @@ def test_playground_typed_question_shows_both_rankings(cws):
     at.number_input(key="pg_k").set_value(3)
     at.text_input(key="pg_query").input("Why does bread dough rise?").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    a, b = at.dataframe[0].value, at.dataframe[1].value
-    assert len(a) == len(b) == 3
-    assert list(a.columns)[:4] == ["rank", "change", "score", "positive"]
-    assert "yeast" in a.iloc[0]["passage"]
-    assert any(m.value == f"**{RUN}**" for m in at.markdown)
+    # Four columns (A, B, keyword search, B fused with it), three hits each, passage text shown.
+    for side, label in (("a", "base"), ("b", RUN), ("kw", "bm25"), ("hy", f"{RUN}+bm25")):
+        column = at.container(key=f"pg_col_{side}")
+        assert any(f"`{label}`" in m.value for m in column.markdown)
+        assert len([c for c in column.caption if "—" in c.value]) == 3
+    first = at.container(key="pg_hit_a_1")
+    assert "yeast" in first.caption[0].value
+    assert "yeast" in at.container(key="pg_hit_kw_1").caption[0].value
     assert not any("Known positive" in m.value for m in at.markdown)  # a typed question
 
 
@@ -52,8 +55,8 @@ def test_playground_known_question_marks_its_positive(cws):
     at.radio(key="pg_mode").set_value("pick").run()
     assert not at.exception
     assert any("Known positive" in m.value for m in at.markdown)
-    assert sum("Known positive at rank" in c.value for c in at.caption) == 2
-    assert any("✅" in set(df.value["positive"]) for df in at.dataframe)
+    assert sum("Known positive at rank" in c.value for c in at.caption) == 4
+    assert any("✅" in m.value for m in at.markdown)
 
 
 def test_evaluate_regressions_open_the_playground_and_the_slider_moves_the_mark(cws):
