@@ -204,14 +204,8 @@ else:
         said = headline(report)
         show = st.success if said.tuned_gains else (st.info if said.at_ceiling else st.warning)
         show("\n\n".join(said.sentences))
-        st.dataframe(
-            pd.DataFrame(retriever_rows(report)),
-            hide_index=True,
-            key="ev_retrievers_table",
-            column_config={
-                k: st.column_config.NumberColumn(format="%.3f") for k in SUMMARY_METRICS
-            },
-        )
+        retrievers = pd.DataFrame(retriever_rows(report)).set_index("retriever")
+        st.table(retrievers.style.format({k: "{:.3f}" for k in SUMMARY_METRICS}))
         long = metric_long_rows(report)
         table = pd.DataFrame(long).pivot_table(
             index=["metric", "k"], columns="model", values="value", sort=False

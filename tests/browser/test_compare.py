@@ -40,16 +40,29 @@ def cpage(browser, compared_studio) -> Iterator[Page]:
         yield p
 
 
-def test_typed_question_shows_both_rankings(cpage: Page) -> None:
+def test_typed_question_shows_the_rankings_with_keyword_search(cpage: Page) -> None:
     goto_page(cpage, "Playground")
     wait_text(cpage, "Type a question above")
     box = cpage.get_by_role("textbox", name="Your question", exact=True)
     box.fill("Why does bread dough rise?")
     box.press("Enter")
-    expect(cpage.get_by_test_id("stDataFrame")).to_have_count(2, timeout=180_000)
-    expect(cpage.get_by_text("base", exact=True).first).to_be_visible()
+    # Four columns: model A, model B, keyword search and B fused with it, passage text shown.
+    keyword = cpage.locator(".st-key-pg_col_kw")
+    expect(keyword.get_by_text("Keyword search")).to_be_visible(timeout=180_000)
+    expect(keyword.get_by_text("bm25", exact=True)).to_be_visible()
+    expect(keyword.get_by_text(re.compile("yeast")).first).to_be_visible()
+    expect(cpage.locator(".st-key-pg_col_hy").get_by_text("Hybrid")).to_be_visible()
     expect(cpage.get_by_text(f"{RUN}-mix50", exact=True).last).to_be_visible()
     shot(cpage, "20-playground-typed-question")
+
+
+def test_the_evaluate_page_shows_the_five_retrievers(cpage: Page) -> None:
+    goto_page(cpage, "5 Evaluate")
+    table = cpage.get_by_test_id("stTable")
+    for label in ("base", RUN, "bm25", "base+bm25", f"{RUN}+bm25"):
+        expect(table.get_by_role("rowheader", name=label, exact=True)).to_be_visible()
+    wait_text(cpage, re.compile(r"^Best for these documents: "))
+    shot(cpage, "25-evaluate-five-retrievers")
 
 
 def test_a_regression_opens_in_the_playground(cpage: Page) -> None:
@@ -60,9 +73,8 @@ def test_a_regression_opens_in_the_playground(cpage: Page) -> None:
     shot(cpage, "21-evaluate-regressions")
     click_button(cpage, "Open in the Playground")
     expect(cpage.get_by_role("heading", name="Playground").first).to_be_visible()
-    expect(cpage.get_by_test_id("stDataFrame")).to_have_count(2, timeout=180_000)
-    wait_text(cpage, re.compile(r"^Known positive c\d+: "))
-    expect(cpage.get_by_text(re.compile(r"^Known positive at rank \d"))).to_have_count(2)
+    wait_text(cpage, re.compile(r"^Known positive c\d+: "), timeout_ms=180_000)
+    expect(cpage.get_by_text(re.compile(r"^Known positive at rank \d"))).to_have_count(4)
     expect(cpage.get_by_text(RUN, exact=True).last).to_be_visible()
     shot(cpage, "22-playground-regression")
 

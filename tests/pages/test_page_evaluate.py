@@ -38,12 +38,12 @@ def test_evaluate_page_shows_results_geometry_and_starts_jobs(ws):
     assert at.selectbox(key="ev_model_b").value == "run-b"
     # The five retrievers, keyword search and the hybrids beside the two models, and the
     # headline: these tiny questions are at the ceiling, which it says instead of a gain.
-    retrievers = at.dataframe[1].value  # runs, retrievers, metrics, per-query tables
-    assert list(retrievers["retriever"]) == ["base", "run-a", "bm25", "base+bm25", "run-a+bm25"]
+    retrievers = at.table[0].value
+    assert list(retrievers.index) == ["base", "run-a", "bm25", "base+bm25", "run-a+bm25"]
     assert any("too easy" in i.value for i in at.info)
     assert any("scored by their best" in c.value for c in at.caption)
     # Metrics table: every metric at every k for every retriever.
-    table = at.dataframe[2].value
+    table = at.dataframe[1].value  # runs, metrics, per-query tables
     assert list(table.columns) == ["base", "run-a", "bm25", "base+bm25", "run-a+bm25"]
     assert len(table) == 5 * 5
     ndcg10 = result["metrics"]["base"]["NDCG@10"]
@@ -51,7 +51,7 @@ def test_evaluate_page_shows_results_geometry_and_starts_jobs(ws):
     # Significance line and per-query counts: identical models tie everywhere.
     assert any("p = 1.0000" in w.value and "not significant" in w.value for w in at.warning)
     assert [m.value for m in at.metric] == ["0", "0", "6"]
-    queries = at.dataframe[3].value
+    queries = at.dataframe[2].value
     assert len(queries) == 6 and set(queries["outcome"]) == {"tie"}
     assert any("Top 3 of run-a" in m.value for m in at.markdown)
     assert any("**Relevant**" in m.value for m in at.markdown)
