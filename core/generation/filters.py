@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.generation.kind_registry import needs_writer
 from core.generation.providers import AnswerFormatError, QuestionWriter, parse_json_answer
 from core.generation.pseudo import STOPWORDS
 from core.generation.types import Candidate
@@ -67,8 +68,6 @@ class FilterSettings:
 
     def roundtrip_k_for(self, kind: str) -> int:
         """The round-trip top-k that applies to a pair of `kind` (0 = off)."""
-        from core.generation.kinds import needs_writer
-
         return self.roundtrip_k if needs_writer(kind) else self.pseudo_roundtrip_k
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from core.generation.types import PSEUDO_KINDS
+from core.generation.kind_registry import PSEUDO_KINDS as PSEUDO_KINDS  # the Train page counts
+from core.generation.kind_registry import is_pseudo
 from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL
 from core.training.objectives import available_objectives, settings_classes
@@ -245,10 +246,11 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
         return self
 
     def preset_for(self, records_by_kind: dict[str, int]) -> str:
-        """The preset in force for training records of these kinds (counts per kind)."""
+        """The preset in force for training records of these kinds (counts per kind); which
+        kinds are pseudo-queries the kinds registry says (core.generation.kind_registry)."""
         if self.preset != "auto":
             return self.preset
-        pseudo = sum(n for k, n in records_by_kind.items() if k in PSEUDO_KINDS)
+        pseudo = sum(n for k, n in records_by_kind.items() if is_pseudo(k))
         return "pseudo" if pseudo * 2 > sum(records_by_kind.values()) else "questions"
 
     def resolved(self, records_by_kind: dict[str, int]) -> TrainConfig:
