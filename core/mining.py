@@ -350,7 +350,7 @@ def mine_workspace(
 ) -> dict[str, Any]:
     """Mine negatives for the curated queries of `settings.splits`; store them as a new
     mining; return {"mining_id", "stats"}. `model` overrides loading `settings.model`."""
-    from core.models import best_device
+    from core.devices import resolve_device as best_device  # the one device resolver
     from core.runs import model_location
 
     settings.validate()

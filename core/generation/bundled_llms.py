@@ -173,10 +173,10 @@ def load_bundled(key: str, device: str | None = None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.models import best_device
+    from core.devices import resolve_device
 
     model = bundled_llm(key)
-    device = device or best_device()
+    device = device or resolve_device()
     with _LOAD_LOCK:
         path = gguf_file(model)
         folder, name = str(path.parent), path.name

@@ -282,9 +282,9 @@ class LocalWriter:
     def answer(self, conversations: list[Conversation], max_tokens: int = 256) -> list[Answer]:
         import torch
 
-        from core.models import best_device
+        from core.devices import resolve_device
 
-        device = self._device or best_device()
+        device = self._device or resolve_device()
         model, tok = load_local_llm(self.model.key, device)
         out: list[Answer] = []
         bs = max(1, self.settings.batch_size)

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from core.devices import DEVICES, Device
 from core.generation.kind_registry import PSEUDO_KINDS as PSEUDO_KINDS  # the Train page counts
 from core.generation.kind_registry import is_pseudo
 from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL
 from core.training.objectives import available_objectives, settings_classes
 
-DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 PresetName = Literal["auto", "questions", "pseudo"]
 
 
@@ -144,7 +144,7 @@ class RunSettings:
     save_total_limit: int = field(
         default=2, metadata=_h("Checkpoints kept in the run folder (the best is kept too).")
     )
-    device: DeviceName = field(
+    device: Device = field(
         default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
     )
     devices: int = field(
@@ -231,7 +231,7 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
             not isinstance(w, int | float) or w < 0 for w in self.kind_weights.values()
         ):
             errors.append(f"kind_weights must map kinds to numbers >= 0 (got {self.kind_weights})")
-        if self.device not in ("auto", "cpu", "cuda", "mps"):
+        if self.device not in DEVICES:
             errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
         if self.devices != 1:  # objectives and devices DDP cannot serve are refused here
             from core.training.distributed import device_errors

@@ -45,6 +45,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.devices import resolve_device
+from core.devices import world_size as world_size  # processes training together
+
 if TYPE_CHECKING:
     from core.jobs import JobContext
     from core.store import Workspace
@@ -64,11 +67,6 @@ REFUSED: dict[str, str] = {
 
 
 # ------------------------------------------------------------------------- where am I
-def world_size() -> int:
-    """Processes training together (torchrun's WORLD_SIZE; 1 outside torchrun)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def rank() -> int:
     """This process's rank (0 outside torchrun)."""
     return int(os.environ.get("RANK", "0"))
@@ -77,13 +75,6 @@ def rank() -> int:
 def is_main() -> bool:
     """True in the one process that writes the run folder, the database rows and progress."""
     return rank() == 0
-
-
-def rank_device(device: str) -> str:
-    """The device of this rank: 'cuda' becomes cuda:<LOCAL_RANK> under torchrun."""
-    if world_size() > 1 and device == "cuda":
-        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
-    return device
 
 
 @functools.cache
@@ -117,10 +108,8 @@ def device_errors(config: TrainConfig) -> list[str]:
         return [f"devices must be a whole number >= 1 (got {n!r})"]
     if n == 1:
         return []
-    from core.training.trainer import pick_device
-
     errors = []
-    device = pick_device(config)
+    device = resolve_device(config.device)
     if device == "mps":
         errors.append("devices: Apple's mps backend is one device; set devices to 1")
     elif device == "cuda" and n > visible_gpus():

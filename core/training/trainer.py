@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core import runs
+from core.devices import resolve_device
 from core.modeling.moe import apply_moe
 from core.store import Workspace
 from core.training import distributed
@@ -62,13 +63,6 @@ class _Quiet:
 
     def progress(self, step: int, total: int, message: str = "", force: bool = False) -> None:
         self.last_step = step
-
-
-def pick_device(config: TrainConfig) -> str:
-    from core.models import best_device
-
-    device = best_device() if config.device == "auto" else config.device
-    return distributed.rank_device(device)  # DDP hook: each rank on its own GPU
 
 
 def _callback(reporter: Reporter, progress_path: Path):
@@ -206,7 +200,7 @@ def build_trainer(
             kwargs["eval_steps"] = config.checkpoint_steps
     else:
         kwargs["eval_strategy"] = "no"
-    device = pick_device(config)
+    device = resolve_device(config.device)  # under torchrun: this rank's own GPU
     args = SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=epochs,
@@ -277,7 +271,7 @@ def train_run(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     set_seed(config.seed)
     torch.use_deterministic_algorithms(False)
-    device = pick_device(config)
+    device = resolve_device(config.device)  # under torchrun: this rank's own GPU
 
     reporter.progress(0, 1, "loading data and model", force=True)
     data = load_training_data(
