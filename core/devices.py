@@ -3,7 +3,7 @@ question writer and the Settings page (docs/ARCHITECTURE.md, "Map of owners").
 
 A device is chosen by name (`Device`): "auto" picks a GPU (CUDA) when one is usable, else Apple's
 mps, else the CPU; "cpu", "cuda" and "mps" are taken as named. Under torchrun (WORLD_SIZE > 1)
-"cuda" means this process's own GPU, cuda:<LOCAL_RANK> (core/training/distributed.py).
+"cuda" means this process's own GPU, cuda:<LOCAL_RANK> (core/training/ddp.py).
 Nothing here imports torch until a device is resolved.
 """
 
