@@ -23,17 +23,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
-from core.generation import pseudo
+from core.generation import kind_registry, pseudo
 from core.generation.filters import clean_question
 
 # The registry (core.generation.kind_registry), re-exported: callers of kinds keep one import.
 from core.generation.kind_registry import CONTEXT_NEEDS as CONTEXT_NEEDS
 from core.generation.kind_registry import default_per_chunk as default_per_chunk
-from core.generation.kind_registry import get_kind as get_kind
 from core.generation.kind_registry import is_pseudo as is_pseudo
 from core.generation.kind_registry import kind_names as kind_names
 from core.generation.kind_registry import needs_writer as needs_writer
@@ -236,6 +235,12 @@ class PseudoKind:
 
 
 Kind = WriterKind | PseudoKind
+
+
+def get_kind(name: str) -> Kind:
+    """The kind registered as `name` (KeyError naming the known ones): a `WriterKind` or a
+    `PseudoKind`, the two the pipeline plans with."""
+    return cast(Kind, kind_registry.get_kind(name))
 
 
 def _ict(selected, all_chunks, n, settings: GenerateSettings) -> list[Candidate]:
