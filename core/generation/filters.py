@@ -1,4 +1,4 @@
-"""Filters that decide which generated pairs are kept (DESIGN.md section 5, issue 10 item 2).
+"""Filters that decide which generated pairs are kept (docs/ARCHITECTURE.md, "Queries").
 
 Applied in this order, each only to candidates still alive (so a pair has one drop reason):
 1. `junk`: refusals, prompt echoes, questions about the passage itself ("what is the next
