@@ -44,7 +44,8 @@ def worker_st(ws_path: str) -> dict:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, mine_hard_negatives
 
-    from core.models import DEFAULT_BASE_MODEL, best_device, resolve_model
+    from core.devices import resolve_device
+    from core.models import DEFAULT_BASE_MODEL, resolve_model
     from core.store import Workspace
     from core.training.data import curated_pairs
 
@@ -53,7 +54,7 @@ def worker_st(ws_path: str) -> dict:
         text = dict(conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall())
     rows = [(q, text[c]) for q, pos in curated_pairs(ws, "train").values() for c in pos]
     t0 = time.perf_counter()
-    model = SentenceTransformer(resolve_model(DEFAULT_BASE_MODEL), device=best_device())
+    model = SentenceTransformer(resolve_model(DEFAULT_BASE_MODEL), device=resolve_device())
     ds = Dataset.from_dict({"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
     out = mine_hard_negatives(
         ds,

@@ -47,14 +47,15 @@ def step_times(ws, config, steps: int) -> dict[str, float]:
     )
     from sentence_transformers.base.sampler import BatchSamplers
 
+    from core.devices import resolve_device
     from core.models import resolve_model
     from core.training.data import load_training_data
     from core.training.objectives import triplet_dataset
-    from core.training.trainer import _callback, _Quiet, build_trainer, pick_device
+    from core.training.trainer import _callback, _Quiet, build_trainer
 
     data = load_training_data(ws, validation_split="none")
     cfg = type(config).from_dict({**config.to_dict(), "max_steps": steps})
-    device = pick_device(cfg)
+    device = resolve_device(cfg.device)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("plain", "ours"):

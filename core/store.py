@@ -1,5 +1,5 @@
 """The workspace: a folder holding `studio.db` (SQLite), `files/` (uploaded originals),
-`runs/<run-id>/` and `exports/` (DESIGN.md section 2).
+`runs/<run-id>/` and `exports/` (docs/ARCHITECTURE.md, "Workspace layout").
 
 The schema is versioned with SQLite's `user_version`; `MIGRATIONS[i]` upgrades a database
 from version i to i+1, so a workspace made by an older release is upgraded on open.

@@ -20,7 +20,7 @@ from core.runs import (
 from core.settings import defaults_for
 from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
-from core.training.distributed import objective_errors, visible_gpus
+from core.training.ddp import objective_errors, visible_gpus
 from core.training.jobs import start_training
 from core.training.objectives import describe_objectives, objective_fields
 from core.training.signal import training_signal

@@ -1,4 +1,5 @@
-"""`embstudio`: the command line over the same engine the pages use (DESIGN.md section 7).
+"""`embstudio`: the command line over the same engine the pages use (docs/ARCHITECTURE.md,
+"Command contract").
 
 Every command takes the workspace folder first, prints progress to stderr and, with `--json`,
 one JSON object to stdout. Exit status 0 on success; otherwise non-zero with a one-line reason

@@ -1,4 +1,4 @@
-"""`embstudio mine`, `embstudio train`, `embstudio merge`, `embstudio jobs` (DESIGN.md 7)."""
+"""`embstudio mine`, `embstudio train`, `embstudio merge`, `embstudio jobs`."""
 
 from __future__ import annotations
 

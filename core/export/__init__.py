@@ -1,5 +1,5 @@
 """Export a run's model to ONNX (fp32 and dynamic int8), check parity against PyTorch, write a
-model card, and load exports for serving (DESIGN.md section 5, "Export and serving").
+model card, and load exports for serving (docs/ARCHITECTURE.md, "Export and serving").
 
 Layout of one export (`WS/exports/<run>-<time>/`):
     README.md        model card

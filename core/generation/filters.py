@@ -1,4 +1,4 @@
-"""Filters that decide which generated pairs are kept (DESIGN.md section 5, issue 10 item 2).
+"""Filters that decide which generated pairs are kept (docs/ARCHITECTURE.md, "Queries").
 
 Applied in this order, each only to candidates still alive (so a pair has one drop reason):
 1. `junk`: refusals, prompt echoes, questions about the passage itself ("what is the next
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.generation.kind_registry import needs_writer
 from core.generation.providers import AnswerFormatError, QuestionWriter, parse_json_answer
 from core.generation.pseudo import STOPWORDS
 from core.generation.types import Candidate
@@ -70,8 +71,6 @@ class FilterSettings:
 
     def roundtrip_k_for(self, kind: str) -> int:
         """The round-trip top-k that applies to a pair of `kind` (0 = off)."""
-        from core.generation.kinds import needs_writer
-
         return self.roundtrip_k if needs_writer(kind) else self.pseudo_roundtrip_k
 
 

@@ -3,7 +3,9 @@
 A kind is a `WriterKind` (a question writer answers a prompt for it) or a `PseudoKind` (made
 from the text without an LLM, core.generation.pseudo). The pipeline plans, writes and filters
 through these objects only; adding a kind is one entry (a kind object, plus its prompt
-templates in assets/prompts/ for a writer kind) and one `register_kind` line.
+templates in assets/prompts/ for a writer kind) and one `register_kind` line. The registry
+itself (which kinds exist, which need a writer) is core.generation.kind_registry's, so what
+only asks about kinds does not import the kinds.
 
 Writer kinds:
 - simple: factual questions one chunk answers directly.
@@ -21,12 +23,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
-from core.generation import pseudo
+from core.generation import kind_registry, pseudo
 from core.generation.filters import clean_question
+
+# The registry (core.generation.kind_registry), re-exported: callers of kinds keep one import.
+from core.generation.kind_registry import CONTEXT_NEEDS as CONTEXT_NEEDS
+from core.generation.kind_registry import default_per_chunk as default_per_chunk
+from core.generation.kind_registry import is_pseudo as is_pseudo
+from core.generation.kind_registry import kind_names as kind_names
+from core.generation.kind_registry import needs_writer as needs_writer
+from core.generation.kind_registry import pseudo_kinds as pseudo_kinds
+from core.generation.kind_registry import register_kind as register_kind
+from core.generation.kind_registry import unregister_kind as unregister_kind
+from core.generation.kind_registry import writer_kinds as writer_kinds
 from core.generation.prompts import conversation
 from core.generation.providers import (
     AnswerFormatError,
@@ -37,7 +50,7 @@ from core.generation.providers import (
 from core.generation.types import Candidate
 
 if TYPE_CHECKING:
-    from core.generation.pipeline import GenerateSettings
+    from core.generation.settings import GenerateSettings
 
 MIN_RELATED_COSINE = 0.3  # weaker neighbours are unrelated text, not a second hop
 MAX_RELATED_COSINE = 0.95  # stronger ones are near-copies (overlapping windows)
@@ -124,13 +137,6 @@ def parse_answer(
 
 
 # --------------------------------------------------------------------------- context
-
-# What a writer kind's prompt may show besides its chunk (WriterKind.needs).
-CONTEXT_NEEDS = {
-    "related": "the chunk's nearest neighbours in its own split (all become positives); a "
-    "chunk with none gets no question of this kind",
-    "before": "the text of the preceding chunk of the same document",
-}
 
 
 @dataclass
@@ -229,52 +235,12 @@ class PseudoKind:
 
 
 Kind = WriterKind | PseudoKind
-_KINDS: dict[str, Kind] = {}
-
-
-def register_kind(kind: Kind) -> Kind:
-    """Add (or replace) a kind under its name."""
-    unknown = [n for n in getattr(kind, "needs", ()) if n not in CONTEXT_NEEDS]
-    if unknown:
-        known = ", ".join(CONTEXT_NEEDS)
-        raise ValueError(f"kind {kind.name!r} needs unknown context {unknown} (known: {known})")
-    _KINDS[kind.name] = kind
-    return kind
-
-
-def unregister_kind(name: str) -> None:
-    """Remove a kind (tests that add one remove it again)."""
-    _KINDS.pop(name, None)
 
 
 def get_kind(name: str) -> Kind:
-    if name not in _KINDS:
-        raise KeyError(f"unknown kind {name!r}; choose from {', '.join(kind_names())}")
-    return _KINDS[name]
-
-
-def kind_names() -> tuple[str, ...]:
-    """Every kind, writer kinds first, in registration order."""
-    return (*writer_kinds(), *pseudo_kinds())
-
-
-def writer_kinds() -> tuple[str, ...]:
-    return tuple(k for k, v in _KINDS.items() if v.needs_writer)
-
-
-def pseudo_kinds() -> tuple[str, ...]:
-    return tuple(k for k, v in _KINDS.items() if not v.needs_writer)
-
-
-def needs_writer(name: str) -> bool:
-    """Whether questions of kind `name` come from a writer (unknown kinds: no)."""
-    kind = _KINDS.get(name)
-    return bool(kind and kind.needs_writer)
-
-
-def default_per_chunk() -> dict[str, int]:
-    """Each kind's count per chunk when none is chosen (kinds that decide per chunk left out)."""
-    return {k: v.default_per_chunk for k, v in _KINDS.items() if v.default_per_chunk is not None}
+    """The kind registered as `name` (KeyError naming the known ones): a `WriterKind` or a
+    `PseudoKind`, the two the pipeline plans with."""
+    return cast(Kind, kind_registry.get_kind(name))
 
 
 def _ict(selected, all_chunks, n, settings: GenerateSettings) -> list[Candidate]:

@@ -2,25 +2,23 @@
 
 The CLI's `--provider` choices, the Pairs and Settings pages, `GenerateSettings.validate`,
 `StudioSettings.validate` and `make_writer` all read this registry. Adding a provider is one
-module that calls `register_provider(Provider(...))` and one line naming that module in
-`PROVIDER_MODULES`.
+module that calls `register_provider(Provider(...))` and one line importing that module in
+core/generation/__init__.py (which registers the built-in ones, core.generation.providers, so
+the registry is full whenever any module of the package is imported).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.generation.providers import QuestionWriter
+    from core.generation.writer import QuestionWriter
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # The provider used when none is named: a run on it with no LLM kind is the no-label default.
 DEFAULT_PROVIDER = "local"
-# Modules that register providers, imported on first use of the registry.
-PROVIDER_MODULES: tuple[str, ...] = ("core.generation.providers",)
 # The settings a provider may read (names of `WriterOptions` / `core.settings.LLMSettings`).
 SETTING_FIELDS = ("model", "base_url", "api_key_env", "local_model")
 
@@ -75,7 +73,6 @@ class Provider:
 
 
 _PROVIDERS: dict[str, Provider] = {}
-_loaded = False
 
 
 def register_provider(provider: Provider) -> Provider:
@@ -92,29 +89,19 @@ def unregister_provider(name: str) -> None:
     _PROVIDERS.pop(name, None)
 
 
-def _load() -> dict[str, Provider]:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in PROVIDER_MODULES:
-            importlib.import_module(module)
-    return _PROVIDERS
-
-
 def provider_names() -> tuple[str, ...]:
     """Every registered provider, the default first."""
-    names = list(_load())
+    names = list(_PROVIDERS)
     return tuple(sorted(names, key=lambda n: n != DEFAULT_PROVIDER))
 
 
 def get_provider(name: str) -> Provider:
     """The provider called `name` (UnknownProvider names the choices otherwise)."""
-    providers = _load()
-    if name not in providers:
+    if name not in _PROVIDERS:
         raise UnknownProvider(
             f"unknown provider {name!r} (choose from {', '.join(provider_names())})"
         )
-    return providers[name]
+    return _PROVIDERS[name]
 
 
 def make_writer(provider: str, options: WriterOptions | None = None) -> QuestionWriter:

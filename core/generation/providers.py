@@ -15,15 +15,18 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from core.generation.bundled_llms import DEFAULT_LOCAL_LLM
 from core.generation.provider_registry import DEFAULT_API_KEY_ENV as DEFAULT_API_KEY_ENV
 from core.generation.provider_registry import Provider, WriterOptions, register_provider
 from core.generation.provider_registry import make_writer as make_writer  # callers import it here
 
-Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
-Conversation = list[Message]
+# The writer contract (core.generation.writer), re-exported: callers import it here.
+from core.generation.writer import Answer as Answer
+from core.generation.writer import Conversation as Conversation
+from core.generation.writer import Message as Message
+from core.generation.writer import QuestionWriter as QuestionWriter
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 OPENAI_HOST = "api.openai.com"  # the one endpoint that always needs a key
@@ -35,32 +38,6 @@ class ProviderError(Exception):
 
 class AnswerFormatError(ValueError):
     """The model's answer is not the JSON the prompt asked for (the message says how)."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One conversation's outcome: `text` when it succeeded, else `error` (one line)."""
-
-    text: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.text is not None
-
-
-class QuestionWriter(Protocol):
-    """Anything that answers chat conversations.
-
-    `name` is stored as each pair's origin ("openai:MODEL", "local:SmolLM2-135M-Instruct").
-    `structured` says whether it can be asked for JSON (the local 135M model cannot: its prompts
-    ask for plain lines instead).
-    """
-
-    name: str
-    structured: bool
-
-    def answer(self, conversations: list[Conversation], max_tokens: int = 256) -> list[Answer]: ...
 
 
 # --------------------------------------------------------------------------- JSON parsing
@@ -305,9 +282,9 @@ class LocalWriter:
     def answer(self, conversations: list[Conversation], max_tokens: int = 256) -> list[Answer]:
         import torch
 
-        from core.models import best_device
+        from core.devices import resolve_device
 
-        device = self._device or best_device()
+        device = self._device or resolve_device()
         model, tok = load_local_llm(self.model.key, device)
         out: list[Answer] = []
         bs = max(1, self.settings.batch_size)

@@ -18,7 +18,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from core.generation.types import PSEUDO_KINDS as PSEUDO_KINDS  # re-exported for callers
 from core.generation.types import Candidate
 
 # ICT sentences shorter or longer than this (in words) make poor queries.

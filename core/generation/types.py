@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The built-in kinds (core.generation.kinds registers them, and any others): written by an LLM,
-# and pseudo-queries written without one (core.generation.pseudo).
-LLM_KINDS = ("simple", "multi-hop", "structural", "contextual")
-PSEUDO_KINDS = ("ict", "keywords", "heading")
+from core.generation.kind_registry import needs_writer
 
 
 @dataclass
@@ -51,6 +48,4 @@ class Candidate:
 
     @property
     def is_llm(self) -> bool:
-        from core.generation.kinds import needs_writer
-
         return needs_writer(self.kind)

@@ -1,4 +1,4 @@
-"""Dual loss (the syllabus paper; DESIGN.md section 5): two objectives, batches alternated.
+"""Dual loss (the syllabus paper): two objectives, batches alternated.
 
     part A, on (query, positive) pairs:   w_A · MNRL   (InfoNCE with in-batch negatives, s = 1/τ)
     part B, on (query, passage, y) pairs: w_B · mean_i (y_i - cos(u_i, v_i))²

@@ -1,4 +1,4 @@
-"""Soft labels from expert models (arXiv 2408.11868, expert-augmented scores; DESIGN.md 5).
+"""Soft labels from expert models (arXiv 2408.11868, expert-augmented scores).
 
 K expert embedding models score every (query, passage) pair of a record — its positive and its
 mined negatives — with cosine similarity: e_k(q, c). Targets, plainly named because the paper's

@@ -1,8 +1,10 @@
-"""Every training setting in one dataclass, with its meaning and unit (DESIGN.md section 5).
+"""Every training setting in one dataclass, with its meaning and unit (docs/ARCHITECTURE.md,
+"Training").
 
-`TrainConfig` = `RunSettings` (every run, below) + `MoESettings` (core/modeling/moe.py) + the
-settings class of every registered objective (core/training/objectives/), so each objective owns
-its fields and their checks while config.json, the CLI and the Train page see one flat set.
+`TrainConfig` = `RunSettings` (every run, core/training/run_settings.py) + `MoESettings`
+(core/modeling/moe.py) + the settings class of every registered objective
+(core/training/objectives/), so each objective owns its fields and their checks while
+config.json, the CLI and the Train page see one flat set.
 Fields carry `metadata={"help": ...}` so the CLI and the Train page show the same explanation;
 every field needs a default so old config.json files keep loading (`from_json` ignores keys it
 does not know, with a warning).
@@ -14,173 +16,22 @@ import dataclasses
 import json
 import os
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from core.generation.types import PSEUDO_KINDS
+from core.devices import DEVICES
+from core.generation.kind_registry import PSEUDO_KINDS as PSEUDO_KINDS  # the Train page counts
+from core.generation.kind_registry import is_pseudo
 from core.modeling.moe import MoESettings
-from core.models import DEFAULT_BASE_MODEL
 from core.training.objectives import available_objectives, settings_classes
 
-DeviceName = Literal["auto", "cpu", "cuda", "mps"]
-PresetName = Literal["auto", "questions", "pseudo"]
-
-
-# Learning rate (peak, AdamW), epochs and mined negatives per preset, each chosen by a
-# measurement (README "No-label default" and bench/RESULTS_training.md): real or LLM-written
-# questions take big steps; pseudo-queries are an easy, noisy signal, and small steps with
-# in-batch negatives only keep what the base model knows.
-PRESETS: dict[str, dict[str, float]] = {
-    "questions": {"learning_rate": 1e-4, "epochs": 3.0, "negatives_per_query": 1},
-    "pseudo": {"learning_rate": 2e-5, "epochs": 1.0, "negatives_per_query": 0},
-}
-# The settings a preset fills when they are left empty (None).
-PRESET_FIELDS = ("learning_rate", "epochs", "negatives_per_query")
-
-
-def describe_preset(preset: str) -> str:
-    """A preset's values in words, e.g. "lr 1e-4, 3 epochs, 1 mined negative"."""
-    v = PRESETS[preset]
-    return (
-        f"lr {v['learning_rate']:g}, {v['epochs']:g} epochs, "
-        f"{int(v['negatives_per_query'])} mined negative(s)"
-    )
-
-
-def _h(help: str) -> dict[str, str]:
-    """Field metadata: the setting's meaning and unit (shown by the CLI and the Train page)."""
-    return {"help": help}
-
-
-@dataclass
-class RunSettings:
-    """The settings every run has, whatever its objective."""
-
-    base_model: str = field(
-        default=DEFAULT_BASE_MODEL,
-        metadata=_h(
-            "Model to fine-tune: a sentence-transformers name, a local model folder, or "
-            "'run:<RUN>' to continue from a finished run's model."
-        ),
-    )
-    loss: str = field(
-        default="mnrl",
-        metadata=_h(
-            "Training objective, by registry name (the Train page and `embstudio train --help` "
-            "list them, one line each; core/training/objectives/)."
-        ),
-    )
-    preset: PresetName = field(
-        default="auto",
-        metadata=_h(
-            "Learning rate, epochs and hard negatives when those are left empty: 'questions' "
-            f"({describe_preset('questions')}) for real or LLM-written questions, 'pseudo' "
-            f"({describe_preset('pseudo')}) for pseudo-queries (ict, keywords, heading); 'auto' "
-            "picks 'pseudo' when most training records are pseudo-queries."
-        ),
-    )
-    epochs: float | None = field(
-        default=None,
-        metadata=_h("Passes over the training records (may be fractional); empty = preset."),
-    )
-    max_steps: int = field(
-        default=-1, metadata=_h("Stop after this many optimizer steps; -1 = run all epochs.")
-    )
-    batch_size: int = field(
-        default=32, metadata=_h("Training records (query, positive, negatives) per step.")
-    )
-    # Defaults (batch 32, scale 20; lr, epochs and negatives from PRESETS) come from a SciFact
-    # sweep on its train queries (bench/RESULTS_training.md).
-    learning_rate: float | None = field(
-        default=None, metadata=_h("Peak learning rate of AdamW (per step); empty = preset.")
-    )
-    warmup_ratio: float = field(
-        default=0.1, metadata=_h("Fraction of all steps spent warming the rate up from 0.")
-    )
-    weight_decay: float = field(
-        default=0.01, metadata=_h("AdamW weight decay (fraction per step, decoupled).")
-    )
-    scale: float = field(
-        default=20.0,
-        metadata=_h("Similarity scale = 1 / temperature of the softmax (20 means tau = 0.05)."),
-    )
-    max_seq_length: int = field(
-        default=256, metadata=_h("Tokens per text; longer texts are truncated.")
-    )
-    seed: int = field(
-        default=42, metadata=_h("Random seed for data order, sampling and initialisation.")
-    )
-    negatives_per_query: int | None = field(
-        default=None,
-        metadata=_h(
-            "Mined hard negatives per training record (0 = in-batch negatives only); empty = "
-            "preset. Missing ones are filled with random chunks so every record has the same "
-            "columns."
-        ),
-    )
-    in_batch_negatives: bool = field(
-        default=True,
-        metadata=_h(
-            "Also use the other records' passages in the batch as negatives (standard MNRL). "
-            "Off: each query is scored against its own positive and hard negatives only."
-        ),
-    )
-    validate_every_epoch: bool = field(
-        default=True,
-        metadata=_h("Score the validation split after each epoch and keep the best checkpoint."),
-    )
-    validation_max_chunks: int = field(
-        default=20000,
-        metadata=_h("Corpus cap for validation: positives plus this many other chunks at most."),
-    )
-    checkpoint_steps: int = field(
-        default=0,
-        metadata=_h(
-            "Save a checkpoint every N steps (0 = at each epoch end; a cancel always saves)."
-        ),
-    )
-    save_total_limit: int = field(
-        default=2, metadata=_h("Checkpoints kept in the run folder (the best is kept too).")
-    )
-    device: DeviceName = field(
-        default="auto", metadata=_h("auto (GPU when present), cpu, cuda or mps.")
-    )
-    devices: int = field(
-        default=1,
-        metadata=_h(
-            "Devices training together, one process each (DDP under torchrun; gloo on CPU, "
-            "nccl on GPUs). A step takes devices x batch_size records; mnrl and cached-mnrl "
-            "gather their in-batch negatives across devices (core/training/distributed.py)."
-        ),
-    )
-    train_split: str = field(
-        default="train",
-        metadata=_h("Pairs split used for training ('all' = every split, as a final fit does)."),
-    )
-    final_fit: bool = field(
-        default=True,
-        metadata=_h(
-            "After the run, train again with the same settings on the curated pairs of every "
-            "split and ship that model as run '<RUN>-all' (the held-out documents are "
-            "documents you will search). Its evaluation figures are the split run's; skipped "
-            "when no held-out pairs exist."
-        ),
-    )
-    final_of: str = field(
-        default="",
-        metadata=_h("Set on a final-fit run: the split run whose settings and figures it has."),
-    )
-    kind_weights: dict[str, float] = field(
-        default_factory=dict,
-        metadata=_h(
-            'Mix of question kinds, e.g. {"ict": 0.5, "simple": 2}: a pair of kind k is '
-            "used w times on average (0 drops the kind; kinds left out weigh 1)."
-        ),
-    )
-    validation_split: str = field(
-        default="validation", metadata=_h("Pairs split used for validation.")
-    )
+# The settings every run has and the presets (core/training/run_settings.py), re-exported.
+from core.training.run_settings import PRESET_FIELDS as PRESET_FIELDS
+from core.training.run_settings import PRESETS as PRESETS
+from core.training.run_settings import PresetName as PresetName
+from core.training.run_settings import RunSettings as RunSettings
+from core.training.run_settings import describe_preset as describe_preset
 
 
 # Bases: every objective's settings, then MoE, then the common ones (whose fields come first).
@@ -230,10 +81,10 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
             not isinstance(w, int | float) or w < 0 for w in self.kind_weights.values()
         ):
             errors.append(f"kind_weights must map kinds to numbers >= 0 (got {self.kind_weights})")
-        if self.device not in ("auto", "cpu", "cuda", "mps"):
+        if self.device not in DEVICES:
             errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
         if self.devices != 1:  # objectives and devices DDP cannot serve are refused here
-            from core.training.distributed import device_errors
+            from core.training.ddp import device_errors
 
             errors += device_errors(self)
         # Each settings class checks its own fields (all of them, whatever the objective, so
@@ -245,10 +96,11 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
         return self
 
     def preset_for(self, records_by_kind: dict[str, int]) -> str:
-        """The preset in force for training records of these kinds (counts per kind)."""
+        """The preset in force for training records of these kinds (counts per kind); which
+        kinds are pseudo-queries the kinds registry says (core.generation.kind_registry)."""
         if self.preset != "auto":
             return self.preset
-        pseudo = sum(n for k, n in records_by_kind.items() if k in PSEUDO_KINDS)
+        pseudo = sum(n for k, n in records_by_kind.items() if is_pseudo(k))
         return "pseudo" if pseudo * 2 > sum(records_by_kind.values()) else "questions"
 
     def resolved(self, records_by_kind: dict[str, int]) -> TrainConfig:

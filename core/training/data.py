@@ -1,4 +1,4 @@
-"""Training data read from a workspace (DESIGN.md section 5, "Training data").
+"""Training data read from a workspace (docs/ARCHITECTURE.md, "Training").
 
 Curated pairs (status accepted or edited) of a split become records, one per (query,
 positive): multi-hop pairs with several positives are unrolled and the records share the

@@ -2,8 +2,8 @@
 job's run_id, so the run folder is runs/<RUN>/ and the run's status follows this job
 (core/runs.py).
 
-After a split run succeeds, the same job trains its final fit (DESIGN.md section 5, "Held-out
-documents vs the shipped model"): run `<RUN>-all`, the same resolved settings on the curated
+After a split run succeeds, the same job trains its final fit (docs/ARCHITECTURE.md,
+"Training"): run `<RUN>-all`, the same resolved settings on the curated
 pairs of every split, no validation, `final_of` naming the split run whose figures it carries.
 """
 

@@ -3,7 +3,7 @@
     theta = (1 - alpha) * theta_base + alpha * theta_tuned       alpha in [0, 1]
 
 alpha = 1 is the tuned model, 0 the base. A mix trades some of the domain gain for what tuning
-cost elsewhere (DESIGN.md section 5). A merge is saved as run `<RUN>-mix<100*alpha>`: a model
+cost elsewhere. A merge is saved as run `<RUN>-mix<100*alpha>`: a model
 folder with its card and a `runs` row, so it evaluates, exports and serves like any run.
 """
 

@@ -52,7 +52,7 @@ def steps_for(
 ) -> int:
     """Optimizer steps of a run over `records` (the trainer's count: batches per epoch x
     epochs, rounded up; max_steps > 0 wins). On several devices each step takes one full
-    batch per device and the last incomplete round is dropped (core/training/distributed.py)."""
+    batch per device and the last incomplete round is dropped (core/training/ddp.py)."""
     if max_steps > 0:
         return max_steps
     if devices > 1:

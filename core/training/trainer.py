@@ -1,4 +1,4 @@
-"""Fine-tuning with sentence-transformers' trainer (DESIGN.md section 5).
+"""Fine-tuning with sentence-transformers' trainer (docs/ARCHITECTURE.md, "Training").
 
 `train_run` reads the workspace's curated pairs and latest negatives, builds the objective
 named in the config from the registry, and trains with `BatchSamplers.NO_DUPLICATES` (a query
@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core import runs
+from core.devices import resolve_device
 from core.modeling.moe import apply_moe
 from core.store import Workspace
-from core.training import distributed
+from core.training import ddp
 from core.training.config import TrainConfig
 from core.training.data import TrainingData, load_training_data
 from core.training.objectives import get_objective
@@ -64,17 +65,10 @@ class _Quiet:
         self.last_step = step
 
 
-def pick_device(config: TrainConfig) -> str:
-    from core.models import best_device
-
-    device = best_device() if config.device == "auto" else config.device
-    return distributed.rank_device(device)  # DDP hook: each rank on its own GPU
-
-
 def _callback(reporter: Reporter, progress_path: Path):
     from transformers import TrainerCallback
 
-    writes = distributed.is_main()  # DDP hook: rank 0 alone writes progress.jsonl
+    writes = ddp.is_main()  # DDP hook: rank 0 alone writes progress.jsonl
 
     class StudioCallback(TrainerCallback):
         """Writes progress.jsonl, reports step/total/loss/ETA, saves and stops on cancel."""
@@ -191,7 +185,7 @@ def build_trainer(
     # The model change of the MoE option, for every objective; the losses hold the model
     # object, which the conversion changes in place.
     apply_moe(model, config, config.seed)
-    distributed.share_negatives(build, config.batch_size)  # DDP hook: gather across devices
+    ddp.share_negatives(build, config.batch_size)  # DDP hook: gather across devices
     by_steps = config.checkpoint_steps > 0
     strategy = "steps" if by_steps else "epoch"
     kwargs: dict[str, Any] = {}
@@ -206,7 +200,7 @@ def build_trainer(
             kwargs["eval_steps"] = config.checkpoint_steps
     else:
         kwargs["eval_strategy"] = "no"
-    device = pick_device(config)
+    device = resolve_device(config.device)  # under torchrun: this rank's own GPU
     args = SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=epochs,
@@ -231,7 +225,7 @@ def build_trainer(
         use_cpu=device == "cpu",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        **distributed.trainer_args(device),  # DDP hook: backend, equal batches per rank
+        **ddp.trainer_args(device),  # DDP hook: backend, equal batches per rank
         **kwargs,
     )
     trainer = SentenceTransformerTrainer(
@@ -257,7 +251,7 @@ def train_run(
 
     Raises TrainingCancelled after saving a checkpoint when the reporter is cancelled.
     `callbacks` (TrainerCallbacks) run before the progress callback. Under torchrun every
-    rank calls this and rank 0 alone writes (core/training/distributed.py).
+    rank calls this and rank 0 alone writes (core/training/ddp.py).
     """
     import torch
     from transformers import set_seed
@@ -267,7 +261,7 @@ def train_run(
 
     config.validate()
     reporter = reporter or _Quiet()
-    main = distributed.is_main()  # DDP hook: only rank 0 writes files and rows
+    main = ddp.is_main()  # DDP hook: only rank 0 writes files and rows
     run = runs.folder(ws, run_id)
     if resume and run.config.is_file():
         config = TrainConfig.from_json(run.config)
@@ -277,7 +271,7 @@ def train_run(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     set_seed(config.seed)
     torch.use_deterministic_algorithms(False)
-    device = pick_device(config)
+    device = resolve_device(config.device)  # under torchrun: this rank's own GPU
 
     reporter.progress(0, 1, "loading data and model", force=True)
     data = load_training_data(

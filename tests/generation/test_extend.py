@@ -67,6 +67,15 @@ def test_a_new_pseudo_kind_is_one_registration(sample_ws, opening_kind, capsys):
     assert rc == 0 and "3 skipped as already written" in capsys.readouterr().out
 
 
+def test_a_new_pseudo_kind_gets_the_pseudo_preset_and_counts_as_pseudo_on_the_train_page(
+    opening_kind,
+):
+    from core.training.config import PSEUDO_KINDS, TrainConfig
+
+    assert TrainConfig().preset_for({"opening": 6, "simple": 4}) == "pseudo"
+    assert "opening" in PSEUDO_KINDS and "simple" not in PSEUDO_KINDS
+
+
 def test_a_new_writer_kind_is_one_registration_and_its_templates(sample_ws, tmp_path):
     prompts = tmp_path / "prompts"
     shutil.copytree(PROMPTS_DIR, prompts)

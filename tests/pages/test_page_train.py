@@ -81,14 +81,14 @@ def test_untouched_page_trains_what_the_cli_default_trains(ws, monkeypatch):
 
 
 def test_devices_field_only_with_several_gpus_and_refusals_said_before_start(ws, monkeypatch):
-    from core.training import distributed
+    from core.training import ddp
 
     small_scifact(ws, n_queries=4, n_other=2, n_val=0)
-    monkeypatch.setattr(distributed, "visible_gpus", lambda: 1)
+    monkeypatch.setattr(ddp, "visible_gpus", lambda: 1)
     at = _app(ws).run()
     assert not at.exception
     assert "train_devices" not in [n.key for n in at.number_input]
-    monkeypatch.setattr(distributed, "visible_gpus", lambda: 4)
+    monkeypatch.setattr(ddp, "visible_gpus", lambda: 4)
     at = _app(ws).run()
     assert not at.exception
     at.number_input(key="train_devices").set_value(2).run()

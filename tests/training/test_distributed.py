@@ -15,7 +15,8 @@ import pytest
 from core.jobs import STALE_AFTER_S, cancel_job, get_job, pid_alive, wait_job
 from core.runs import last_checkpoint, list_runs, read_progress, run_status
 from core.training.config import TrainConfig
-from core.training.distributed import rank_log, resume_on_devices, visible_gpus
+from core.training.ddp import visible_gpus
+from core.training.distributed import rank_log, resume_on_devices
 from core.training.jobs import start_training
 from core.training.signal import steps_for
 from tests.training_helpers import small_scifact

@@ -1,6 +1,6 @@
-"""Training objectives (DESIGN.md section 5): one module per objective, each owning its typed
-settings (an `ObjectiveSettings` dataclass whose fields become TrainConfig fields) and its
-builder, and registering itself when imported.
+"""Training objectives (docs/ARCHITECTURE.md, "Training"): one module per objective, each
+owning its typed settings (an `ObjectiveSettings` dataclass whose fields become TrainConfig
+fields) and its builder, and registering itself when imported.
 
 Adding an objective: a new module here that calls `register_objective(name, build, description,
 Settings)`, plus its import line below. The loss maths it needs may live in core/losses/.

@@ -17,8 +17,8 @@ from core.training.objectives.triplets import triplet_dataset
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
+    from core.training.run_settings import RunSettings
 
 
 @dataclass
@@ -31,11 +31,17 @@ class CachedMnrlSettings(ObjectiveSettings):
         return ["mini_batch_size must be at least 1"] if self.mini_batch_size < 1 else []
 
 
-def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:
+if TYPE_CHECKING:
+
+    class Config(CachedMnrlSettings, RunSettings):
+        """What `build` reads of the run's TrainConfig: the common settings and these."""
+
+
+def build(model: SentenceTransformer, config: Config, data: TrainingData) -> ObjectiveBuild:
     """Cached MNRL: MNRL maths with gradient caching, for batches larger than memory allows."""
     from sentence_transformers.losses import CachedMultipleNegativesRankingLoss
 
-    dataset = triplet_dataset(data, config.negatives_per_query, config.seed)
+    dataset = triplet_dataset(data, config.mined_negatives, config.seed)
     loss = CachedMultipleNegativesRankingLoss(
         model, scale=config.scale, mini_batch_size=config.mini_batch_size
     )

@@ -18,8 +18,8 @@ from core.training.objectives.registry import (
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
+    from core.training.run_settings import RunSettings
 
 
 @dataclass
@@ -35,13 +35,19 @@ class ClpSettings(ObjectiveSettings):
         )
 
 
-def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:
+if TYPE_CHECKING:
+
+    class Config(ClpSettings, RunSettings):
+        """What `build` reads of the run's TrainConfig: the common settings and these."""
+
+
+def build(model: SentenceTransformer, config: Config, data: TrainingData) -> ObjectiveBuild:
     """CLP: (1-λ)·InfoNCE + λ·(1 - cos(q*, n)), pulling each negative toward its own query."""
     from datasets import Dataset
 
     from core.losses.clp import CLPLoss, clp_columns
 
-    k = max(1, config.negatives_per_query)
+    k = max(1, config.mined_negatives)
     cols, counts = clp_columns(data, k, config.seed, config.clp_missing)
     loss = CLPLoss(model, k=k, scale=config.scale, lam=config.clp_lambda)
     return ObjectiveBuild(train_dataset=Dataset.from_dict(cols), loss=loss, info=counts)

@@ -17,8 +17,8 @@ from core.training.objectives.registry import (
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
+    from core.training.run_settings import RunSettings
 
 
 @dataclass
@@ -29,7 +29,13 @@ class DualSettings(ObjectiveSettings):
     )
 
 
-def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:
+if TYPE_CHECKING:
+
+    class Config(DualSettings, RunSettings):
+        """What `build` reads of the run's TrainConfig: the common settings and these."""
+
+
+def build(model: SentenceTransformer, config: Config, data: TrainingData) -> ObjectiveBuild:
     """Dual: MNRL on positive pairs + (y - cos)² on pairs labelled 1/0, batches alternated."""
     import torch
     from datasets import Dataset

@@ -13,17 +13,17 @@ from core.training.objectives.triplets import triplet_dataset
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
+    from core.training.run_settings import RunSettings
 
 
-def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:
+def build(model: SentenceTransformer, config: RunSettings, data: TrainingData) -> ObjectiveBuild:
     """MNRL / InfoNCE with in-batch and mined hard negatives (scale = 1/temperature)."""
     from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     from core.losses.own_candidates import OwnCandidatesLoss
 
-    dataset = triplet_dataset(data, config.negatives_per_query, config.seed)
+    dataset = triplet_dataset(data, config.mined_negatives, config.seed)
     if config.in_batch_negatives:
         loss = MultipleNegativesRankingLoss(model, scale=config.scale)
     else:

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
 
 
@@ -35,7 +34,10 @@ class ObjectiveBuild:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-Builder = Callable[["SentenceTransformer", "TrainConfig", "TrainingData"], ObjectiveBuild]
+# (model, config, data) -> ObjectiveBuild. The config is the run's TrainConfig; a builder types
+# it as what it reads (core/training/run_settings.py's RunSettings and its own settings), as
+# TrainConfig is built from this registry.
+Builder = Callable[["SentenceTransformer", Any, "TrainingData"], ObjectiveBuild]
 
 
 def setting(default: Any, help: str) -> Any:

@@ -19,8 +19,8 @@ from core.training.objectives.registry import (
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from core.training.config import TrainConfig
     from core.training.data import TrainingData
+    from core.training.run_settings import RunSettings
 
 
 @dataclass
@@ -48,14 +48,20 @@ class SoftSettings(ObjectiveSettings):
         )
 
 
-def build(model: SentenceTransformer, config: TrainConfig, data: TrainingData) -> ObjectiveBuild:
+if TYPE_CHECKING:
+
+    class Config(SoftSettings, RunSettings):
+        """What `build` reads of the run's TrainConfig: the common settings and these."""
+
+
+def build(model: SentenceTransformer, config: Config, data: TrainingData) -> ObjectiveBuild:
     """Soft labels: MSE of cosine to expert-scored targets (plus MNRL), K expert models."""
     import numpy as np
     from datasets import Dataset
 
     from core.losses.soft import SoftLabelLoss, expert_agreement, expert_scores, soft_columns
 
-    k = max(0, config.negatives_per_query)
+    k = max(0, config.mined_negatives)
     target, alpha = config.soft_target, config.soft_alpha
     _, pairs = soft_columns(data, k, None, target, alpha)  # type: ignore[arg-type]
     experts = list(config.soft_experts)
