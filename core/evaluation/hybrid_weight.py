@@ -21,7 +21,7 @@ from core.evaluation.datasets import DatasetError, EvalSet, workspace_set
 from core.evaluation.metrics import evaluate
 from core.retrieval.base import Hits
 from core.retrieval.fusion import DEFAULT_WEIGHT, FUSION_DEPTH, FusionMethod, fuse_hits
-from core.retrieval.recipe import Recipe
+from core.retrieval.recipe import Recipe, recipe_home, stored_recipe, write_recipe
 from core.store import Workspace
 
 WEIGHT_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
@@ -117,3 +117,18 @@ def choose_recipe(
         measured={f"{w:.1f}": {METRIC: round(v, 4)} for w, v in curve.items()},
         measured_on=evalset.name,
     )
+
+
+def ensure_recipe(ws: Workspace, run_id: str) -> Recipe:
+    """The recipe of `run_id`: stored, or chosen now by the rule for the run it comes from
+    (a final fit's split run, a merge's run) and stored there."""
+    found = stored_recipe(ws, run_id)
+    if found is not None:
+        return found
+    home = recipe_home(ws, run_id)
+    try:
+        recipe = choose_recipe(ws, home)
+    except Exception as exc:  # the recipe is advice: an evaluation or export stands without it
+        recipe = Recipe(rule=f"fixed (choosing failed: {exc})")
+    write_recipe(ws, home, recipe)
+    return recipe

@@ -27,9 +27,9 @@ from core.evaluation.compare import (
     run_spec,
 )
 from core.evaluation.datasets import EvalSet, beir_set, general_set, workspace_set
+from core.evaluation.hybrid_weight import ensure_recipe
 from core.evaluation.report import build_payload, save_report
 from core.retrieval.fusion import DEFAULT_WEIGHT
-from core.retrieval.recipe import run_recipe
 from core.retrieval.windows import DEFAULT_PASSAGE_MODE, PASSAGE_MODES
 from core.runs import final_of
 from core.settings import defaults_for
@@ -97,7 +97,7 @@ def model_specs(ws: Workspace, params: dict[str, Any]) -> list[ModelSpec]:
         specs += [bm25_spec(), hybrid_spec(base, DEFAULT_WEIGHT)]
         for spec in specs[: len(names)]:
             if spec.run_id:
-                recipe = run_recipe(ws, spec.run_id)
+                recipe = ensure_recipe(ws, spec.run_id)
                 specs.append(hybrid_spec(spec, recipe.weight, recipe.method))
     if len({s.label for s in specs}) != len(specs):
         raise ValueError("the same model is named twice")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.retrieval.recipe import run_recipe
+from core.evaluation.hybrid_weight import ensure_recipe
 from core.runs import final_of
 from core.store import Workspace
 
@@ -42,7 +42,7 @@ def measured_table(ws: Workspace, run_id: str) -> tuple[str, dict[str, dict[str,
 def recommendation(ws: Workspace, run_id: str) -> dict[str, Any]:
     """The export's retrieval advice: {method, weight, normalization, rule, measured_on,
     table, best, use ("hybrid" | "model alone" | "not measured")}."""
-    recipe = run_recipe(ws, run_id)
+    recipe = ensure_recipe(ws, run_id)
     dataset, table = measured_table(ws, run_id)
     best = max(table, key=lambda k: table[k].get("NDCG@10", 0.0)) if table else ""
     alone = best and not best.endswith("+bm25") and best not in ("bm25",)

@@ -2,9 +2,9 @@
 search at a weight, or alone), stored with the run (`runs/<RUN>/retrieval.json`) and shipped
 with its export (manifest and model card).
 
-The weight is chosen without test questions, by `WEIGHT_RULE` (measured in
-bench/RESULTS_hybrid.md): the fixed even mix. A final fit `RUN-all` and a merge inherit the
-recipe of the run they come from.
+The weight is chosen without test questions when a run is first evaluated or exported
+(`core/evaluation/hybrid_weight.py`, measured in bench/RESULTS_hybrid.md). A final fit
+`RUN-all` and a merge inherit the recipe of the run they come from.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from core import runs
 from core.retrieval.fusion import DEFAULT_WEIGHT, FUSION_METHODS, FusionMethod
 from core.store import Workspace
 
-WEIGHT_RULE = "fixed"  # how the default recipe's weight is chosen (see the module docstring)
+WEIGHT_RULE = "fixed"  # the default recipe: the even mix, before (or without) a choice
 
 
 @dataclass(frozen=True)
@@ -62,16 +62,27 @@ def write_recipe(ws: Workspace, run_id: str, recipe: Recipe) -> None:
     os.replace(tmp, path)
 
 
-def run_recipe(ws: Workspace, run_id: str) -> Recipe:
-    """The recipe stored with the run, else that of the run it was refit or merged from,
-    else the default (fixed even mix)."""
-    seen: set[str] = set()
+def recipe_home(ws: Workspace, run_id: str) -> str:
+    """The run whose folder holds (or will hold) the recipe of `run_id`: the run itself when it
+    has one, else, following a merge to its run and a final fit to its split run, the first
+    that has one, or the last of that chain."""
+    seen: list[str] = []
     current = run_id
     while current and current not in seen:
-        seen.add(current)
-        path = runs.folder(ws, current).retrieval
-        if path.is_file():
-            return Recipe.from_dict(json.loads(path.read_text()))
+        seen.append(current)
+        if runs.folder(ws, current).retrieval.is_file():
+            return current
         config = runs.read_config(ws, current)
         current = str(config.get("merge_of") or config.get("final_of") or "")
-    return Recipe()
+    return seen[-1]
+
+
+def stored_recipe(ws: Workspace, run_id: str) -> Recipe | None:
+    """The recipe stored for `run_id` (at its home), or None when none was chosen yet."""
+    path = runs.folder(ws, recipe_home(ws, run_id)).retrieval
+    return Recipe.from_dict(json.loads(path.read_text())) if path.is_file() else None
+
+
+def run_recipe(ws: Workspace, run_id: str) -> Recipe:
+    """The stored recipe of `run_id`, else the default (fixed even mix)."""
+    return stored_recipe(ws, run_id) or Recipe()

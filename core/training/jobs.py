@@ -69,7 +69,6 @@ def train_with_final_fit(
         on_fit(0, 2 if wants_final_fit(ws, config) else 1)
     result = fit(config, run_id)
     out = {"run_id": run_id, "model_path": result["model_path"], "metrics": result["metrics"]}
-    out["retrieval"] = recommend_retrieval(reporter, log, ws, run_id)
     final = final_fit_config(ws, run_id)
     if final is not None:
         final_id = final_run_id(run_id)
@@ -80,33 +79,6 @@ def train_with_final_fit(
         out.update(final_run_id=final_id, final_model_path=fitted["model_path"])
         out["final_metrics"] = fitted["metrics"]
     return out
-
-
-def recommend_retrieval(
-    reporter: Reporter, log: logging.Logger, ws: Workspace, run_id: str
-) -> dict[str, Any]:
-    """Choose and store the run's retrieval recipe (core/evaluation/hybrid_weight.py); its
-    final fit and merges inherit it. A failure leaves the default recipe, logged."""
-    from core.evaluation.hybrid_weight import choose_recipe
-    from core.retrieval.recipe import Recipe, write_recipe
-
-    if runs.folder(ws, run_id).retrieval.is_file():
-        return {}
-    reporter.progress(0, 1, "choosing the fusion weight with keyword search", True)
-    try:
-        recipe = choose_recipe(ws, run_id)
-    except Exception as exc:  # the recipe is advice: training stands without it
-        log.warning("fusion weight not chosen (%s): the even mix stays", exc)
-        recipe = Recipe(rule=f"fixed (choosing failed: {exc})")
-    write_recipe(ws, run_id, recipe)
-    log.info(
-        "retrieval recipe of %s: %s weight %s (%s)",
-        run_id,
-        recipe.method,
-        recipe.weight,
-        recipe.rule,
-    )
-    return {"method": recipe.method, "weight": recipe.weight, "rule": recipe.rule}
 
 
 def wants_final_fit(ws: Workspace, config: TrainConfig) -> bool:
