@@ -54,7 +54,7 @@ def main() -> None:
         cfg = TrainConfig(device=args.device)
         st = compare_steps(Workspace.open(args.only_step_time), cfg, args.compare_steps)
         print(
-            f"step time (batch {cfg.batch_size}, {cfg.negatives_per_query} negative): ours "
+            f"step time (batch {st['batch_size']}, {st['negatives_per_query']} negative): ours "
             f"{st['ours_s_per_step']:.2f} s, plain trainer {st['plain_s_per_step']:.2f} s, ratio {st['ratio']:.2f}x"
         )
         (RESULTS / "train_step_time.json").write_text(json.dumps(st, indent=2))

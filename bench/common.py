@@ -298,7 +298,8 @@ def _step_clock(warm: int, last: int):
 
 def step_times(ws, cfg, warm: int = 0) -> dict:
     """Seconds per step and, on CUDA, peak allocated memory: our trainer (`build_trainer` +
-    the progress callback) vs `plain_trainer` on the workspace's training data, same config.
+    the progress callback) vs `plain_trainer` on the workspace's training data, same config
+    (its empty fields filled from the preset in force, as our trainer does).
     The clock runs from step `warm` to `cfg.max_steps` (`warm` 0: the whole of `train()`)."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -309,10 +310,12 @@ def step_times(ws, cfg, warm: int = 0) -> dict:
     from core.training.trainer import _callback, _Quiet, build_trainer
 
     data = load_training_data(ws, validation_split="none")
+    cfg = cfg.resolved(data.counts()["records_by_kind"])  # as build_trainer resolves it
     device = resolve_device(cfg.device)
     cuda = device.startswith("cuda")
     last = cfg.max_steps
     out: dict = {"device": device, "batch_size": cfg.batch_size, "records": len(data.train)}
+    out["negatives_per_query"] = cfg.negatives_per_query
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("plain", "ours"):
             model = SentenceTransformer(resolve_model(cfg.base_model), device=device)

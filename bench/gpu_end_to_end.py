@@ -66,15 +66,12 @@ def default_step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int
     the default's, for the smoke run)."""
     from core.store import Workspace
     from core.training.config import TrainConfig
-    from core.training.data import load_training_data
 
-    ws = Workspace.open(ws_root)
-    records = load_training_data(ws, validation_split="none").counts()["records_by_kind"]
     # Checkpoints every 10^9 steps: never inside the timed window (the plain trainer saves none).
     cfg = TrainConfig(max_steps=warm + timed, checkpoint_steps=10**9)
     if max_seq_length:
         cfg.max_seq_length = max_seq_length
-    return step_times(ws, cfg.resolved(records), warm)
+    return step_times(Workspace.open(ws_root), cfg, warm)
 
 
 def smoke_docs(docs: Path, target: Path) -> Path:
