@@ -55,6 +55,8 @@ def repo_module(relative: str) -> ModuleType:
     """Load a module of the repository that is not installed (e.g. `tests/fake_openai.py`)
     from its file, without putting the repository on `sys.path`."""
     path = REPO / relative
+    if path.stem in sys.modules:
+        return sys.modules[path.stem]
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader, path
     module = importlib.util.module_from_spec(spec)
