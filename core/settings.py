@@ -92,6 +92,11 @@ class StudioSettings:
     base_model: str = DEFAULT_BASE_MODEL
     device: DeviceChoice = "auto"
     defaults: RunDefaults = field(default_factory=RunDefaults)
+    # Real questions with known answers about the workspace's documents (a BEIR folder):
+    # when set, the one-click pipeline scores the final fit on them, per `questions_group`
+    # (a corpus field, e.g. "document"), instead of on the held-out split. The demo sets it.
+    questions_dir: str = ""
+    questions_group: str = ""
 
     def validate(self) -> None:
         try:
@@ -141,6 +146,8 @@ def load_settings(ws: Workspace) -> StudioSettings:
             base_model=str(data.get("base_model") or DEFAULT_BASE_MODEL),
             device=data.get("device", "auto"),
             defaults=_pick(RunDefaults, data.get("defaults")),
+            questions_dir=str(data.get("questions_dir") or ""),
+            questions_group=str(data.get("questions_group") or ""),
         )
     except (TypeError, AttributeError):
         return StudioSettings()
@@ -175,7 +182,8 @@ class Defaults:
     `mine`, `train`, `evaluate`, `ingest` (token limit of chunks) and generation's filters
     start from. per_chunk/limit_chunks: generation's counts (None = the step's own default).
     train: TrainConfig fields a new run starts from (base model, device, and epochs, batch
-    size and max steps when set).
+    size and max steps when set). questions_dir / questions_group: the workspace's real
+    question set (a BEIR folder) and its group field, None when there is none.
     """
 
     llm: LLMSettings
@@ -184,6 +192,8 @@ class Defaults:
     per_chunk: int | None
     limit_chunks: int | None
     train: dict[str, Any]
+    questions_dir: str | None = None
+    questions_group: str | None = None
 
 
 def defaults_for(ws: Workspace) -> Defaults:
@@ -204,6 +214,8 @@ def defaults_for(ws: Workspace) -> Defaults:
         per_chunk=d.generate_per_chunk or None,
         limit_chunks=d.generate_limit_chunks or None,
         train=train,
+        questions_dir=s.questions_dir or None,
+        questions_group=s.questions_group or None,
     )
 
 
