@@ -87,7 +87,7 @@ def _result(result: dict) -> None:
         },
     )
     st.caption(
-        f"{seconds}. {GLOSSARY} The model to ship is the final fit "
-        f"{result.get('final_run_id') or result.get('run_id')}."
+        f"{seconds}. {GLOSSARY} The tuned model is the final fit "
+        f"{result.get('final_run_id') or result.get('run_id')} (trained on every document)."
     )
     nav.link(nav.EVALUATE, "See every figure on the Evaluate page", key=f"{PREFIX}_evaluate")
