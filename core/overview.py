@@ -147,9 +147,13 @@ def advice(h: Headline) -> NextStep:
     if h.best_kind == "bm25":
         why = "Keyword search beats the tuned model on these documents."
     elif h.best_kind == "hybrid" and h.best in UNTUNED:
-        why = (
+        return NextStep(
+            "pairs",
+            "Write better training questions",
             "The base model fused with keyword search is the best: your search stack can run "
-            "that hybrid today, no fine-tuning needed. To beat it:"
+            "that hybrid today, no fine-tuning needed. To beat it with a tuned model, import "
+            "real questions with their answer passages, or write LLM questions, on the Pairs "
+            "page, then train again.",
         )
     else:
         why = "Fine-tuning on pseudo-queries did not beat the retrievers you already have."

@@ -106,7 +106,7 @@ def test_no_gain_says_fine_tuning_did_not_help_and_what_to_try():
     step = advice(Headline(**result["headline"]))
     assert (step.page, step.label) == ("pairs", "Write better training questions")
     assert step.why.startswith("The base model fused with keyword search is the best")
-    assert "Import real questions" in step.why and "write LLM questions" in step.why
+    assert "import real questions" in step.why and "write LLM questions" in step.why
     keyword = advice(Headline(**_result({**NO_GAIN, "bm25": 0.9})["headline"]))
     assert keyword.why.startswith("Keyword search beats the tuned model")
 
