@@ -5,7 +5,7 @@ Each stage calls the engine function behind its own command at that command's de
 (`embstudio ingest`, `generate`, `pairs --accept-all`, `mine`, `train` with its final fit,
 `evaluate`), so one click gives what the commands give with no option. The evaluation: when
 the workspace names a question set (Settings `questions_dir`, e.g. the demo's hand-written
-questions), what `embstudio evaluate WS --run RUN-all --beir DIR --group GROUP` runs (the
+questions), what `embstudio evaluate WS --run RUN-all --beir DIR [--group GROUP]` runs (the
 final fit: those questions were never trained on); else `evaluate --run RUN`, the split run
 on the held-out test split. Then the geometry of the base model and the evaluated run (the
 Evaluate page's "Compute geometry", recorded as a finished "geometry" job), so the Evaluate
@@ -173,7 +173,7 @@ class StageProgress:
 
 def evaluation_choice(ws: Workspace, run_id: str, final_run_id: str | None) -> dict[str, Any]:
     """The evaluate stage's params. With a question set in the workspace's Settings (and its
-    folder there): those of `embstudio evaluate WS --run RUN-all --beir DIR --group GROUP`,
+    folder there): those of `embstudio evaluate WS --run RUN-all --beir DIR [--group G]`,
     the final fit (else the split run) on questions no run was trained on. Without: those of
     `evaluate --run RUN`, the split run on the workspace's held-out test split."""
     from core.evaluation.runner import evaluation_params
