@@ -87,8 +87,9 @@ def result_words(result: dict[str, Any]) -> list[str]:
         ref = max(untuned, key=score)
         lead += (
             f", {score(best) - score(ref):+.3f} over the best retriever without fine-tuning, "
-            f"{retriever_words(ref)} ({score(ref):.3f})."
+            f"{retriever_words(ref)} ({score(ref):.3f})"
         )
+        lead += "." if h.tuned_gains or h.at_ceiling else ": too small a difference to count."
     elif tuned:
         top = max(tuned, key=score)
         lead += (
@@ -156,7 +157,7 @@ def advice(h: Headline) -> NextStep:
             "page, then train again.",
         )
     else:
-        why = "Fine-tuning on pseudo-queries did not beat the retrievers you already have."
+        why = "Fine-tuning on pseudo-queries did not clearly beat the retrievers you already have."
     return NextStep("pairs", "Write better training questions", f"{why} {better_questions}")
 
 
