@@ -157,3 +157,34 @@ def run_python(code: str, *args: str, timeout: float | None = None) -> subproces
         text=True,
         timeout=timeout,
     )
+
+
+def evaluation_payload(ndcg: dict[str, float], n: int = 60, base_recall10: float = 0.9) -> dict:
+    """An evaluation report payload (`core.evaluation.report.build_payload`'s shape) scoring
+    the retrievers `ndcg` names: "base", "bm25", "base+bm25", a run id, "RUN+bm25"."""
+    models = []
+    for label, score in ndcg.items():
+        run_id = None if label in ("base", "bm25", "base+bm25") else label.split("+")[0]
+        kind = "bm25" if label == "bm25" else ("hybrid" if label.endswith("+bm25") else "dense")
+        recall10 = base_recall10 if label == "base" else min(1.0, score + 0.2)
+        metrics = {"NDCG@10": score, "Recall@3": score + 0.01, "Recall@10": recall10}
+        models.append(
+            {
+                "label": label,
+                "kind": kind,
+                "run_id": run_id,
+                "model": label,
+                "weight": 0.5 if kind == "hybrid" else None,
+                "seconds": 1.0,
+                "metrics": {**metrics, "MRR@10": score},
+            }
+        )
+    return {
+        "id": "eval-20261205-000000-abcdef",
+        "created_at": now_iso(),
+        "dataset": {"name": "beir:questions:test", "queries": n, "documents": 43},
+        "config": {"k_values": [1, 3, 5, 10]},
+        "models": models,
+        "comparison": None,
+        "reference_comparison": None,
+    }
