@@ -351,7 +351,7 @@ def _geometry(ws: Workspace, state: dict, stage: StageProgress, ctx: JobContext)
     file in that job's folder."""
     from core.evaluation.runner import model_specs
     from core.geometry import GeometrySettings, compute_geometry
-    from core.jobs import _finish, job_folder
+    from core.jobs import finish_job, job_folder
 
     params = stage_settings(ws, state["run_id"], _final_run_id(state))["geometry"]
     evaluated = state["stages"].get("evaluate", {}).get("result", {}).get("evaluated_run_id")
@@ -370,7 +370,7 @@ def _geometry(ws: Workspace, state: dict, stage: StageProgress, ctx: JobContext)
     path = job_folder(ws, job_id, None) / "geometry.json"
     path.write_text(json.dumps(result, default=float))
     out = {"geometry_path": str(path.relative_to(ws.root)), "summary": result["summary"]}
-    _finish(ws, job_id, "succeeded", result=out)
+    finish_job(ws, job_id, "succeeded", result=out)
     return {"geometry_job": job_id, **out}
 
 
