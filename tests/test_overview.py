@@ -164,7 +164,7 @@ def _home_workspace(tmp_path, result: dict):
 
     from core.chunking import Chunk
     from core.documents import insert_chunks, insert_document
-    from core.jobs import _finish, start_job
+    from core.jobs import finish_job, start_job
     from core.store import Workspace, now_iso
     from tests.helpers import evaluation_payload
 
@@ -185,7 +185,7 @@ def _home_workspace(tmp_path, result: dict):
             (now_iso(), str(report.relative_to(ws.root))),
         )
     job = start_job(ws, "auto", {"pipeline": "auto-x", "files": []}, spawn=False)
-    _finish(ws, job, "succeeded", result=result)
+    finish_job(ws, job, "succeeded", result=result)
     return ws
 
 
