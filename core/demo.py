@@ -30,7 +30,7 @@ DEMO_FILES: tuple[str, ...] = (
 QUESTIONS_DIR = SAMPLES_DIR / "questions"
 # No group: a question competes with all 43 passages. Per chapter (`--group document`) it
 # would compete with 8 to 16, so every retriever has every answer in its top 10 (Recall@10
-# 1.000) and the comparison reads as "too easy to tell" whatever the ranking.
+# 1.000) and the retrievers differ only near the top.
 QUESTIONS_GROUP = ""
 # One chunk per section, split at 200 words: a few dozen chunks in all.
 DEMO_CHUNKING = ChunkingSettings(mode="headings", chunk_words=200, overlap_words=30)

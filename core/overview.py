@@ -104,8 +104,9 @@ def result_words(result: dict[str, Any]) -> list[str]:
         lines.insert(
             0,
             f"These questions are too easy to tell the retrievers apart: the base model already "
-            f"finds nearly every answer (Recall@10 {base.get('Recall@10', 0.0):.3f}), so the "
-            "comparison shows nothing either way. Score on harder, real questions.",
+            f"ranks nearly every answer near the top (Recall@3 {base.get('Recall@3', 0.0):.3f}, "
+            f"nDCG@10 {base.get('NDCG@10', 0.0):.3f}), so the comparison shows nothing either "
+            "way. Score on harder, real questions.",
         )
     return lines
 

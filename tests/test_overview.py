@@ -137,7 +137,7 @@ def test_at_ceiling_it_says_the_questions_are_too_easy():
     words = result_words(result)
     assert words[0].startswith(
         "These questions are too easy to tell the retrievers apart: the base model already "
-        "finds nearly every answer (Recall@10 1.000)"
+        "ranks nearly every answer near the top (Recall@3 0.980"
     )
     assert words[1].startswith("Best retriever on 60 held-out test questions")
     step = advice(Headline(**result["headline"]))
