@@ -34,7 +34,7 @@ class StaleEditError(PairError):
 _LIST_SQL = """
 SELECT p.id, p.query, p.original_query, p.kind, p.origin, p.status, p.reason,
        p.judge_relevance, p.judge_accuracy, p.judge_clarity, p.judge_score, p.roundtrip_rank,
-       p.split, p.version, p.created_at, p.updated_at,
+       p.split, p.version, p.created_at, p.updated_at, p.source,
        (SELECT COUNT(*) FROM pair_positives pp WHERE pp.pair_id = p.id) AS n_positives,
        (SELECT MIN(pp.chunk_id) FROM pair_positives pp WHERE pp.pair_id = p.id) AS chunk_id,
        (SELECT d.name FROM pair_positives pp JOIN chunks c ON c.id = pp.chunk_id
@@ -250,16 +250,19 @@ def insert_pair(
     judge: dict[str, Any] | None = None,
     roundtrip_rank: int | None = None,
     positive_text: str | None = None,
+    source: str | None = None,
 ) -> int:
     """Store one pair and its positive chunks in `conn`'s transaction; the one writer of the
-    pairs table (generation, manual pairs, JSONL and BEIR imports). `judge` holds relevance,
-    accuracy, clarity (1-5) and their mean as score. Returns the pair id."""
+    pairs table (generation, manual pairs, JSONL and BEIR imports, related questions). `judge`
+    holds relevance, accuracy, clarity (1-5) and their mean as score. `source` names the
+    collection of a question imported with its own passage (`positive_text`, no chunk; see
+    core/related_questions.py). Returns the pair id."""
     now = now_iso()
     j = judge or {}
     cur = conn.execute(
         "INSERT INTO pairs (query, original_query, kind, origin, status, reason, judge_relevance,"
         " judge_accuracy, judge_clarity, judge_score, roundtrip_rank, split, positive_text,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             query,
             original_query or query,
@@ -274,6 +277,7 @@ def insert_pair(
             roundtrip_rank,
             split,
             positive_text,
+            source,
             now,
             now,
         ),

@@ -185,6 +185,10 @@ MIGRATIONS: list[str] = [
     UPDATE runs SET model_path = NULL WHERE status != 'succeeded';
     ALTER TABLE runs DROP COLUMN status;
     """,
+    # v5: questions imported from a related collection (core/related_questions.py) name where
+    # they came from; their passage is `positive_text` (no workspace chunk). NULL: the
+    # workspace's own pair.
+    "ALTER TABLE pairs ADD COLUMN source TEXT;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

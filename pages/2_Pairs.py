@@ -483,3 +483,59 @@ with st.expander("Import and export"):
                 "application/jsonl",
                 key="pairs_export",
             )
+
+# ---------------------------------------------------------------- related questions (issue 24)
+with st.expander("Import real questions from a related collection"):
+    from core.access import check_data_path
+    from core.related_questions import describe_sources, import_questions, imported_by_source
+    from ui.state import default_workspace_path
+
+    st.caption(
+        "Real questions about other documents of the same kind (last year's documents, an FAQ, "
+        "a search log with the page that answered) teach the model how users ask. They come "
+        "with their own passages, are accepted, train mixed with this workspace's pairs in "
+        "every fit and are never part of its evaluation. A BEIR folder (corpus.jsonl, "
+        'queries.jsonl, qrels/) or JSONL with {"question", "passage"} per line.'
+    )
+    rq_upload = st.file_uploader("JSONL of questions", type=["jsonl"], key="rq_file")
+    rq_path = st.text_input("…or a BEIR folder or JSONL file on this machine", key="rq_path")
+    rq_source = st.text_input(
+        "Collection name (shown before training and in the model card)",
+        key="rq_source",
+        help="Empty: the folder's or file's name.",
+    )
+    rq_group = st.text_input(
+        "Group field (optional)",
+        key="rq_group",
+        help="The passage field that sorts passages into groups, e.g. 'syllabus'.",
+    )
+    rq_only = st.text_area("Import only these groups (one per line)", key="rq_only")
+    rq_skip = st.text_area(
+        "Leave out these groups (one per line), e.g. the documents you evaluate on",
+        key="rq_skip",
+    )
+    if (rq_upload is not None or rq_path) and st.button("Import questions", key="rq_import"):
+        with user_errors("Could not import the questions"):
+            if rq_upload is not None:
+                source_path = ws.exports_dir / f"questions-{rq_upload.name}"
+                source_path.write_bytes(rq_upload.getvalue())
+            else:
+                source_path = check_data_path(rq_path, default_workspace_path())
+            out = import_questions(
+                ws,
+                source_path,
+                source=rq_source or None,
+                group=rq_group or None,
+                only_groups=[g.strip() for g in rq_only.splitlines() if g.strip()] or None,
+                skip_groups=[g.strip() for g in rq_skip.splitlines() if g.strip()] or None,
+            )
+            st.success(
+                f"Imported {out['imported']} question-passage pairs ({out['questions']} "
+                f"questions) from {out['source']}; skipped {out['duplicates']} duplicates, "
+                f"{out['empty']} empty"
+                + (f", left out {out['left_out']} by group." if rq_group else ".")
+            )
+            if out["unknown_groups"]:
+                st.warning("Groups not found: " + "; ".join(out["unknown_groups"][:10]))
+    if rq_by_source := imported_by_source(ws):
+        st.caption("Trained in every fit: " + describe_sources(rq_by_source) + ".")

@@ -110,6 +110,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="F.jsonl|BEIR_DIR",
         help="import pairs from JSONL or a BEIR folder",
     )
+    p.add_argument(
+        "--import-questions",
+        default=None,
+        metavar="BEIR_DIR|F.jsonl",
+        help="import real questions WITH their passages from documents other than the "
+        "workspace's: a BEIR folder (every judged question-passage pair) or JSONL with "
+        '{"question", "passage"} per line. They are accepted, train mixed with the workspace\'s '
+        "pairs in every fit and are never evaluated",
+    )
+    p.add_argument(
+        "--source",
+        default=None,
+        metavar="NAME",
+        help="name of the imported collection, shown before training and in the model card "
+        "(default: the folder's or file's name)",
+    )
+    p.add_argument(
+        "--group",
+        default=None,
+        metavar="FIELD",
+        help="with --import-questions: the passage field sorting passages into groups (a "
+        "corpus.jsonl field, e.g. syllabus; a JSONL line's field)",
+    )
+    p.add_argument(
+        "--only-groups",
+        default=None,
+        metavar="FILE",
+        help="with --group: import only the passages of the groups named in FILE (one per line)",
+    )
+    p.add_argument(
+        "--skip-groups",
+        default=None,
+        metavar="FILE",
+        help="with --group: leave out the passages of the groups named in FILE (one per line), "
+        "e.g. the documents you evaluate on",
+    )
     p.set_defaults(func=cmd_pairs)
 
 
@@ -157,6 +193,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_questions(args: argparse.Namespace, ws) -> dict:
+    from core.related_questions import import_questions, read_group_names
+
+    return import_questions(
+        ws,
+        args.import_questions,
+        source=args.source,
+        group=args.group,
+        only_groups=read_group_names(args.only_groups) if args.only_groups else None,
+        skip_groups=read_group_names(args.skip_groups) if args.skip_groups else None,
+    )
+
+
 def cmd_pairs(args: argparse.Namespace) -> int:
     from core import pairs
 
@@ -171,6 +220,24 @@ def cmd_pairs(args: argparse.Namespace) -> int:
         lines.append(f"imported {result['imported']} pairs ({result['format']})")
         for problem in result.get("problems", [])[:3]:
             progress(problem)
+    if args.import_questions:
+        result = _import_questions(args, ws)
+        out["import_questions"] = result
+        lines.append(
+            f"imported {result['imported']} question-passage pairs ({result['questions']} "
+            f"questions) from {result['source']} ({result['format']}); skipped "
+            f"{result['duplicates']} duplicates, {result['empty']} empty"
+            + (f", left out {result['left_out']} by group" if args.group else "")
+        )
+        if result["unknown_groups"]:
+            progress(
+                f"{len(result['unknown_groups'])} named group(s) not found: "
+                + "; ".join(result["unknown_groups"][:5])
+            )
+    elif args.group or args.only_groups or args.skip_groups or args.source:
+        raise RuntimeError(
+            "--source, --group, --only-groups, --skip-groups go with --import-questions"
+        )
     if args.accept_all:
         out["accepted"] = pairs.accept_all(ws)
         lines.append(f"accepted {out['accepted']} pending pairs")

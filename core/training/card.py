@@ -63,6 +63,15 @@ def run_section(
         f"- Training records: {counts['train_records']} "
         f"({counts['train_queries']} queries; {counts['records_with_negatives']} with mined "
         f"negatives; mining {counts['mining_id']})",
+        *(
+            [
+                "- Imported real questions (related collections, with their own passages; "
+                "never validated or evaluated): "
+                + ", ".join(f"{n} records from `{s}`" for s, n in imported.items())
+            ]
+            if (imported := counts.get("imported_by_source"))
+            else []
+        ),
         f"- Validation: {counts['validation_queries']} queries over "
         f"{counts['validation_corpus']} chunks",
         f"- Steps: {metrics.get('steps')}, {metrics.get('train_seconds')} s",

@@ -9,6 +9,13 @@ drops it. The validation split becomes BEIR-style IR dicts for the evaluator.
 Kind weights mix the training set (issue 10): a pair of kind k is used w_k times on average,
 the whole part of w_k as copies and the fraction as a seeded coin flip (w_k = 0 drops the kind,
 a kind left out weighs 1). Weights act on pairs, so a multi-hop pair's records stay together.
+
+Questions imported from a related collection (core/related_questions.py: pairs with a
+`source`, their passage in `positive_text`, no positive chunk) train in every fit, the split
+run and the final fit alike, whatever `train_split`; they are never validation queries. Their
+records have `positive_id` = -pair id (no chunk) and no mined negatives. The counts keep them
+apart: `records_by_kind` (which picks the preset) counts the workspace's own records only,
+`imported_by_source` the imported ones.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class TrainRecord:
     negative_ids: tuple[int, ...]  # mined, best first (after false-negative flags)
     positive_text: str | None = None  # the text trained on when it differs from the chunk's
     kind: str = ""  # the pair's question kind (simple, ict, ...), for mixing and counts
+    source: str = ""  # the related collection of an imported question ("" = the workspace's)
 
     def text_of_positive(self, chunk_text: dict[int, str]) -> str:
         return (
@@ -62,11 +70,16 @@ class TrainingData:
 
     def counts(self) -> dict[str, Any]:
         """Sizes shown in the model card and the run's metrics."""
+        own = [r for r in self.train if not r.source]
         return {
             "train_records": len(self.train),
             "train_queries": len({r.pair_id for r in self.train}),
             "records_with_negatives": sum(bool(r.negative_ids) for r in self.train),
-            "records_by_kind": dict(sorted(Counter(r.kind for r in self.train).items())),
+            "records_by_kind": dict(sorted(Counter(r.kind for r in own).items())),
+            "workspace_records": len(own),
+            "imported_by_source": dict(
+                sorted(Counter(r.source for r in self.train if r.source).items())
+            ),
             "validation_queries": len(self.val_queries),
             "validation_corpus": len(self.val_corpus),
             "chunks": len(self.chunk_text),
@@ -102,7 +115,8 @@ def _split_clause(split: str) -> tuple[str, tuple[str, ...]]:
 
 
 def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]:
-    """pair id -> (query, positive chunk ids) for curated pairs of `split`."""
+    """pair id -> (query, positive chunk ids) for curated pairs of `split` (the workspace's
+    own: an imported question has no positive chunk)."""
     out: dict[int, tuple[str, list[int]]] = {}
     where, args = _split_clause(split)
     with ws.connect() as conn:
@@ -118,20 +132,33 @@ def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]
 
 
 def pair_kinds(ws: Workspace, split: str) -> dict[int, str]:
-    """pair id -> question kind for curated pairs of `split`."""
+    """pair id -> question kind for the workspace's own curated pairs of `split`."""
     where, args = _split_clause(split)
     with ws.connect() as conn:
         rows = conn.execute(
-            f"SELECT p.id, p.kind FROM pairs p WHERE p.status IN (?, ?) AND {where}",
+            "SELECT p.id, p.kind FROM pairs p WHERE p.status IN (?, ?) AND p.source IS NULL"
+            f" AND {where}",
             (*CURATED, *args),
         ).fetchall()
     return {r["id"]: r["kind"] for r in rows}
 
 
 def curated_kind_counts(ws: Workspace, split: str) -> dict[str, int]:
-    """question kind -> curated pairs of `split` (ALL_SPLITS: of every split), sorted by kind."""
+    """question kind -> the workspace's own curated pairs of `split` (ALL_SPLITS: of every
+    split), sorted by kind; imported questions are counted by `imported_pairs`."""
     counts = Counter(pair_kinds(ws, split).values())
     return dict(sorted(counts.items()))
+
+
+def imported_pairs(ws: Workspace) -> dict[int, tuple[str, str, str, str]]:
+    """pair id -> (query, passage, source, kind) of the curated imported questions."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT id, query, positive_text, source, kind FROM pairs"
+            " WHERE source IS NOT NULL AND status IN (?, ?) ORDER BY id",
+            CURATED,
+        ).fetchall()
+    return {r["id"]: (r["query"], r["positive_text"] or "", r["source"], r["kind"]) for r in rows}
 
 
 def copies_by_weight(
@@ -179,7 +206,7 @@ def held_out_pair_count(ws: Workspace, train_split: str = "train") -> int:
         return 0
     with ws.connect() as conn:
         row = conn.execute(
-            "SELECT COUNT(*) FROM pairs WHERE status IN (?, ?) AND split != ?",
+            "SELECT COUNT(*) FROM pairs WHERE status IN (?, ?) AND split != ? AND source IS NULL",
             (*CURATED, train_split),
         ).fetchone()
     return int(row[0])
@@ -227,6 +254,13 @@ def load_training_data(
             record = TrainRecord(pair_id, query, cid, tuple(pos), negs, text, kinds[pair_id])
             records.extend([record] * copies[pair_id])
             by_chunk[cid].append(query)
+    # Imported questions: in every fit, with their own passage and in-batch negatives only.
+    imported = imported_pairs(ws)
+    imported_kinds = {pid: kind for pid, (_, _, _, kind) in imported.items()}
+    imported_copies = copies_by_weight(list(imported), imported_kinds, kind_weights or {}, seed + 1)
+    for pair_id, (query, passage, source, kind) in imported.items():
+        record = TrainRecord(pair_id, query, -pair_id, (-pair_id,), (), passage, kind, source)
+        records.extend([record] * imported_copies[pair_id])
 
     val_queries: dict[str, str] = {}
     val_relevant: dict[str, set[str]] = {}

@@ -8,7 +8,7 @@ on 11 syllabi trained 8 steps and gained nothing on real questions. The Train pa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.store import Workspace
 from core.training.config import TrainConfig
@@ -18,8 +18,10 @@ MIN_USEFUL_STEPS = 20  # optimizer steps below which a run is unlikely to change
 
 @dataclass(frozen=True)
 class TrainingSignal:
-    """pairs: curated training pairs; steps: optimizer steps the run will take (epochs x
-    batches); final_pairs/final_steps: the same for the final fit on every split."""
+    """pairs: the workspace's curated training pairs; steps: optimizer steps the run will take
+    (epochs x batches, imported questions included); final_pairs/final_steps: the same for the
+    final fit on every split; imported: source -> {"pairs", "questions"} of the questions
+    imported from related collections, trained in both fits (core/related_questions.py)."""
 
     pairs: int
     steps: int
@@ -27,18 +29,31 @@ class TrainingSignal:
     final_steps: int
     learning_rate: float
     epochs: float
+    imported: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def imported_pairs(self) -> int:
+        return sum(v["pairs"] for v in self.imported.values())
 
     @property
     def too_little(self) -> bool:
         return max(self.steps, self.final_steps) < MIN_USEFUL_STEPS
 
     def sentence(self) -> str:
+        from core.related_questions import describe_sources
+
+        mix = (
+            f"{self.pairs} workspace pairs + {describe_sources(self.imported)}"
+            if self.imported
+            else f"{self.pairs} training pairs"
+        )
         text = (
-            f"{self.pairs} training pairs: {self.steps} optimizer steps "
+            f"{mix}: {self.steps} optimizer steps "
             f"({self.epochs:g} epochs at lr {self.learning_rate:g})"
         )
         if self.final_pairs > self.pairs:
-            text += f", then {self.final_steps} steps of final fit on {self.final_pairs} pairs"
+            final = self.final_pairs + self.imported_pairs
+            text += f", then {self.final_steps} steps of final fit on {final} pairs"
         if self.too_little:
             text += (
                 f". Fewer than {MIN_USEFUL_STEPS} steps rarely change the model: write more "
@@ -61,19 +76,28 @@ def steps_for(
 
 
 def training_signal(ws: Workspace, config: TrainConfig) -> TrainingSignal:
-    """The estimate for `config` on the workspace's curated pairs (records ~ pairs)."""
+    """The estimate for `config` on the workspace's curated pairs plus the imported questions
+    (records ~ pairs); the preset is the workspace's own pairs' (as in training)."""
+    from core.related_questions import imported_by_source
     from core.training.data import ALL_SPLITS, curated_kind_counts
 
     kinds = curated_kind_counts(ws, config.train_split)
     resolved = config.resolved(kinds)
     pairs = sum(kinds.values())
     final = sum(curated_kind_counts(ws, ALL_SPLITS).values()) if config.final_fit else pairs
+    imported = imported_by_source(ws)
+    extra = sum(v["pairs"] for v in imported.values())
     epochs = float(resolved.epochs or 0.0)
+
+    def steps(records: int) -> int:
+        return steps_for(records, config.batch_size, epochs, config.max_steps, config.devices)
+
     return TrainingSignal(
         pairs=pairs,
-        steps=steps_for(pairs, config.batch_size, epochs, config.max_steps, config.devices),
+        steps=steps(pairs + extra),
         final_pairs=final,
-        final_steps=steps_for(final, config.batch_size, epochs, config.max_steps, config.devices),
+        final_steps=steps(final + extra),
         learning_rate=float(resolved.learning_rate or 0.0),
         epochs=epochs,
+        imported=imported,
     )

@@ -37,7 +37,9 @@ def triplet_columns(data: TrainingData, k: int, seed: int) -> dict[str, list[str
         while len(negs) < k:  # tiny corpora: repeat what we have rather than fail
             negs.append(negs[-1] if negs else rec.positive_id)
         for j, cid in enumerate(negs):
-            cols[f"negative_{j + 1}"].append(data.chunk_text[cid])
+            # An imported question's positive is no chunk (core/related_questions.py).
+            text = data.chunk_text[cid] if cid in data.chunk_text else cols["positive"][-1]
+            cols[f"negative_{j + 1}"].append(text)
     return cols
 
 
