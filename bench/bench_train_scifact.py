@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _scifact_ws import RESULTS, SCIFACT, scifact_workspace
+from common import plain_trainer
 
 
 def evaluate(model_path: str, label: str) -> dict[str, float]:
@@ -39,18 +40,11 @@ def step_times(ws, config, steps: int) -> dict[str, float]:
     SentenceTransformerTrainer with MNRL on the same dataset, batch size and sampler."""
     import tempfile
 
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-        losses,
-    )
-    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers import SentenceTransformer
 
     from core.devices import resolve_device
     from core.models import resolve_model
     from core.training.data import load_training_data
-    from core.training.objectives import triplet_dataset
     from core.training.trainer import _callback, _Quiet, build_trainer
 
     data = load_training_data(ws, validation_split="none")
@@ -65,26 +59,7 @@ def step_times(ws, config, steps: int) -> dict[str, float]:
                 cb = _callback(_Quiet(), Path(tmp) / "progress.jsonl")
                 trainer, _ = build_trainer(model, cfg, data, Path(tmp) / "ours", [cb])
             else:
-                args = SentenceTransformerTrainingArguments(
-                    output_dir=str(Path(tmp) / "plain"),
-                    max_steps=steps,
-                    per_device_train_batch_size=cfg.batch_size,
-                    learning_rate=cfg.learning_rate,
-                    seed=cfg.seed,
-                    batch_sampler=BatchSamplers.NO_DUPLICATES,
-                    save_strategy="no",
-                    report_to="none",
-                    use_cpu=device == "cpu",
-                    warmup_steps=cfg.warmup_ratio,
-                    weight_decay=cfg.weight_decay,
-                    disable_tqdm=True,
-                )
-                trainer = SentenceTransformerTrainer(
-                    model=model,
-                    args=args,
-                    train_dataset=triplet_dataset(data, cfg.negatives_per_query, cfg.seed),
-                    loss=losses.MultipleNegativesRankingLoss(model, scale=cfg.scale),
-                )
+                trainer = plain_trainer(model, cfg, data, Path(tmp) / "plain")
             t0 = time.perf_counter()
             trainer.train()
             out[name] = (time.perf_counter() - t0) / steps

@@ -29,11 +29,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_domain import DATA, REPO, RESULTS, STAGES, cli
+from common import plain_trainer, step_clock
 
 sys.path.insert(0, str(REPO))
 GOAL_S = 180.0  # issue 17: upload -> tuned model in 3 minutes on one GPU
@@ -105,55 +105,18 @@ def pipeline(ws: Path, docs: Path, smoke: bool, devices: int) -> tuple[dict, dic
     return out["train"], seconds
 
 
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _step_clock(warm: int, last: int):
-    """A TrainerCallback timing the steps after `warm` up to `last` between two device syncs."""
-    from transformers import TrainerCallback
-
-    class StepClock(TrainerCallback):
-        def __init__(self) -> None:
-            self.t0 = self.t1 = 0.0
-
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step in (warm, last):
-                _sync()
-                now = time.perf_counter()
-                if state.global_step == warm:
-                    self.t0 = now
-                else:
-                    self.t1 = now
-
-        def seconds_per_step(self) -> float:
-            return (self.t1 - self.t0) / (last - warm)
-
-    return StepClock()
-
-
 def step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int | None = None) -> dict:
     """Seconds per step and peak allocated memory: ours vs a plain SentenceTransformerTrainer
     on the workspace's curated pairs with the default settings (`max_seq_length` overrides
     the default's, for the smoke run)."""
     import torch
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
-    from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers import SentenceTransformer
 
     from core.devices import resolve_device
     from core.models import resolve_model
     from core.store import Workspace
     from core.training.config import TrainConfig
     from core.training.data import load_training_data
-    from core.training.objectives import triplet_dataset
     from core.training.trainer import _callback, _Quiet, build_trainer
 
     ws = Workspace.open(ws_root)
@@ -171,37 +134,17 @@ def step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int | None 
         for name in ("plain", "ours"):
             model = SentenceTransformer(resolve_model(cfg.base_model), device=device)
             model.max_seq_length = cfg.max_seq_length
-            clock = _step_clock(warm, last)
+            clock = step_clock(only=(warm, last))
             if name == "ours":
                 progress = _callback(_Quiet(), Path(tmp) / "progress.jsonl")
                 trainer, _ = build_trainer(model, cfg, data, Path(tmp) / name, [clock, progress])
             else:
-                args = SentenceTransformerTrainingArguments(
-                    output_dir=str(Path(tmp) / name),
-                    max_steps=last,
-                    per_device_train_batch_size=cfg.batch_size,
-                    learning_rate=cfg.learning_rate,
-                    warmup_steps=cfg.warmup_ratio,
-                    weight_decay=cfg.weight_decay,
-                    seed=cfg.seed,
-                    batch_sampler=BatchSamplers.NO_DUPLICATES,
-                    save_strategy="no",
-                    report_to="none",
-                    use_cpu=not cuda,
-                    disable_tqdm=True,
-                )
-                trainer = SentenceTransformerTrainer(
-                    model=model,
-                    args=args,
-                    train_dataset=triplet_dataset(data, cfg.negatives_per_query, cfg.seed),
-                    loss=MultipleNegativesRankingLoss(model, scale=cfg.scale),
-                    callbacks=[clock],
-                )
+                trainer = plain_trainer(model, cfg, data, Path(tmp) / name, [clock])
             if cuda:
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
             trainer.train()
-            out[f"{name}_s_per_step"] = round(clock.seconds_per_step(), 5)
+            out[f"{name}_s_per_step"] = round(clock.seconds_per_step(warm, last), 5)
             if cuda:
                 out[f"{name}_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
             del trainer, model
