@@ -647,7 +647,7 @@ def table(report: dict) -> str:
         rows.append(
             (
                 "training",
-                "final fit's training vs plain `train()` on the same pairs, s",
+                "shipped fit's training (final fit, else split run) vs plain `train()`, same pairs, s",
                 f"{wh['ours']['final_train_s'] or wh['ours']['split_train_s']}",
                 f"{wh['plain_train_s']}",
                 f"{wh['ratio_final_fit_to_plain_train']}x",
