@@ -49,6 +49,7 @@ def step_times(ws, config, steps: int) -> dict[str, float]:
 
     data = load_training_data(ws, validation_split="none")
     cfg = type(config).from_dict({**config.to_dict(), "max_steps": steps})
+    cfg = cfg.resolved(data.counts()["records_by_kind"])  # --only-step-time: an empty preset
     device = resolve_device(cfg.device)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
