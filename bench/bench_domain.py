@@ -27,15 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
-RESULTS = REPO / "bench" / "results"
-EMBSTUDIO = str(Path(sys.executable).parent / "embstudio")
+from common import DATA, RESULTS, cli
 
 # variant -> extra arguments per command (commands left out take their defaults)
 VARIANTS: dict[str, dict[str, list[str]]] = {
@@ -50,18 +45,6 @@ VARIANTS: dict[str, dict[str, list[str]]] = {
     "no-mining": {"skip": ["mine"]},
 }
 STAGES = ("init", "ingest", "generate", "accept", "mine", "train")
-
-
-def cli(args: list[str]) -> tuple[dict, float]:
-    """Run one command with --json (progress passes through to stderr); (output, seconds)."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [EMBSTUDIO, *args, "--json"], cwd=REPO, stdout=subprocess.PIPE, text=True, check=False
-    )
-    seconds = round(time.perf_counter() - t0, 1)
-    if proc.returncode != 0:
-        raise SystemExit(f"`embstudio {' '.join(args)}` failed with exit code {proc.returncode}")
-    return (json.loads(proc.stdout) if proc.stdout.strip() else {}), seconds
 
 
 def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) -> dict:

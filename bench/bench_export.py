@@ -23,15 +23,13 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import numpy as np
+from common import RESULTS, offline_env
+from common import SCIFACT as SCIFACT_DIR
 
-import numpy as np  # noqa: E402
+offline_env()
 
-SCIFACT = REPO.parent / "shared" / "data" / "scifact" / "corpus.jsonl.gz"
-RESULTS = REPO / "bench" / "results"
+SCIFACT = SCIFACT_DIR / "corpus.jsonl.gz"
 SHORT = "What reduces the risk of antibiotic resistance in hospitals?"
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from common import RESULTS
 
 from core.evaluation.compare import SetRetrievers, base_spec, run_spec
 from core.evaluation.datasets import beir_set
@@ -28,8 +29,6 @@ from core.evaluation.hybrid_weight import (
 )
 from core.runs import final_of, list_runs
 from core.store import Workspace
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def curves(ws: Workspace, folder: str, group: str | None, shipped: str) -> dict:

@@ -24,28 +24,22 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from bench_export import bench_backends, passages
+from common import DATA, RESULTS, cli, offline_env
 
-from bench.bench_export import bench_backends, passages  # noqa: E402
+offline_env()
 
-DATA = REPO.parent / "shared" / "data"
 DOCS = DATA / "syllabusqa-dev" / "docs"
 DEFAULT_DOCS = (
     "BDES-Syllabus-2021-v1rsb.txt",
     "ENG 204 syllabus_FA 2021.txt",
     "Syllabus_ISE4100_Au22_v3_redacted.txt",
 )
-RESULTS = REPO / "bench" / "results"
-EMBSTUDIO = str(Path(sys.executable).parent / "embstudio")
 
 # variant -> extra `embstudio train` options (the default row adds none: preset pseudo)
 VARIANTS: dict[str, list[str]] = {
@@ -57,16 +51,6 @@ VARIANTS: dict[str, list[str]] = {
     "mnrl-moe": ["--moe"],
     "dual-moe-lr1e-4-3ep": ["--loss", "dual", "--moe", "--lr", "1e-4", "--epochs", "3"],
 }
-
-
-def cli(args: list[str]) -> dict:
-    """Run one command with --json (progress passes through to stderr); its JSON output."""
-    proc = subprocess.run(
-        [EMBSTUDIO, *args, "--json"], cwd=REPO, stdout=subprocess.PIPE, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"`embstudio {' '.join(args)}` failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
 def prepare(ws: Path, docs: list[Path]) -> None:
@@ -98,7 +82,7 @@ def train(ws: Path, names: list[str]) -> dict[str, str]:
         if name in runs:
             continue
         t0 = time.perf_counter()
-        out = cli(["train", str(ws), "--wait", "--no-final-fit", *VARIANTS[name]])
+        out, _ = cli(["train", str(ws), "--wait", "--no-final-fit", *VARIANTS[name]])
         if out.get("status") != "succeeded":
             raise SystemExit(f"training {name!r} ended {out.get('status')}: {out.get('error')}")
         runs[name] = out["run_id"]
@@ -173,7 +157,7 @@ def measure(ws: Path, runs: dict[str, str], args: argparse.Namespace) -> list[di
                 "speed": speed(model_dir, graphs, args),
             }
         if args.cli_export:
-            exported = cli(["export", str(ws), "--run", run_id, "--int8"])
+            exported, _ = cli(["export", str(ws), "--run", run_id, "--int8"])
             row["cli_export"] = {"path": exported["path"], "int8": exported.get("int8")}
         rows.append(row)
         print(line(row), flush=True)

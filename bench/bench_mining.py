@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _scifact_ws import REPO, RESULTS, scifact_workspace
+from common import RESULTS, peak_rss_mb, run_worker, scifact_workspace
 
 K, MARGIN, BATCH = 4, 0.05, 64
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def worker_ours(ws_path: str) -> dict:
@@ -86,15 +77,6 @@ def worker_synthetic(n_chunks: int, n_queries: int) -> dict:
     return {"seconds": time.perf_counter() - t0, "stats": res.stats}
 
 
-def run_worker(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, cwd=REPO
-    )
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--max-docs", type=int, default=None, help="SciFact corpus cap (all: 5183)")
@@ -123,8 +105,8 @@ def main() -> None:
         ws = scifact_workspace(root, args.max_docs)
         with ws.connect() as conn:
             n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        ours = run_worker("ours", str(ws.root))
-        st = run_worker("st", str(ws.root))
+        ours = run_worker(__file__, "ours", str(ws.root))
+        st = run_worker(__file__, "st", str(ws.root))
         report["scifact"] = {"chunks": n_chunks, "ours": ours, "sentence_transformers": st}
         print(f"SciFact train queries vs {n_chunks} chunks, K={K}, relative margin {MARGIN}:")
         print(f"  ours: {ours['seconds']:.1f} s, peak RSS {ours['peak_rss_mb']:.0f} MB")
@@ -138,7 +120,9 @@ def main() -> None:
         )
         print(f"  stats: {ours['stats']}")
     if not args.skip_synthetic:
-        syn = run_worker("synthetic", str(args.synthetic_chunks), str(args.synthetic_queries))
+        syn = run_worker(
+            __file__, "synthetic", str(args.synthetic_chunks), str(args.synthetic_queries)
+        )
         report["synthetic"] = syn
         print(
             f"Synthetic {args.synthetic_chunks} x 384-d chunks, {args.synthetic_queries} "

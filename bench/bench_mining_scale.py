@@ -19,23 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import RESULTS, peak_rss_mb, run_worker
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-RESULTS = REPO / "bench" / "results"
 K, MARGIN, DIM = 4, 0.05, 384
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def vectors(n_chunks: int, n_queries: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,15 +113,6 @@ def worker_st(n_chunks: int, n_queries: int, out: str) -> dict:
     return {"seconds": seconds, "rows": len(mined)}
 
 
-def run_worker(*args: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, cwd=REPO
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
     """Share of the exact negatives (not -1) that `found` also holds, per query, pooled."""
     hits = total = 0
@@ -162,7 +144,7 @@ def main() -> None:
         for m in methods:
             n = args.st_chunks or args.chunks if m == "st" else args.chunks
             files[m] = str(Path(tmp) / f"{m}.npy")
-            rows[m] = {"chunks": n, **run_worker(m, str(n), str(args.queries), files[m])}
+            rows[m] = {"chunks": n, **run_worker(__file__, m, str(n), str(args.queries), files[m])}
             print(json.dumps({m: rows[m]}, default=float), flush=True)
         truth = np.load(files["exact"]) if "exact" in files else None
         for m in methods:

@@ -25,12 +25,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
+from common import REPO, RESULTS, rss_mb
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 KEY = "bench-soak-key"
 CLI = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -39,13 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start_server(model_dir: str, port: int) -> subprocess.Popen:

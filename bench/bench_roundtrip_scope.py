@@ -21,11 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
-sys.path.insert(0, str(BENCH))
-
-import bench_writer  # noqa: E402  (workspaces, training and scoring of the writer bench)
+import bench_writer  # workspaces, training and scoring of the writer bench
 
 
 def document_scope_pairs(ws_path: Path, embedder) -> tuple[list[tuple[str, str, str]], dict]:

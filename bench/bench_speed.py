@@ -49,30 +49,29 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from common import (
+    DATA,
+    EMBSTUDIO,
+    REPO,
+    RESULTS,
+    offline_env,
+    peak_rss_mb,
+    plain_trainer,
+    run_worker,
+    step_clock,
+)
 
-from common import plain_trainer, step_clock  # noqa: E402
-
-DATA = Path(os.environ.get("EMBSTUDIO_DATA") or REPO.parent / "shared" / "data")
-RESULTS = REPO / "bench" / "results"
+offline_env()
 WORK = RESULTS / "speed_ws"
-EMBSTUDIO = str(Path(sys.executable).parent / "embstudio")
 SECTIONS = ("training", "stages", "onnx", "bm25")
 RUN_ORDER = ("stages", "training", "onnx", "bm25")  # training reuses the stages' workspace
 GOAL_STEP_RATIO = 1.05
@@ -279,8 +278,8 @@ def stages(sizes: Sizes, docs: Path, beir: Path, group: str) -> dict:
 
 # ------------------------------------------------------------------------------ training
 def training_child(args: argparse.Namespace) -> None:
-    """In its own process: one trainer ("ours" or "plain") on the workspace's curated pairs;
-    writes its step times, training seconds and peak RSS to `--child-out`."""
+    """In its own process (`--worker ours|plain`): one trainer on the workspace's curated
+    pairs; prints its step times, training seconds and peak RSS as JSON on its last line."""
     from core.devices import resolve_device
     from core.models import open_model
     from core.runs import model_location
@@ -300,15 +299,16 @@ def training_child(args: argparse.Namespace) -> None:
         ws, cfg.train_split, "none", seed=cfg.seed, kind_weights=cfg.kind_weights
     )
     cfg = cfg.resolved(data.counts()["records_by_kind"])
-    model = open_model(model_location(ws, cfg.base_model), device=resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    model = open_model(model_location(ws, cfg.base_model), device=device)
     model.max_seq_length = cfg.max_seq_length
     clock = step_clock()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.child == "ours":
+        if args.worker == "ours":
             progress = _callback(_Quiet(), Path(tmp) / "progress.jsonl")
             trainer, _ = build_trainer(model, cfg, data, Path(tmp) / "out", [clock, progress])
         else:
-            trainer = plain_trainer(model, cfg, data, Path(tmp) / "out", [clock])
+            trainer = plain_trainer(model, cfg, data, Path(tmp) / "out", [clock], device)
         t0 = time.perf_counter()
         trainer.train()
         train_s = time.perf_counter() - t0
@@ -316,7 +316,7 @@ def training_child(args: argparse.Namespace) -> None:
 
     steps = clock.durations(args.child_warm)
     out = {
-        "trainer": args.child,
+        "trainer": args.worker,
         "records": len(data.train),
         "batch_size": cfg.batch_size,
         "max_seq_length": cfg.max_seq_length,
@@ -325,25 +325,22 @@ def training_child(args: argparse.Namespace) -> None:
         "train_s": round(train_s, 2),
         "step_s": [round(s, 4) for s in steps],
         "median_step_s": round(statistics.median(steps), 4) if steps else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_mb()),
         "torch_threads": torch.get_num_threads(),
     }
-    Path(args.child_out).write_text(json.dumps(out))
+    print(json.dumps(out))
 
 
 def run_child(kind: str, ws: Path, steps: int, warm: int, config: Path | None = None) -> dict:
-    """A training child process (see `training_child`); its report plus its wall seconds."""
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        target = Path(f.name)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--child-ws", str(ws)]
-    cmd += ["--child-steps", str(steps), "--child-warm", str(warm), "--child-out", str(target)]
+    """A training worker process (see `training_child`); its report plus its wall seconds."""
+    args = [kind, "--child-ws", str(ws), "--child-steps", str(steps), "--child-warm", str(warm)]
     if config is not None:
-        cmd += ["--child-config", str(config)]
-    _, seconds, mem = measured(cmd)
-    report = json.loads(target.read_text())
-    target.unlink()
+        args += ["--child-config", str(config)]
+    t0 = time.perf_counter()
+    report = run_worker(str(Path(__file__).resolve()), *args)
+    seconds = round(time.perf_counter() - t0, 1)
     print(f"== {kind} trainer: {report['steps']} steps, {report['train_s']} s", flush=True)
-    return {**report, "wall_s": seconds, "peak_tree_rss_mb": mem["peak_tree_rss_mb"]}
+    return {**report, "wall_s": seconds}
 
 
 def prepared_workspace(docs: Path, sizes: Sizes) -> Path:
@@ -773,12 +770,12 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="onnx/bm25: a model or run folder (base)")
     ap.add_argument("--warm", type=int, default=None, help="training steps before timing (3)")
     ap.add_argument("--steps", type=int, default=None, help="training steps timed (10)")
-    for hidden in ("--child", "--child-ws", "--child-config", "--child-out"):
+    for hidden in ("--worker", "--child-ws", "--child-config"):
         ap.add_argument(hidden, help=argparse.SUPPRESS)
     ap.add_argument("--child-steps", type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument("--child-warm", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
+    if args.worker:
         training_child(args)
         return
     only = [s.strip() for s in args.only.split(",") if s.strip()]

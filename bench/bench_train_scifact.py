@@ -16,56 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _scifact_ws import RESULTS, SCIFACT, scifact_workspace
-from common import plain_trainer
+from common import RESULTS, evaluate_scifact, scifact_workspace, step_times
 
 
-def evaluate(model_path: str, label: str) -> dict[str, float]:
-    """nDCG@10 / Recall@10 on SciFact test (core.evaluation: exact search + pytrec_eval)."""
-    from core.evaluation.compare import ModelSpec, evaluate_model
-    from core.evaluation.datasets import beir_set
-
-    out = evaluate_model(ModelSpec(label=label, model=model_path), beir_set(SCIFACT, "test"))
-    agg = out.metrics.aggregate
-    return {"ndcg@10": agg["NDCG@10"], "recall@10": agg["Recall@10"], "seconds": out.seconds}
-
-
-def step_times(ws, config, steps: int) -> dict[str, float]:
-    """Seconds per step: our trainer (build_trainer + progress callback) vs a plain
-    SentenceTransformerTrainer with MNRL on the same dataset, batch size and sampler."""
-    import tempfile
-
-    from sentence_transformers import SentenceTransformer
-
-    from core.devices import resolve_device
-    from core.models import resolve_model
-    from core.training.data import load_training_data
-    from core.training.trainer import _callback, _Quiet, build_trainer
-
-    data = load_training_data(ws, validation_split="none")
-    cfg = type(config).from_dict({**config.to_dict(), "max_steps": steps})
-    cfg = cfg.resolved(data.counts()["records_by_kind"])  # --only-step-time: an empty preset
-    device = resolve_device(cfg.device)
-    out: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("plain", "ours"):
-            model = SentenceTransformer(resolve_model(cfg.base_model), device=device)
-            model.max_seq_length = cfg.max_seq_length
-            if name == "ours":
-                cb = _callback(_Quiet(), Path(tmp) / "progress.jsonl")
-                trainer, _ = build_trainer(model, cfg, data, Path(tmp) / "ours", [cb])
-            else:
-                trainer = plain_trainer(model, cfg, data, Path(tmp) / "plain")
-            t0 = time.perf_counter()
-            trainer.train()
-            out[name] = (time.perf_counter() - t0) / steps
-    out["ratio"] = out["ours"] / out["plain"]
-    return out
+def compare_steps(ws, config, steps: int) -> dict:
+    """Seconds per step over `steps` whole steps (the clock spans `train()`): ours vs plain."""
+    return step_times(ws, type(config).from_dict({**config.to_dict(), "max_steps": steps}))
 
 
 def main() -> None:
@@ -94,10 +52,10 @@ def main() -> None:
         from core.store import Workspace
 
         cfg = TrainConfig(device=args.device)
-        st = step_times(Workspace.open(args.only_step_time), cfg, args.compare_steps)
+        st = compare_steps(Workspace.open(args.only_step_time), cfg, args.compare_steps)
         print(
-            f"step time (batch {cfg.batch_size}, {cfg.negatives_per_query} negative): ours "
-            f"{st['ours']:.2f} s, plain trainer {st['plain']:.2f} s, ratio {st['ratio']:.2f}x"
+            f"step time (batch {st['batch_size']}, {st['negatives_per_query']} negative): ours "
+            f"{st['ours_s_per_step']:.2f} s, plain trainer {st['plain_s_per_step']:.2f} s, ratio {st['ratio']:.2f}x"
         )
         (RESULTS / "train_step_time.json").write_text(json.dumps(st, indent=2))
         return
@@ -128,20 +86,20 @@ def main() -> None:
     if cache.is_file():
         base = json.loads(cache.read_text())
     else:
-        base = evaluate(resolve_model(DEFAULT_BASE_MODEL), "base")
+        base = evaluate_scifact(resolve_model(DEFAULT_BASE_MODEL), "base")
         cache.write_text(json.dumps(base))
     print(f"base: {base}", flush=True)
     run_id = f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     t0 = time.perf_counter()
     out = train_run(ws, cfg, run_id)
     train_s = time.perf_counter() - t0
-    tuned = evaluate(out["model_path"], "tuned")
+    tuned = evaluate_scifact(out["model_path"], "tuned")
     print(f"tuned: {tuned}", flush=True)
     report.update(
         base=base, tuned=tuned, train_wall_s=train_s, run_id=run_id, train_metrics=out["metrics"]
     )
     if not args.skip_compare:
-        report["step_time"] = step_times(ws, cfg, args.compare_steps)
+        report["step_time"] = compare_steps(ws, cfg, args.compare_steps)
 
     print("\nSciFact test (300 queries), all-MiniLM-L6-v2")
     print(f"  base : nDCG@10 {base['ndcg@10']:.4f}  Recall@10 {base['recall@10']:.4f}")
@@ -157,7 +115,7 @@ def main() -> None:
     if "step_time" in report:
         st = report["step_time"]
         print(
-            f"  step time: ours {st['ours']:.2f} s, plain trainer {st['plain']:.2f} s, "
+            f"  step time: ours {st['ours_s_per_step']:.2f} s, plain trainer {st['plain_s_per_step']:.2f} s, "
             f"ratio {st['ratio']:.2f}x"
         )
     (RESULTS / "train_scifact.json").write_text(json.dumps(report, indent=2, default=str))

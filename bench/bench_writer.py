@@ -12,7 +12,7 @@ documents, with every product filter on. Per setting it reports:
   question to its nearest real question, all against syllabusqa-train questions;
 - with --train: Recall@3 / nDCG@10 on the dev folder's real questions (per syllabus, the
   product's evaluator) after MNRL on the kept questions alone, and mixed with the default
-  inverse-cloze pseudo-queries of the same chunks (`--ict-chunks all`: of every chunk). Training is `explore_domain_levers.train`
+  inverse-cloze pseudo-queries of the same chunks (`--ict-chunks all`: of every chunk). Training is `common.fit_pairs`
   (the plain sentence-transformers trainer, in-batch negatives only) with the learning rate
   and epochs of the preset the product picks for those pairs (core.training.config).
 
@@ -39,18 +39,10 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(BENCH))
+from common import DATA, RESULTS, cli, fit_pairs, retrieval_scores
 
-import bench_domain  # noqa: E402  (the CLI runner and result folders)
-import explore_domain_levers as levers  # noqa: E402  (training and scoring)
-
-DATA = ROOT.parent / "shared" / "data"
 DEV = DATA / "syllabusqa-dev"
 TRAIN = DATA / "syllabusqa-train"
-RESULTS = bench_domain.RESULTS
 WRITERS = {"smollm2": "smollm2-135m-instruct", "qwen": "qwen2.5-coder-0.5b-instruct"}
 # Prompt variants: templates replacing those of assets/prompts ("concrete" = the shipped ones).
 PROMPTS: dict[str, dict[str, str]] = {
@@ -85,8 +77,8 @@ def template_workspace(docs: Path, embedder) -> Path:
     if not (ws / "studio.db").is_file():
         shutil.rmtree(ws, ignore_errors=True)
         ws.parent.mkdir(parents=True, exist_ok=True)
-        bench_domain.cli(["init", str(ws)])
-        bench_domain.cli(["ingest", str(ws), str(docs)])
+        cli(["init", str(ws)])
+        cli(["ingest", str(ws), str(docs)])
     opened = Workspace.open(ws)
     chunk_embeddings(opened, list_chunks(opened), embedder, DEFAULT_BASE_MODEL)
     return ws
@@ -196,14 +188,19 @@ def train_and_score(pairs: list[tuple[str, str, str]], name: str, evalset) -> di
 
     preset = TrainConfig().preset_for(collections.Counter(k for _, _, k in pairs))
     values = PRESETS[preset]
-    cfg = {**levers.DEFAULTS, "lr": values["learning_rate"], "epochs": values["epochs"]}
     t0 = time.perf_counter()
-    model, steps = levers.train([(q, p) for q, p, _ in pairs], cfg, RESULTS / "writer_runs" / name)
+    model, steps = fit_pairs(
+        [(q, p) for q, p, _ in pairs],
+        epochs=values["epochs"],
+        lr=values["learning_rate"],
+        batch=32,
+        out_dir=RESULTS / "writer_runs" / name,
+    )
     return {
         "pairs": len(pairs),
         "preset": preset,
         "steps": steps,
-        **levers.score(model, evalset),
+        **retrieval_scores(model, evalset),
         "train_s": round(time.perf_counter() - t0),
     }
 
@@ -399,7 +396,7 @@ def main() -> None:
         from core.models import resolve_model
 
         evalset = beir_set(args.beir, "test", group="syllabus")
-        base = levers.score(
+        base = retrieval_scores(
             SentenceTransformer(resolve_model(DEFAULT_BASE_MODEL), device="cpu"), evalset
         )
         ict["mixed"] = train_and_score(ict_pairs, "ict", evalset)

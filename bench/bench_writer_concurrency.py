@@ -25,22 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from common import DATA, RESULTS, offline_env, repo_module
 
-from core.store import Workspace  # noqa: E402
+from core.store import Workspace
 
-DOCS = Path(
-    os.environ.get("EMBSTUDIO_SYLLABI")
-    or REPO.parent / "shared" / "data" / "syllabusqa-dev" / "docs"
-)
-RESULTS = REPO / "bench" / "results"
+offline_env()
+
+DOCS = Path(os.environ.get("EMBSTUDIO_SYLLABI") or DATA / "syllabusqa-dev" / "docs")
 KINDS = ("simple", "structural")
 
 
@@ -75,7 +69,8 @@ def run_one(template: Path, server, embedder, concurrency: int, chunks: int) -> 
     import tempfile
 
     from core.generation.pipeline import GenerateSettings, generate
-    from tests.fake_openai import default_answer
+
+    default_answer = repo_module("tests/fake_openai.py").default_answer
 
     settings = GenerateSettings(
         provider="openai",
@@ -118,7 +113,8 @@ def main() -> None:
     from core.documents import list_chunks
     from core.generation.pipeline import chunk_embeddings
     from core.models import DEFAULT_BASE_MODEL, load_sentence_model
-    from tests.fake_openai import FakeOpenAI
+
+    FakeOpenAI = repo_module("tests/fake_openai.py").FakeOpenAI
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=2.0, help="seconds per request")

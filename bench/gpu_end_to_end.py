@@ -25,59 +25,14 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_domain import DATA, REPO, RESULTS, STAGES, cli
-from common import plain_trainer, step_clock
+from bench_domain import STAGES
+from common import DATA, RESULTS, GpuMemorySampler, cli, step_times
 
-sys.path.insert(0, str(REPO))
 GOAL_S = 180.0  # issue 17: upload -> tuned model in 3 minutes on one GPU
 GOAL_RATIO = 1.05  # issue 17: our training step within 5% of a plain trainer's
-
-
-class GpuMemorySampler:
-    """Peak device memory in MiB that `nvidia-smi` reports, sampled every `every_s` seconds
-    in a thread (the pipeline's work runs in other processes; torch cannot see it)."""
-
-    def __init__(self, every_s: float = 0.5) -> None:
-        self.every_s = every_s
-        self.peak_mib: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> int | None:
-        try:
-            out = subprocess.run(
-                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            return None
-        values = [int(v) for v in out.split() if v.strip().isdigit()]
-        return max(values) if values else None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            used = self._sample()
-            if used is None:
-                return  # no NVIDIA GPU here
-            self.peak_mib = max(self.peak_mib or 0, used)
-            self._stop.wait(self.every_s)
-
-    def __enter__(self) -> GpuMemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def pipeline(ws: Path, docs: Path, smoke: bool, devices: int) -> tuple[dict, dict[str, float]]:
@@ -105,51 +60,18 @@ def pipeline(ws: Path, docs: Path, smoke: bool, devices: int) -> tuple[dict, dic
     return out["train"], seconds
 
 
-def step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int | None = None) -> dict:
+def default_step_times(ws_root: Path, warm: int, timed: int, max_seq_length: int | None) -> dict:
     """Seconds per step and peak allocated memory: ours vs a plain SentenceTransformerTrainer
     on the workspace's curated pairs with the default settings (`max_seq_length` overrides
     the default's, for the smoke run)."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    from core.devices import resolve_device
-    from core.models import resolve_model
     from core.store import Workspace
     from core.training.config import TrainConfig
-    from core.training.data import load_training_data
-    from core.training.trainer import _callback, _Quiet, build_trainer
 
-    ws = Workspace.open(ws_root)
-    data = load_training_data(ws, validation_split="none")
-    last = warm + timed
     # Checkpoints every 10^9 steps: never inside the timed window (the plain trainer saves none).
-    cfg = TrainConfig(max_steps=last, checkpoint_steps=10**9)
+    cfg = TrainConfig(max_steps=warm + timed, checkpoint_steps=10**9)
     if max_seq_length:
         cfg.max_seq_length = max_seq_length
-    cfg = cfg.resolved(data.counts()["records_by_kind"])
-    device = resolve_device(cfg.device)
-    cuda = device.startswith("cuda")
-    out: dict = {"device": device, "batch_size": cfg.batch_size, "records": len(data.train)}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("plain", "ours"):
-            model = SentenceTransformer(resolve_model(cfg.base_model), device=device)
-            model.max_seq_length = cfg.max_seq_length
-            clock = step_clock(only=(warm, last))
-            if name == "ours":
-                progress = _callback(_Quiet(), Path(tmp) / "progress.jsonl")
-                trainer, _ = build_trainer(model, cfg, data, Path(tmp) / name, [clock, progress])
-            else:
-                trainer = plain_trainer(model, cfg, data, Path(tmp) / name, [clock])
-            if cuda:
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            trainer.train()
-            out[f"{name}_s_per_step"] = round(clock.seconds_per_step(warm, last), 5)
-            if cuda:
-                out[f"{name}_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
-            del trainer, model
-    out["ratio"] = round(out["ours_s_per_step"] / out["plain_s_per_step"], 3)
-    return out
+    return step_times(Workspace.open(ws_root), cfg, warm)
 
 
 def smoke_docs(docs: Path, target: Path) -> Path:
@@ -190,7 +112,7 @@ def main() -> None:
     with GpuMemorySampler() as sampler:
         trained, seconds = pipeline(ws, docs, args.smoke, args.devices)
     total = round(sum(seconds.values()), 1)
-    steps = step_times(ws, warm, timed, 64 if args.smoke else None)
+    steps = default_step_times(ws, warm, timed, 64 if args.smoke else None)
     report = {
         "device": device_name(),
         "smoke": args.smoke,

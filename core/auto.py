@@ -1,10 +1,17 @@
-"""The one-click pipeline, job kind "auto": ingest → generate → accept → mine → train → evaluate.
+"""The one-click pipeline, job kind "auto": ingest → generate → accept → mine → train →
+evaluate → geometry.
 
 Each stage calls the engine function behind its own command at that command's defaults
 (`embstudio ingest`, `generate`, `pairs --accept-all`, `mine`, `train` with its final fit,
-`evaluate --run RUN`), so one click gives what the six commands give with no option. Progress
-lines name the stage ("stage 4/6 mine: …") with the stage's own step counts and an estimate of
-the time the stage has left; the job's progress bar covers the whole pipeline.
+`evaluate`), so one click gives what the commands give with no option. The evaluation: when
+the workspace names a question set (Settings `questions_dir`, e.g. the demo's hand-written
+questions), what `embstudio evaluate WS --run RUN-all --beir DIR [--group GROUP]` runs (the
+final fit: those questions were never trained on); else `evaluate --run RUN`, the split run
+on the held-out test split. Then the geometry of the base model and the evaluated run (the
+Evaluate page's "Compute geometry", recorded as a finished "geometry" job), so the Evaluate
+page is complete when the pipeline ends. Progress lines name the stage ("stage 4/7 mine: …")
+with the stage's own step counts and an estimate of the time the stage has left; the job's
+progress bar covers the whole pipeline.
 
 Resume: `jobs/<PIPELINE>/pipeline.json` records each finished stage (its seconds and result)
 and the training run once it is created. A resumed job (`core.jobs.resume_job`: same params)
@@ -29,7 +36,15 @@ from core.store import Workspace, now_iso
 
 register_handler("auto", "core.auto:auto_job")
 
-STAGES: tuple[str, ...] = ("ingest", "generate", "accept", "mine", "train", "evaluate")
+STAGES: tuple[str, ...] = (
+    "ingest",
+    "generate",
+    "accept",
+    "mine",
+    "train",
+    "evaluate",
+    "geometry",
+)
 STATE_FILE = "pipeline.json"
 _UNITS = 1000  # progress units per stage in the job row (the bar spans the whole pipeline)
 
@@ -165,21 +180,42 @@ class StageProgress:
 # ----------------------------------------------------------------------------- stages
 
 
-def stage_settings(ws: Workspace, run_id: str) -> dict[str, Any]:
+def evaluation_choice(ws: Workspace, run_id: str, final_run_id: str | None) -> dict[str, Any]:
+    """The evaluate stage's params. With a question set in the workspace's Settings (and its
+    folder there): those of `embstudio evaluate WS --run RUN-all --beir DIR [--group G]`,
+    the final fit (else the split run) on questions no run was trained on. Without: those of
+    `evaluate --run RUN`, the split run on the workspace's held-out test split."""
+    from core.evaluation.runner import evaluation_params
+    from core.settings import defaults_for
+
+    d = defaults_for(ws)
+    if d.questions_dir and Path(d.questions_dir).is_dir():
+        return evaluation_params(
+            [final_run_id or run_id],
+            dataset="beir",
+            beir_dir=d.questions_dir,
+            group=d.questions_group,
+        )
+    return evaluation_params([run_id])
+
+
+def stage_settings(ws: Workspace, run_id: str, final_run_id: str | None = None) -> dict[str, Any]:
     """What each stage runs with: what its command runs with no option (`ingest`,
-    `generate`, `mine`, `train`, `evaluate --run RUN`), the workspace's Settings included,
-    from the builders the commands use; `run_id` is the run the evaluation scores (the split
-    run: its test documents were never trained on)."""
+    `generate`, `mine`, `train`, `evaluate`: see `evaluation_choice`), the workspace's
+    Settings included, from the builders the commands use; `run_id` is the split run and
+    `final_run_id` its final fit. geometry: the Evaluate page's "Compute geometry" params
+    (the default sample and UMAP) of the base model and the evaluated run."""
     from core.chunking import ChunkingSettings
     from core.commands import generate_settings, mining_settings, train_config
-    from core.evaluation.runner import evaluation_params
 
+    evaluate = evaluation_choice(ws, run_id, final_run_id)
     return {
         "ingest": ChunkingSettings(),
         "generate": generate_settings(ws),
         "mine": mining_settings(ws),
         "train": train_config(ws),
-        "evaluate": evaluation_params([run_id]),
+        "evaluate": evaluate,
+        "geometry": {"runs": evaluate["runs"], "references": False, "projection": "umap"},
     }
 
 
@@ -270,23 +306,72 @@ def _train(ws: Workspace, state: dict, stage: StageProgress, ctx: JobContext) ->
     }
 
 
+RESULT_METRICS: tuple[str, ...] = ("NDCG@10", "Recall@3", "Recall@10", "MRR@10")
+
+
+def _final_run_id(state: dict) -> str | None:
+    return state["stages"].get("train", {}).get("result", {}).get("final_run_id")
+
+
 def _evaluate(ws: Workspace, state: dict, stage: StageProgress, ctx: JobContext) -> dict:
+    from dataclasses import asdict
+
+    from core.evaluation.headline import headline
     from core.evaluation.runner import run_evaluation
 
-    params = stage_settings(ws, state["run_id"])["evaluate"]
+    params = stage_settings(ws, state["run_id"], _final_run_id(state))["evaluate"]
+    if params["dataset"] == "beir":
+        ctx.log.info("evaluate on the question set %s", params["beir_dir"])
     stage.progress(0, 1, "loading the models", force=True)
     payload = run_evaluation(ws, params, lambda d, t, m: stage.progress(d, t, m))
     cmp = payload.get("comparison") or {}
     return {
         "evaluation_id": payload["id"],
         "report_paths": payload.get("report_paths", {}),
+        "dataset": params["dataset"],
+        "questions_dir": params["beir_dir"],
+        "evaluated_run_id": params["runs"][0],
         "queries": payload["dataset"]["queries"],
         "metrics": {
-            m["label"]: {k: m["metrics"][k] for k in ("NDCG@10", "Recall@10", "MRR@10")}
+            m["label"]: {k: m["metrics"][k] for k in RESULT_METRICS if k in m["metrics"]}
             for m in payload["models"]
         },
+        "models": [
+            {"label": m["label"], "kind": m.get("kind", "dense"), "run_id": m.get("run_id")}
+            for m in payload["models"]
+        ],
+        "headline": asdict(headline(payload)),
         "comparison": {k: cmp.get(k) for k in ("wins", "losses", "ties", "significance_sentence")},
     }
+
+
+def _geometry(ws: Workspace, state: dict, stage: StageProgress, ctx: JobContext) -> dict:
+    """The Evaluate page's "Compute geometry" of the base model and the evaluated run, run in
+    this process and then recorded as a finished "geometry" job (what the page shows), its
+    file in that job's folder."""
+    from core.evaluation.runner import model_specs
+    from core.geometry import GeometrySettings, compute_geometry
+    from core.jobs import finish_job, job_folder
+
+    params = stage_settings(ws, state["run_id"], _final_run_id(state))["geometry"]
+    evaluated = state["stages"].get("evaluate", {}).get("result", {}).get("evaluated_run_id")
+    if evaluated:
+        params["runs"] = [evaluated]
+    stage.progress(0, 1, "loading the models", force=True)
+    t0 = time.monotonic()
+    result = compute_geometry(
+        ws,
+        model_specs(ws, params),
+        GeometrySettings.from_params(params),
+        on_progress=lambda d, t, m: stage.progress(d, t, m, force=True),
+    )
+    ctx.log.info("geometry (%s) took %.1fs", params["projection"], time.monotonic() - t0)
+    job_id = start_job(ws, "geometry", {**params, "pipeline": state["pipeline"]}, spawn=False)
+    path = job_folder(ws, job_id, None) / "geometry.json"
+    path.write_text(json.dumps(result, default=float))
+    out = {"geometry_path": str(path.relative_to(ws.root)), "summary": result["summary"]}
+    finish_job(ws, job_id, "succeeded", result=out)
+    return {"geometry_job": job_id, **out}
 
 
 STAGE_FUNCTIONS: dict[str, StageFn] = {
@@ -296,6 +381,7 @@ STAGE_FUNCTIONS: dict[str, StageFn] = {
     "mine": _mine,
     "train": _train,
     "evaluate": _evaluate,
+    "geometry": _geometry,
 }
 
 
@@ -352,14 +438,22 @@ def summary(state: dict[str, Any]) -> dict[str, Any]:
     stages = state["stages"]
     train = stages.get("train", {}).get("result", {})
     evaluation = stages.get("evaluate", {}).get("result", {})
+    geometry = stages.get("geometry", {}).get("result", {})
     return {
         "pipeline": state["pipeline"],
         "run_id": train.get("run_id"),
         "final_run_id": train.get("final_run_id"),
         "final_model_path": train.get("final_model_path"),
         "evaluation_id": evaluation.get("evaluation_id"),
+        "evaluated_run_id": evaluation.get("evaluated_run_id", train.get("run_id")),
+        "dataset": evaluation.get("dataset", "workspace"),
+        "questions_dir": evaluation.get("questions_dir"),
+        "queries": evaluation.get("queries"),
         "metrics": evaluation.get("metrics", {}),
+        "models": evaluation.get("models", []),
+        "headline": evaluation.get("headline"),
         "comparison": evaluation.get("comparison", {}),
+        "geometry_job": geometry.get("geometry_job"),
         "stage_seconds": {name: stages[name]["seconds"] for name in STAGES if name in stages},
         "seconds": round(sum(s["seconds"] for s in stages.values()), 1),
     }

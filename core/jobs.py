@@ -162,7 +162,7 @@ def start_job(
             json.dumps({"id": job_id, "kind": kind, "run_id": run_id, "params": params}, indent=2)
         )
     except OSError as exc:
-        _finish(ws, job_id, "failed", error=f"cannot write the job folder {folder}: {exc}")
+        finish_job(ws, job_id, "failed", error=f"cannot write the job folder {folder}: {exc}")
         raise JobError(f"cannot write the job folder {folder}: {exc.strerror}") from exc
     if spawn:
         log_path = folder / "log.txt"
@@ -256,7 +256,7 @@ def refresh_stale(ws: Workspace, stale_after_s: float = STALE_AFTER_S) -> list[s
                 continue
             tail = log_tail(ws, row["id"], 15)
             why = "the worker process died" if gone else "the worker stopped responding"
-            _finish(ws, row["id"], "failed", error=f"{why}; last log lines:\n{tail}")
+            finish_job(ws, row["id"], "failed", error=f"{why}; last log lines:\n{tail}")
             dead.append(row["id"])
     return dead
 
@@ -289,7 +289,7 @@ def cancel_job(ws: Workspace, job_id: str) -> str:
     if job["status"] == "queued":
         # The worker has not installed its SIGTERM handler yet: record the cancel first so
         # that the worker (or its abrupt end) leaves the job cancelled, not failed.
-        _finish(ws, job_id, "cancelled", error="cancelled before it started")
+        finish_job(ws, job_id, "cancelled", error="cancelled before it started")
         if job["pid"] and pid_alive(job["pid"]):
             os.kill(job["pid"], signal.SIGTERM)
         return "cancelled"
@@ -298,7 +298,7 @@ def cancel_job(ws: Workspace, job_id: str) -> str:
         with ws.connect() as conn:
             conn.execute("UPDATE jobs SET message = 'cancelling…' WHERE id = ?", (job_id,))
         return "cancelling"
-    _finish(ws, job_id, "cancelled", error="cancelled before it started")
+    finish_job(ws, job_id, "cancelled", error="cancelled before it started")
     return "cancelled"
 
 
@@ -336,13 +336,16 @@ def wait_job(
         time.sleep(poll_s)
 
 
-def _finish(
+def finish_job(
     ws: Workspace,
     job_id: str,
     status: str,
     result: dict | None = None,
     error: str | None = None,
 ) -> None:
+    """Record a queued or running job's end (status, result or error); a job already ended
+    keeps its first end. Also what a job run inside another job (the pipeline's geometry)
+    is recorded with."""
     with ws.transaction() as conn:
         conn.execute(
             "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?,"
@@ -377,7 +380,7 @@ def run_worker(ws: Workspace, job_id: str) -> str:
         handler = logging.FileHandler(folder / "log.txt")
     except OSError as exc:
         # Without a folder there is no log: the reason goes to the job row instead.
-        _finish(ws, job_id, "failed", error=f"cannot write the job folder {folder}: {exc}")
+        finish_job(ws, job_id, "failed", error=f"cannot write the job folder {folder}: {exc}")
         return "failed"
     logger = logging.getLogger(f"embstudio.job.{job_id}")
     logger.setLevel(logging.INFO)
@@ -412,22 +415,22 @@ def run_worker(ws: Workspace, job_id: str) -> str:
         result = _resolve(job["kind"])(ctx)
     except JobCancelled:
         logger.info("job cancelled")
-        _finish(ws, job_id, "cancelled", error="cancelled by the user")
+        finish_job(ws, job_id, "cancelled", error="cancelled by the user")
     except BaseException as exc:
         if ctx.cancelled:
             # Asked to stop, it stopped: through a JobCancelled that a library wrapped in its
             # own error, or failing on the way out. The user's cancel is what ended it.
             logger.info("job cancelled; it stopped with %s\n%s", exc, traceback.format_exc())
-            _finish(ws, job_id, "cancelled", error="cancelled by the user")
+            finish_job(ws, job_id, "cancelled", error="cancelled by the user")
         else:
             logger.error("job failed: %s\n%s", exc, traceback.format_exc())
-            _finish(ws, job_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
+            finish_job(ws, job_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
     else:
         if ctx.cancelled:
-            _finish(ws, job_id, "cancelled", result=result, error="cancelled by the user")
+            finish_job(ws, job_id, "cancelled", result=result, error="cancelled by the user")
         else:
             logger.info("job succeeded")
-            _finish(ws, job_id, "succeeded", result=result or {})
+            finish_job(ws, job_id, "succeeded", result=result or {})
     finally:
         stop_beat.set()
         if previous_sigterm is not None:

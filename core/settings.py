@@ -95,6 +95,11 @@ class StudioSettings:
     device: Device = "auto"
     defaults: RunDefaults = field(default_factory=RunDefaults)
     general_dir: str = ""
+    # Real questions with known answers about the workspace's documents (a BEIR folder):
+    # when set, the one-click pipeline scores the final fit on them, per `questions_group`
+    # (a corpus field, e.g. "document"), instead of on the held-out split. The demo sets it.
+    questions_dir: str = ""
+    questions_group: str = ""
 
     def validate(self) -> None:
         try:
@@ -145,6 +150,8 @@ def load_settings(ws: Workspace) -> StudioSettings:
             device=data.get("device", "auto"),
             defaults=_pick(RunDefaults, data.get("defaults")),
             general_dir=str(data.get("general_dir") or ""),
+            questions_dir=str(data.get("questions_dir") or ""),
+            questions_group=str(data.get("questions_group") or ""),
         )
     except (TypeError, AttributeError):
         return StudioSettings()
@@ -179,7 +186,8 @@ class Defaults:
     `mine`, `train`, `evaluate`, `ingest` (token limit of chunks) and generation's filters
     start from. per_chunk/limit_chunks: generation's counts (None = the step's own default).
     train: TrainConfig fields a new run starts from (base model, device, and epochs, batch
-    size and max steps when set).
+    size and max steps when set). questions_dir / questions_group: the workspace's real
+    question set (a BEIR folder) and its group field, None when there is none.
     """
 
     llm: LLMSettings
@@ -188,6 +196,8 @@ class Defaults:
     per_chunk: int | None
     limit_chunks: int | None
     train: dict[str, Any]
+    questions_dir: str | None = None
+    questions_group: str | None = None
 
 
 def defaults_for(ws: Workspace) -> Defaults:
@@ -208,6 +218,8 @@ def defaults_for(ws: Workspace) -> Defaults:
         per_chunk=d.generate_per_chunk or None,
         limit_chunks=d.generate_limit_chunks or None,
         train=train,
+        questions_dir=s.questions_dir or None,
+        questions_group=s.questions_group or None,
     )
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.jobs import ACTIVE, list_jobs
-from core.overview import next_step, overview
+from core.overview import latest_headline, next_step, overview, plural
 from ui import nav
 from ui.errors import user_errors
 from ui.job_panel import REFRESH_S, job_row
@@ -35,27 +35,28 @@ if c["documents"] == 0:
             st.rerun()
 
 STEPS = [
-    (nav.DOCUMENTS, f"{c['documents']} documents · {c['chunks']} chunks"),
+    (nav.DOCUMENTS, f"{plural(c['documents'], 'document')} · {plural(c['chunks'], 'chunk')}"),
     (
         nav.PAIRS,
-        f"{c['pairs']} pairs · {c['pairs_curated']} curated · "
+        f"{plural(c['pairs'], 'pair')} · {c['pairs_curated']} curated · "
         f"{c.get('pairs_pending', 0)} to review",
     ),
-    (nav.NEGATIVES, f"{c['negatives']} hard negatives"),
-    (nav.TRAIN, f"{c['runs']} runs · {c['runs_succeeded']} finished"),
-    (nav.EVALUATE, f"{c['evaluations']} evaluations"),
-    (nav.EXPORT, f"{c['exports']} exports"),
+    (nav.NEGATIVES, plural(c["negatives"], "hard negative")),
+    (nav.TRAIN, f"{plural(c['runs'], 'run')} · {c['runs_succeeded']} finished"),
+    (nav.EVALUATE, plural(c["evaluations"], "evaluation")),
+    (nav.EXPORT, plural(c["exports"], "export")),
 ]
 cols = st.columns(len(STEPS))
 for col, (page, text) in zip(cols, STEPS, strict=True):
     with col.container(border=True):
-        st.markdown(f"{page.icon} **{page.title}**")
+        # The card's title opens its page.
+        nav.link(page, page.title, key=f"home_card_{page.path}", kind="tertiary")
         st.caption(text)
 
 # While the one-click pipeline runs, it is the next step: no other step is suggested.
 pipeline_running = c["documents"] > 0 and pipeline_section(ws)
 
-step = next_step(c)
+step = next_step(c, latest_headline(ws) if c["evaluations"] else None)
 if step is None:
     st.success("Every step has been done once. Try another objective on the Train page.")
 elif c["documents"] > 0 and not pipeline_running:

@@ -38,6 +38,24 @@ def template(tmp_path_factory) -> Path:
     return prepared_workspace(tmp_path_factory.mktemp("tpl") / "ws")
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(workspace, export info) of the session's one export of the base model."""
+    from tests.export_helpers import shared_export
+
+    return shared_export(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def torch_model(exported):
+    """The exported run's model in PyTorch (the reference the ONNX graphs must match)."""
+    from core.export.runtime import TorchEmbedder
+    from tests.export_helpers import RUN_ID
+
+    ws, _ = exported
+    return TorchEmbedder(ws.run_dir(RUN_ID) / "model")
+
+
 @pytest.fixture
 def sample_ws(template: Path, tmp_path: Path) -> Workspace:
     """A private copy of the module's prepared generation workspace."""

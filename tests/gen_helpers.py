@@ -38,3 +38,14 @@ def copy_workspace(src: Path, dst: Path) -> Workspace:
 
     shutil.copytree(src, dst)
     return Workspace.open(dst)
+
+
+def generate_openai(
+    ws: Workspace, base_url: str, kinds: str, limit_chunks: int, *extra: str
+) -> int:
+    """`embstudio generate WS --provider openai --base-url URL --kinds K --limit-chunks N
+    EXTRA` through the CLI's entry point; its exit code (output goes to capsys)."""
+    from core.cli import main
+
+    args = ["generate", str(ws.root), "--provider", "openai", "--base-url", base_url]
+    return main([*args, "--kinds", kinds, "--limit-chunks", str(limit_chunks), *extra])

@@ -1,9 +1,12 @@
-"""Real small documents, seeded workspace rows and a free local port, made on the fly for tests."""
+"""Real small documents, seeded workspace rows, a free local port and a fresh Python process,
+made on the fly for tests."""
 
 from __future__ import annotations
 
 import io
 import socket
+import subprocess
+import sys
 
 from core.chunking import Chunk
 from core.documents import insert_chunks, insert_document
@@ -81,8 +84,14 @@ def tiny_documents(folder, words: int = 250) -> list:
 
 def seed_two_documents(ws: Workspace) -> list[int]:
     """Two documents (doc0.md, doc1.md) with two chunks each; returns the chunk ids in order."""
+    return seed_documents(ws, 2, 2)
+
+
+def seed_documents(ws: Workspace, n_docs: int, chunks_per_doc: int) -> list[int]:
+    """`n_docs` documents (doc0.md, doc1.md, ...) with `chunks_per_doc` chunks each; returns
+    the chunk ids in order."""
     with ws.transaction() as conn:
-        for d in range(2):
+        for d in range(n_docs):
             doc = insert_document(
                 conn,
                 name=f"doc{d}.md",
@@ -93,7 +102,9 @@ def seed_two_documents(ws: Workspace) -> list[int]:
                 text="text",
             )
             insert_chunks(
-                conn, doc, [Chunk(i, f"chunk {d}-{i} text", "", 0, 5, 4) for i in range(2)]
+                conn,
+                doc,
+                [Chunk(i, f"chunk {d}-{i} text", "", 0, 5, 4) for i in range(chunks_per_doc)],
             )
         return [r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")]
 
@@ -132,3 +143,48 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_python(code: str, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`python -c CODE ARGS` in a fresh process from the repository root, output captured as
+    text (a stand-in for another process of the app, or a process to kill)."""
+    from tests.conftest import REPO
+
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def evaluation_payload(ndcg: dict[str, float], n: int = 60, base_recall10: float = 0.9) -> dict:
+    """An evaluation report payload (`core.evaluation.report.build_payload`'s shape) scoring
+    the retrievers `ndcg` names: "base", "bm25", "base+bm25", a run id, "RUN+bm25"."""
+    models = []
+    for label, score in ndcg.items():
+        run_id = None if label in ("base", "bm25", "base+bm25") else label.split("+")[0]
+        kind = "bm25" if label == "bm25" else ("hybrid" if label.endswith("+bm25") else "dense")
+        recall10 = base_recall10 if label == "base" else min(1.0, score + 0.2)
+        metrics = {"NDCG@10": score, "Recall@3": score + 0.01, "Recall@10": recall10}
+        models.append(
+            {
+                "label": label,
+                "kind": kind,
+                "run_id": run_id,
+                "model": label,
+                "weight": 0.5 if kind == "hybrid" else None,
+                "seconds": 1.0,
+                "metrics": {**metrics, "MRR@10": score},
+            }
+        )
+    return {
+        "id": "eval-20261205-000000-abcdef",
+        "created_at": now_iso(),
+        "dataset": {"name": "beir:questions:test", "queries": n, "documents": 43},
+        "config": {"k_values": [1, 3, 5, 10]},
+        "models": models,
+        "comparison": None,
+        "reference_comparison": None,
+    }

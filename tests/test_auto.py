@@ -5,6 +5,7 @@ stage and resumed through the CLI without redoing the stages it had finished."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -76,12 +77,12 @@ def test_progress_line_names_the_stage_counts_and_eta(monkeypatch):
     stage.set_fit(1, 2)
     stage.progress(1, 4, "step 1/4")  # 5/8 done: 4/8 in 30 s, 3/8 left, 22.5 s
     lines = [m for _, _, m in ctx.calls]
-    assert lines[0] == "stage 5/6 train (fit 1 of 2): step 1/4"
-    assert lines[1] == "stage 5/6 train (fit 1 of 2): step 2/4 · about 1m00s left in this stage"
-    assert lines[2] == "stage 5/6 train (fit 2 of 2): step 1/4 · about 22s left in this stage"
-    # The job's bar spans the pipeline: stage 5 of 6, 5/8 of the way through it.
+    assert lines[0] == "stage 5/7 train (fit 1 of 2): step 1/4"
+    assert lines[1] == "stage 5/7 train (fit 1 of 2): step 2/4 · about 1m00s left in this stage"
+    assert lines[2] == "stage 5/7 train (fit 2 of 2): step 1/4 · about 22s left in this stage"
+    # The job's bar spans the pipeline: stage 5 of 7, 5/8 of the way through it.
     step, total, _ = ctx.calls[2]
-    assert total == 6 * 1000 and step == 4 * 1000 + 625
+    assert total == 7 * 1000 and step == 4 * 1000 + 625
 
 
 def test_a_progress_line_shows_one_estimate(monkeypatch):
@@ -159,6 +160,111 @@ def test_make_run_starts_the_pipeline_on_a_new_demo_only(tmp_path, capsys):
     assert [j["id"] for j in list_jobs(ws, kind="auto")] == [job_id]
 
 
+def _evaluate_cmd(ws: Workspace, *options: str) -> dict:
+    """The params `embstudio evaluate WS OPTIONS…` runs with."""
+    from core.cli import build_parser
+    from core.cli.evaluation_cmds import evaluation_params
+
+    return evaluation_params(ws, build_parser().parse_args(["evaluate", str(ws.root), *options]))
+
+
+def test_the_demo_scores_the_final_fit_on_its_real_questions(tmp_path):
+    from core.demo import QUESTIONS_DIR, build_demo_workspace
+
+    ws, _ = build_demo_workspace(tmp_path / "demo")
+    chosen = stage_settings(ws, "RUN", "RUN-all")["evaluate"]
+    # What `embstudio evaluate WS --run RUN-all --beir DIR` runs: questions never trained on.
+    assert chosen == _evaluate_cmd(ws, "--run", "RUN-all", "--beir", str(QUESTIONS_DIR))
+    assert chosen["dataset"] == "beir" and chosen["runs"] == ["RUN-all"]
+
+
+def test_a_question_set_is_scored_per_its_group_and_a_missing_one_falls_back(tmp_path):
+    from core.demo import QUESTIONS_DIR
+    from core.settings import StudioSettings, save_settings
+
+    ws = Workspace.create(tmp_path / "ws")
+    folder = str(QUESTIONS_DIR)
+    save_settings(ws, StudioSettings(questions_dir=folder, questions_group="document"))
+    chosen = stage_settings(ws, "RUN", "RUN-all")["evaluate"]
+    assert chosen == _evaluate_cmd(ws, "--run", "RUN-all", "--beir", folder, "--group", "document")
+    # No final fit (trained with --no-final-fit): the split run, still on the questions.
+    assert stage_settings(ws, "RUN", None)["evaluate"]["runs"] == ["RUN"]
+    # The folder is gone (a moved clone): today's held-out split of the split run.
+    save_settings(ws, StudioSettings(questions_dir=str(tmp_path / "gone")))
+    assert stage_settings(ws, "RUN", "RUN-all")["evaluate"] == _evaluate_cmd(ws, "--run", "RUN")
+
+
+class _LogCtx(_Ctx):
+    log = logging.getLogger("test_auto")
+
+
+def test_the_evaluate_stage_keeps_the_headline_of_what_it_scored(tmp_path, monkeypatch):
+    from core.auto import STAGE_FUNCTIONS, summary
+    from core.demo import QUESTIONS_DIR
+    from core.settings import StudioSettings, save_settings
+    from tests.helpers import evaluation_payload
+
+    ws = Workspace.create(tmp_path / "ws")
+    save_settings(ws, StudioSettings(questions_dir=str(QUESTIONS_DIR)))
+    scores = {"base": 0.70, "RUN-all": 0.74, "bm25": 0.72, "base+bm25": 0.76, "RUN-all+bm25": 0.8}
+    seen: list[dict] = []
+
+    def fake_run_evaluation(ws_, params, on_progress=None):
+        seen.append(params)
+        return evaluation_payload(scores, n=60)
+
+    monkeypatch.setattr("core.evaluation.runner.run_evaluation", fake_run_evaluation)
+    ctx = _LogCtx()
+    train = {"result": {"run_id": "RUN", "final_run_id": "RUN-all"}, "seconds": 1.0}
+    state = {"pipeline": "auto-x", "run_id": "RUN", "stages": {"train": train}}
+    result = STAGE_FUNCTIONS["evaluate"](
+        ws, state, StageProgress(ctx, STAGES.index("evaluate")), ctx
+    )
+    assert seen[0]["beir_dir"] == str(QUESTIONS_DIR) and seen[0]["runs"] == ["RUN-all"]
+    assert result["evaluated_run_id"] == "RUN-all" and result["dataset"] == "beir"
+    assert result["headline"]["best"] == "RUN-all+bm25" and result["headline"]["tuned_gains"]
+    assert result["metrics"]["bm25"]["Recall@3"] == scores["bm25"] + 0.01
+    state["stages"]["evaluate"] = {"result": result, "seconds": 2.0}
+    out = summary(state)
+    assert out["headline"]["n_queries"] == 60
+    assert [m["label"] for m in out["models"]] == list(scores)
+
+
+def test_the_geometry_stage_leaves_what_the_evaluate_page_shows(tmp_path, monkeypatch):
+    from core.auto import STAGE_FUNCTIONS
+
+    ws = Workspace.create(tmp_path / "ws")
+    asked: list[dict] = []
+
+    def fake_specs(ws_, params):
+        asked.append(params)
+        return ["base-spec", "run-spec"]
+
+    def fake_geometry(ws_, specs, settings, on_progress=None):
+        assert settings.projection == "umap" and settings.sample_cap == 1_000  # the default
+        return {"models": {}, "summary": {"base": {"auc": 0.8}}, "points": {"kind": []}}
+
+    monkeypatch.setattr("core.evaluation.runner.model_specs", fake_specs)
+    monkeypatch.setattr("core.geometry.compute_geometry", fake_geometry)
+    ctx = _LogCtx()
+    evaluate = {"result": {"evaluated_run_id": "RUN-all"}, "seconds": 1.0}
+    train = {"result": {"final_run_id": "RUN-all"}, "seconds": 1.0}
+    state = {
+        "pipeline": "auto-x",
+        "run_id": "RUN",
+        "stages": {"train": train, "evaluate": evaluate},
+    }
+    result = STAGE_FUNCTIONS["geometry"](
+        ws, state, StageProgress(ctx, STAGES.index("geometry")), ctx
+    )
+    assert asked[0]["runs"] == ["RUN-all"] and asked[0]["references"] is False
+    # The Evaluate page reads the newest succeeded "geometry" job's file.
+    jobs = [j for j in list_jobs(ws, kind="geometry") if j["status"] == "succeeded"]
+    assert [j["id"] for j in jobs] == [result["geometry_job"]]
+    stored = json.loads((ws.root / jobs[0]["result"]["geometry_path"]).read_text())
+    assert stored["summary"] == {"base": {"auc": 0.8}}
+
+
 # ----------------------------------------------------------------------------- one real run
 
 
@@ -190,7 +296,7 @@ def resumed(tmp_path_factory):
     docs = tiny_documents(root / "docs")
     assert main(["auto", str(ws.root), str(root / "docs")]) == 0
     first = list_jobs(ws, kind="auto")[0]
-    _wait_for_message(ws, first["id"], "stage 5/6 train")
+    _wait_for_message(ws, first["id"], "stage 5/7 train")
     assert main(["jobs", str(ws.root), "--cancel", first["id"]]) == 0
     cancelled = wait_job(ws, first["id"], poll_s=0.2)
     state_at_cancel = load_state(ws, first["params"]["pipeline"])
@@ -221,14 +327,14 @@ def test_cancel_mid_way_then_resume_skips_the_finished_stages(resumed):
     assert list(after) == list(STAGES)
     for name in before:  # recorded once, by the first attempt
         assert after[name] == before[name]
-    assert {after[n]["job"] for n in ("train", "evaluate")} == {second["id"]}
+    assert {after[n]["job"] for n in ("train", "evaluate", "geometry")} == {second["id"]}
     assert resumed["state"]["attempts"] == [first["id"], second["id"]]
     # Nothing the first attempt finished was done again: same documents, pairs, mining.
     assert _counts(ws) == resumed["counts_at_cancel"]
     assert _counts(ws)["minings"] == 1
     log = log_path(ws, second["id"]).read_text()
     for n, name in enumerate(before, 1):
-        assert f"stage {n}/6 {name}: done by job {first['id']}" in log
+        assert f"stage {n}/7 {name}: done by job {first['id']}" in log
     # The training run the first attempt started is the one that finished (from its checkpoint).
     assert second["result"]["run_id"] == resumed["state_at_cancel"]["run_id"]
 
@@ -244,15 +350,21 @@ def test_the_result_is_a_stored_evaluation_of_the_split_run(resumed):
     assert len(evaluations) == 1  # what the Evaluate page lists and shows first
     report = load_report(ws, evaluations[0]["report_path"])
     assert report["id"] == result["evaluation_id"]
-    assert [m["label"] for m in report["models"]] == ["base", run_id]
+    # No question set in this workspace: base, the split run and the references.
+    labels = ["base", run_id, "bm25", "base+bm25", f"{run_id}+bm25"]
+    assert [m["label"] for m in report["models"]] == labels
     assert report["config"]["params"]["split"] == "test"
     assert report["dataset"]["queries"] > 0
     assert (
         report["comparison"]["wins"] + report["comparison"]["losses"] + report["comparison"]["ties"]
         == report["dataset"]["queries"]
     )
-    assert set(result["metrics"]) == {"base", run_id}
+    assert list(result["metrics"]) == labels
     assert set(result["stage_seconds"]) == set(STAGES)
+    # The geometry the Evaluate page shows: base vs the evaluated run.
+    geometry = get_job(ws, result["geometry_job"])
+    assert geometry["kind"] == "geometry" and geometry["status"] == "succeeded"
+    assert geometry["params"]["runs"] == [run_id]
 
 
 @pytest.mark.slow
@@ -271,9 +383,15 @@ def test_cli_lists_and_prints_the_finished_pipeline(resumed, capsys):
 
 @pytest.mark.slow
 def test_home_shows_the_result_and_the_way_to_evaluate(resumed):
+    result = resumed["second"]["result"]
     at = page_app(resumed["ws"], "0_Home.py").run()
     assert not at.exception
-    assert any(s.value.startswith("Pipeline finished in") for s in at.success)
-    assert any(m.label.startswith("NDCG@10 tuned (base ") for m in at.metric)
+    from core.overview import plural
+
+    asked = plural(result["headline"]["n_queries"], "held-out test question")
+    said = [e.value for e in (*at.success, *at.info, *at.warning)]
+    assert any(f"Best retriever on {asked}" in text for text in said), said
+    assert any(c.value.startswith("Pipeline finished in") for c in at.caption)
+    assert list(at.dataframe[0].value["label"]) == list(result["metrics"])
     labels = [b.label for b in at.button]
-    assert "See base vs tuned on the Evaluate page" in labels
+    assert "See every figure on the Evaluate page" in labels

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from core import runs
-from core.jobs import _finish, cancel_job, start_job
+from core.jobs import cancel_job, finish_job, start_job
 from core.store import MIGRATIONS, SCHEMA_VERSION, _split_sql, migrate
 
 
@@ -56,7 +56,7 @@ def test_status_follows_the_job_writing_the_run_until_its_model_is_recorded(ws):
     assert runs.run_status(ws, "r") == "succeeded"  # while its job still runs (a final fit)
     assert runs.get_run(ws, "r")["model_path"] == "runs/r/model"
     assert run.metrics.is_file() and runs.model_dir(ws, "r") == run.model.resolve()
-    _finish(ws, again, "succeeded")
+    finish_job(ws, again, "succeeded")
 
     runs.claim_run(ws, "r", again)  # rewriting the model: it is no longer recorded
     with pytest.raises(runs.RunNotFound, match="status failed"):

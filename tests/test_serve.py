@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,25 +18,14 @@ import openai
 import pytest
 
 from core.export.parity import cosine_per_text
-from core.export.runtime import TorchEmbedder, load_embedder
+from core.export.runtime import load_embedder
 from core.serve import ServeSettings, create_app
 from tests.conftest import REPO
-from tests.export_helpers import RUN_ID, scifact_passages, shared_export
+from tests.export_helpers import RUN_ID, scifact_passages
 from tests.helpers import free_port
 
 KEY = "test-key-3f9a"
 CLI = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return shared_export(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def torch_model(exported):
-    ws, _ = exported
-    return TorchEmbedder(ws.run_dir(RUN_ID) / "model")
 
 
 @pytest.fixture(scope="module")
@@ -156,36 +147,43 @@ def test_pytorch_folder_is_served_too(exported, torch_model):
     np.testing.assert_allclose(got, torch_model.embed(["a query", "a passage"]), atol=1e-5)
 
 
-def test_cli_serve_binds_localhost_with_env_key(exported):
-    _, info = exported
-    port = free_port()
-    env = {**os.environ, "EMBSTUDIO_API_KEY": KEY, "HF_HUB_OFFLINE": "1"}
+@contextlib.contextmanager
+def served(onnx_dir: str, key: str, port: int, *extra: str) -> Iterator[list[str]]:
+    """`embstudio serve ONNX_DIR --port PORT EXTRA` in a subprocess with `key` in the
+    environment, up and healthy inside the block; afterwards the list holds its output."""
+    env = {**os.environ, "EMBSTUDIO_API_KEY": key, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLI, "serve", f"{info['path']}/onnx", "--port", str(port)],
+        [sys.executable, "-c", CLI, "serve", onnx_dir, "--port", str(port), *extra],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output: list[str] = []
     try:
         deadline, ok = time.time() + 240, False  # generous: CPU-starved CI
         while time.time() < deadline and proc.poll() is None and not ok:
             try:
-                r = httpx.get(
-                    f"http://127.0.0.1:{port}/health", headers={"Authorization": f"Bearer {KEY}"}
-                )
-                ok = r.status_code == 200
+                headers = {"Authorization": f"Bearer {key}"}
+                ok = httpx.get(f"http://127.0.0.1:{port}/health", headers=headers).is_success
             except httpx.TransportError:
                 time.sleep(0.3)
         assert ok, "the service did not come up"
-        resp = client(f"http://127.0.0.1:{port}").embeddings.create(model=RUN_ID, input="hi")
-        assert len(resp.data[0].embedding) == 384
+        yield output
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=20)
-    assert KEY not in out  # the key is never logged
-    assert f"127.0.0.1:{port}" in out
+        output.append(proc.communicate(timeout=20)[0])
+
+
+def test_cli_serve_binds_localhost_with_env_key(exported):
+    _, info = exported
+    port = free_port()
+    with served(f"{info['path']}/onnx", KEY, port) as output:
+        resp = client(f"http://127.0.0.1:{port}").embeddings.create(model=RUN_ID, input="hi")
+        assert len(resp.data[0].embedding) == 384
+    assert KEY not in output[0]  # the key is never logged
+    assert f"127.0.0.1:{port}" in output[0]
 
 
 def test_default_cap_is_openais_and_a_full_request_is_embedded_in_micro_batches(exported):
@@ -230,31 +228,8 @@ def test_the_readme_hybrid_snippet_runs_against_embstudio_serve(exported):
     snippet = readme.split("<!-- hybrid-langchain -->\n```python\n", 1)[1].split("```", 1)[0]
     _, info = exported
     port = free_port()
-    env = {**os.environ, "EMBSTUDIO_API_KEY": "KEY", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-c", CLI, "serve", f"{info['path']}/onnx"),
-            *("--port", str(port), "--model-name", "RUN"),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline, ok = time.time() + 240, False  # generous: CPU-starved CI
-        while time.time() < deadline and proc.poll() is None and not ok:
-            try:
-                headers = {"Authorization": "Bearer KEY"}
-                ok = httpx.get(f"http://127.0.0.1:{port}/health", headers=headers).is_success
-            except httpx.TransportError:
-                time.sleep(0.3)
-        assert ok, "the service did not come up"
-        scope: dict = {}
+    scope: dict = {}
+    with served(f"{info['path']}/onnx", "KEY", port, "--model-name", "RUN"):
         exec(snippet.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), scope)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=20)
     assert scope["hits"][0].page_content.startswith("The midterm exam")
     assert len(scope["hits"]) == 3

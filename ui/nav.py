@@ -35,15 +35,18 @@ PIPELINE: tuple[PageInfo, ...] = (DOCUMENTS, PAIRS, NEGATIVES, TRAIN, EVALUATE, 
 ALL_PAGES: tuple[PageInfo, ...] = (HOME, *PIPELINE, PLAYGROUND, SETTINGS)
 
 
-def link(page: PageInfo, label: str | None = None, key: str | None = None) -> None:
+def link(
+    page: PageInfo, label: str | None = None, key: str | None = None, kind: str = "primary"
+) -> None:
     """A button that opens `page`; plain text when the page is missing or not navigable.
 
     A button with `st.switch_page` (rather than `st.page_link`) is used so a page also renders
-    when run on its own (AppTest), where the other pages are not registered.
+    when run on its own (AppTest), where the other pages are not registered. `kind`: the
+    button's type ("primary", "secondary", "tertiary": a plain link-like title).
     """
     label = label or f"Go to {page.title}"
     if not page.exists:
         st.caption(f"{label} (this step is not available in this version)")
         return
-    if st.button(label, key=key or f"link_{page.path}", icon=page.icon, type="primary"):
+    if st.button(label, key=key or f"link_{page.path}", icon=page.icon, type=kind):
         st.switch_page(page.path)

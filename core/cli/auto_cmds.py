@@ -10,11 +10,12 @@ from core.cli.output import add_common, emit, follow, open_workspace, progress
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "auto",
-        help="ingest FILES, then generate, accept, mine, train and evaluate with defaults",
+        help="ingest FILES, then generate, accept, mine, train, evaluate and geometry with defaults",
         description="One background job running what `ingest`, `generate`, `pairs "
-        "--accept-all`, `mine`, `train` (with its final fit) and `evaluate --run RUN` do with "
-        "no option. `embstudio jobs WS --cancel JOB` stops it; `--resume JOB` continues at "
-        "the stage it stopped.",
+        "--accept-all`, `mine`, `train` (with its final fit), `evaluate` (the final fit on the "
+        "workspace's question set when Settings name one, else `--run RUN` on the held-out "
+        "split) and the geometry do with no option. `embstudio jobs WS --cancel JOB` stops "
+        "it; `--resume JOB` continues at the stage it stopped.",
     )
     add_common(p)
     p.add_argument(
@@ -38,6 +39,9 @@ def result_text(result: dict) -> str:
             f"{label:>32}  nDCG@10 {m['NDCG@10']:.4f}  Recall@10 {m['Recall@10']:.4f}"
             f"  MRR@10 {m['MRR@10']:.4f}"
         )
+    from core.overview import result_words
+
+    lines += result_words(result)
     cmp = result.get("comparison") or {}
     if cmp.get("significance_sentence"):
         lines.append(cmp["significance_sentence"])

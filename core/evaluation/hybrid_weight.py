@@ -1,13 +1,13 @@
 """Choosing a run's fusion weight without test questions.
 
-The candidates are `WEIGHT_GRID` (the dense model's share). The rule scores each on the
-workspace's validation split (documents the run never trained on) with the run fused with
-bm25, and keeps the best, ties going to the even mix. An inverse-cloze query is a sentence of
-its own passage, which keyword search finds trivially, so before scoring every query that is
-a verbatim sentence of its positive is cut out of that passage (`cut_query_sentences`); real
-or LLM questions are scored as they are. With fewer than `MIN_QUERIES` validation questions
-the rule keeps the fixed even mix. Measured against the best weight in hindsight on real
-questions in bench/RESULTS_hybrid.md.
+The rule: the even mix (`DEFAULT_WEIGHT`), unless the workspace's validation split (documents
+the run never trained on) holds at least `MIN_QUESTIONS` real or LLM-written questions; then
+the weight of `WEIGHT_GRID` that scores best on them with the run fused with bm25 (ties go to
+the even mix). Inverse-cloze pseudo-queries never choose: a sentence of its own passage is
+found trivially by keyword search, and even with the sentence cut out of its passage they
+picked a worse weight than the even mix on real questions (syllabusqa-train's first 12
+syllabi: 0.4, nDCG@10 0.785, against 0.791 at 0.5; bench/RESULTS_hybrid.md). A query that
+appears verbatim in its positive passage is taken for inverse cloze.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from core.retrieval.recipe import Recipe, recipe_home, stored_recipe, write_reci
 from core.store import Workspace
 
 WEIGHT_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-MIN_QUERIES = 30  # fewer validation questions than this: too noisy to move off the even mix
+MIN_QUESTIONS = 30  # fewer validation questions than this: too noisy to move off the even mix
 METRIC = "NDCG@10"
 
 
@@ -33,9 +33,37 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def is_sentence_of_passage(query: str, passage: str) -> bool:
+    """Whether `query` appears verbatim (spaces aside) in `passage`: an inverse-cloze query."""
+    needle = _squash(query)
+    return bool(needle) and needle in _squash(passage)
+
+
+def questions_only(evalset: EvalSet) -> EvalSet:
+    """The set without its inverse-cloze queries (a query that is a sentence of a relevant
+    passage): the real or LLM-written questions."""
+    keep = {
+        qid: q
+        for qid, q in evalset.queries.items()
+        if not any(
+            is_sentence_of_passage(q, evalset.corpus.get(d, {}).get("text", ""))
+            for d in evalset.qrels.get(qid, {})
+        )
+    }
+    qrels = {qid: evalset.qrels[qid] for qid in keep if qid in evalset.qrels}
+    groups = evalset.query_groups
+    return replace(
+        evalset,
+        queries=keep,
+        qrels=qrels,
+        query_groups=None if groups is None else {q: groups[q] for q in keep if q in groups},
+    )
+
+
 def cut_query_sentences(evalset: EvalSet) -> tuple[EvalSet, int]:
     """The set with every query that appears verbatim in one of its relevant passages cut out
-    of that passage; and how many were cut."""
+    of that passage; and how many were cut (the measured lever that lost: see the module
+    docstring; `bench/bench_hybrid.py` reports it)."""
     corpus = {d: dict(doc) for d, doc in evalset.corpus.items()}
     cut = 0
     for qid, query in evalset.queries.items():
@@ -45,7 +73,7 @@ def cut_query_sentences(evalset: EvalSet) -> tuple[EvalSet, int]:
             if doc is None or not needle:
                 continue
             text = _squash(doc.get("text", ""))
-            if needle in text:
+            if is_sentence_of_passage(needle, text):
                 doc["text"] = _squash(text.replace(needle, " "))
                 cut += 1
     return replace(evalset, corpus=corpus, name=f"{evalset.name} (cut)"), cut
@@ -89,31 +117,34 @@ def set_hits(evalset: EvalSet, retrievers: SetRetrievers, spec: Any) -> tuple[Hi
 
 
 def choose_recipe(
-    ws: Workspace, run_id: str, method: FusionMethod = "minmax", min_queries: int = MIN_QUERIES
+    ws: Workspace, run_id: str, method: FusionMethod = "minmax", min_questions: int = MIN_QUESTIONS
 ) -> Recipe:
-    """The recipe of run `run_id` by the rule of the module docstring (`min_queries`: fewer
-    validation questions keep the even mix)."""
+    """The recipe of run `run_id` by the rule of the module docstring."""
     try:
-        evalset = workspace_set(ws, "validation")
+        evalset = questions_only(workspace_set(ws, "validation"))
     except DatasetError:
-        return Recipe(method=method, rule="fixed (no validation questions)")
-    if len(evalset.queries) < MIN_QUERIES:
+        evalset = None
+    n = len(evalset.queries) if evalset is not None else 0
+    if evalset is None or n < min_questions:
         return Recipe(
             method=method,
-            rule=f"fixed ({len(evalset.queries)} validation questions < {MIN_QUERIES})",
+            rule=f"fixed even mix ({n} real or LLM validation questions, fewer than "
+            f"{min_questions} to choose on)",
         )
-    evalset, cut = cut_query_sentences(evalset)
+    return curve_recipe(ws, run_id, evalset, method, f"{n} real or LLM validation questions")
+
+
+def curve_recipe(
+    ws: Workspace, run_id: str, evalset: EvalSet, method: FusionMethod, what: str
+) -> Recipe:
+    """The best weight of the grid for the run fused with bm25 on `evalset`."""
     retrievers = SetRetrievers(evalset, ws)
     dense, keyword = set_hits(evalset, retrievers, run_spec(ws, run_id))
     curve = weight_curve(evalset, retrievers, dense, keyword, method)
-    weight = best_weight(curve)
     return Recipe(
         method=method,
-        weight=weight,
-        rule=(
-            f"validation: best of {len(WEIGHT_GRID)} weights on {len(evalset.queries)} "
-            f"validation questions ({cut} cut out of their passage)"
-        ),
+        weight=best_weight(curve),
+        rule=f"validation: best of {len(WEIGHT_GRID)} weights on {what}",
         measured={f"{w:.1f}": {METRIC: round(v, 4)} for w, v in curve.items()},
         measured_on=evalset.name,
     )

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 from core.evaluation.datasets import EvalSet
-from core.evaluation.hybrid_weight import best_weight, cut_query_sentences, ensure_recipe
+from core.evaluation.hybrid_weight import (
+    best_weight,
+    cut_query_sentences,
+    ensure_recipe,
+    questions_only,
+)
 from core.export.hybrid import card_section, stack_settings
 from core.retrieval.recipe import Recipe, run_recipe, write_recipe
 from tests.evaluation_helpers import make_tiny_workspace, save_base_as_run
@@ -26,6 +31,8 @@ def test_an_inverse_cloze_query_is_cut_out_of_its_passage_before_weights_are_sco
     assert cut.corpus["c1"]["text"] == "Bread rises. Ovens are hot."
     assert cut.corpus["c2"] == evalset.corpus["c2"]  # a real question is not in its passage
     assert evalset.corpus["c1"]["text"].startswith("Bread rises.  Yeast")  # the set is untouched
+    # Only real or LLM questions choose a weight: the inverse-cloze query is left out.
+    assert list(questions_only(evalset).queries) == ["q2"]
 
 
 def test_ties_go_to_the_even_mix():

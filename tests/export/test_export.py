@@ -15,18 +15,7 @@ from core.export.manifest import MANIFEST
 from core.export.parity import ParityError, check_parity, cosine_per_text
 from core.export.runtime import OnnxEmbedder, TorchEmbedder, load_embedder
 from tests.conftest import REPO
-from tests.export_helpers import RUN_ID, add_run, scifact_passages, shared_export
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return shared_export(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def torch_model(exported):
-    ws, _ = exported
-    return TorchEmbedder(ws.run_dir(RUN_ID) / "model")
+from tests.export_helpers import RUN_ID, add_run, scifact_passages
 
 
 def test_export_folders_are_self_contained(exported):

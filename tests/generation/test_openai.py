@@ -19,6 +19,7 @@ from core.generation.providers import (
     questions_from_json,
 )
 from tests.fake_openai import FakeOpenAI
+from tests.gen_helpers import generate_openai
 
 
 @pytest.fixture
@@ -234,22 +235,7 @@ def test_endpoint_dying_halfway_keeps_finished_pairs_and_resumes(sample_ws, fake
 
 
 def test_cli_generate_json_then_garbage_endpoint_fails_cleanly(sample_ws, fake, capsys):
-    ws_arg = str(sample_ws.root)
-    rc = cli_main(
-        [
-            "generate",
-            ws_arg,
-            "--provider",
-            "openai",
-            "--base-url",
-            fake.base_url,
-            "--kinds",
-            "simple,ict",
-            "--limit-chunks",
-            "2",
-            "--json",
-        ]
-    )
+    rc = generate_openai(sample_ws, fake.base_url, "simple,ict", 2, "--json")
     out = capsys.readouterr()
     assert rc == 0, out.err
     payload = json.loads(out.out)
@@ -258,20 +244,7 @@ def test_cli_generate_json_then_garbage_endpoint_fails_cleanly(sample_ws, fake, 
     before = _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id")
 
     fake.set("garbage")
-    rc = cli_main(
-        [
-            "generate",
-            ws_arg,
-            "--provider",
-            "openai",
-            "--base-url",
-            fake.base_url,
-            "--kinds",
-            "simple",
-            "--limit-chunks",
-            "4",
-        ]
-    )
+    rc = generate_openai(sample_ws, fake.base_url, "simple", 4)
     err = capsys.readouterr().err
     assert rc != 0
     assert "embstudio generate: error:" in err and "failed" in err

@@ -11,6 +11,7 @@ from core.generation.pseudo import (
     sentences,
 )
 from core.splits import assign_splits, plan_splits
+from tests.helpers import seed_documents
 
 TEXT_A = (
     "# Borrowing\n\nA reference is like a pointer that is guaranteed to be valid. Unlike a "
@@ -168,21 +169,7 @@ def test_plan_splits_small_and_large():
 
 
 def test_assign_splits_in_a_workspace(ws):
-    from core.chunking import Chunk
-    from core.documents import insert_chunks, insert_document
-
-    with ws.transaction() as conn:
-        for i in range(4):
-            doc = insert_document(
-                conn,
-                name=f"d{i}.txt",
-                stored_path="",
-                sha256=f"s{i}",
-                fmt="txt",
-                size_bytes=1,
-                text="x",
-            )
-            insert_chunks(conn, doc, [Chunk(0, "x", "", 0, 1, 3)])
+    seed_documents(ws, 4, 1)
     counts = assign_splits(ws)
     assert counts["test"] == 1 and counts["train"] == 3
     with ws.connect() as conn:

@@ -4,8 +4,6 @@ against hand computations, the MoE model change, and one real training step per 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,7 +20,7 @@ from core.modeling.bert_moe import (
     load_balancing_term,
 )
 from core.training.data import TrainingData, TrainRecord
-from tests.conftest import REPO
+from tests.helpers import run_python
 
 T = torch.tensor
 
@@ -292,7 +290,7 @@ def test_moe_conversion_keeps_outputs_and_reloads_in_fresh_process(minilm, tmp_p
         "assert type(m[0].auto_model).__name__ == 'BertMoEModel';"
         f"np.save({str(out)!r}, m.encode({texts!r}))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    proc = run_python(code)
     assert proc.returncode == 0, proc.stderr[-2000:]
     np.testing.assert_allclose(np.load(out), ref, atol=1e-5)
     assert (folder / "modeling_bert_moe.py").is_file()

@@ -11,12 +11,6 @@ def _app(ws) -> AppTest:
     return page_app(ws, "1_Documents.py")
 
 
-def test_empty_workspace_says_what_to_do(ws):
-    at = _app(ws).run()
-    assert not at.exception
-    assert any("No documents yet" in i.value for i in at.info)
-
-
 def test_upload_shows_result_and_chunks(ws):
     at = _app(ws).run()
     md = f"# Syllabus\n\n{LOREM}\n\n## Exams\n\n{LOREM}\n".encode()

@@ -5,17 +5,12 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import cancel_job, get_job, list_jobs, run_worker, start_job, wait_job
-from tests.conftest import REPO
 from tests.evaluation_helpers import make_tiny_workspace, save_base_as_run
 from tests.helpers import page_app
 
-PAGE = str(REPO / "pages" / "5_Evaluate.py")
-
 
 def _app(ws) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.session_state["workspace_path"] = str(ws.root)
-    return at
+    return page_app(ws, "5_Evaluate.py", timeout_s=120)
 
 
 def test_evaluate_page_shows_results_geometry_and_starts_jobs(ws):

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 import core.jobs
 from core.jobs import get_job, list_jobs
-from tests.export_helpers import RUN_ID, add_run, shared_export
+from tests.export_helpers import RUN_ID, add_run
 from tests.helpers import page_app
 
 
 def _app(ws) -> AppTest:
     return page_app(ws, "6_Export.py")
-
-
-def test_empty_workspace_says_what_to_do(ws):
-    at = _app(ws).run()
-    assert not at.exception
-    assert any("No trained model yet" in i.value for i in at.info)
 
 
 def test_export_button_starts_a_job(ws, monkeypatch):
@@ -38,11 +31,6 @@ def test_export_button_starts_a_job(ws, monkeypatch):
     assert jobs[0]["params"] == {"run_id": "run-page", "int8": False, "n_texts": 16}
     core.jobs.cancel_job(ws, jobs[0]["id"])
     assert get_job(ws, jobs[0]["id"])["status"] == "cancelled"
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return shared_export(tmp_path_factory)
 
 
 def test_finished_export_shows_parity_card_download_and_serve_command(exported):

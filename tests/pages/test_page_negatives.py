@@ -14,12 +14,6 @@ def _app(ws) -> AppTest:
     return page_app(ws, "3_Negatives.py")
 
 
-def test_empty_workspace_says_what_to_do(ws):
-    at = _app(ws).run()
-    assert not at.exception
-    assert any("No curated pairs yet" in i.value for i in at.info)
-
-
 def test_stats_view_and_flag(ws):
     small_scifact(ws, n_queries=6, n_other=6, n_val=0)
     at = _app(ws).run()

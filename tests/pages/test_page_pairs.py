@@ -19,10 +19,14 @@ def _row_of(at: AppTest, pair_id: int) -> int:
     return ids.index(pair_id)
 
 
-def test_empty_workspace_says_what_to_do(ws):
-    at = _app(ws).run()
-    assert not at.exception
-    assert any("No documents yet" in i.value for i in at.info)
+def _edit(at: AppTest, pair_id: int, changes: dict) -> None:
+    """Change a pair's row in the review table as a browser edit would, and rerun."""
+    at.session_state["pairs_editor"] = {
+        "edited_rows": {_row_of(at, pair_id): changes},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
 
 
 def test_review_edit_accept_reject_and_bulk(ws):
@@ -37,12 +41,7 @@ def test_review_edit_accept_reject_and_bulk(ws):
     first, second, third = ids[0]["id"], ids[1]["id"], ids[2]["id"]
 
     # Edit a question (the editor's state is seeded as a browser edit would set it).
-    at.session_state["pairs_editor"] = {
-        "edited_rows": {_row_of(at, first): {"question": "How is question zero worded?"}},
-        "added_rows": [],
-        "deleted_rows": [],
-    }
-    at.run()
+    _edit(at, first, {"question": "How is question zero worded?"})
     at.button(key="pairs_save").click().run()
     assert not at.exception
     p = pairs.get_pair(ws, first)
@@ -50,21 +49,11 @@ def test_review_edit_accept_reject_and_bulk(ws):
     assert p["edits"][0]["field"] == "query" and p["edits"][0]["at"]
 
     # Accept one, reject another.
-    at.session_state["pairs_editor"] = {
-        "edited_rows": {_row_of(at, second): {"select": True}},
-        "added_rows": [],
-        "deleted_rows": [],
-    }
-    at.run()
+    _edit(at, second, {"select": True})
     at.button(key="pairs_accept").click().run()
     assert not at.exception
     assert pairs.get_pair(ws, second)["status"] == "accepted"
-    at.session_state["pairs_editor"] = {
-        "edited_rows": {_row_of(at, third): {"select": True}},
-        "added_rows": [],
-        "deleted_rows": [],
-    }
-    at.run()
+    _edit(at, third, {"select": True})
     at.button(key="pairs_reject").click().run()
     assert not at.exception
     assert pairs.get_pair(ws, third)["status"] == "rejected"

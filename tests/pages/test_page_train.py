@@ -8,22 +8,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.jobs import wait_job
 from core.runs import job_for_run
-from tests.conftest import REPO
+from tests.helpers import page_app
 from tests.training_helpers import small_scifact
-
-PAGE = str(REPO / "pages" / "4_Train.py")
 
 
 def _app(ws) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    at.session_state["workspace_path"] = str(ws.root)
-    return at
-
-
-def test_empty_workspace_says_what_to_do(ws):
-    at = _app(ws).run()
-    assert not at.exception
-    assert any("No curated training pairs yet" in i.value for i in at.info)
+    return page_app(ws, "4_Train.py", timeout_s=90)
 
 
 def test_start_follow_and_list_a_run(ws):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 
@@ -25,8 +23,7 @@ from core.pairs import (
     status_counts,
 )
 from core.store import Workspace
-from tests.conftest import REPO
-from tests.helpers import LOREM
+from tests.helpers import LOREM, run_python
 
 
 @pytest.fixture
@@ -125,13 +122,7 @@ def test_bulk_accept_killed_halfway_leaves_db_consistent(pairs_ws):
     ws = pairs_ws
     before = status_counts(ws)
     edits_before = _edits(ws)
-    proc = subprocess.run(
-        [sys.executable, "-c", _CRASHER, str(ws.root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_python(_CRASHER, str(ws.root), timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     with ws.connect() as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -11,8 +11,6 @@ import json
 import os
 import resource
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ from core.jobs import (
     wait_job,
 )
 from tests.conftest import REPO
+from tests.helpers import run_python
 
 
 def _wait_for(predicate, timeout: float = 60.0, poll: float = 0.2) -> bool:
@@ -68,14 +67,8 @@ def _start_sleep_job_elsewhere(ws, steps: int, seconds: float) -> str:
         f" print(start_job(Workspace.open(sys.argv[1]), 'sleep',"
         f" {{'steps': {steps}, 'seconds': {seconds}}}))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", starter, str(ws.root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    proc = run_python(starter, str(ws.root), timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout.strip()
 
 

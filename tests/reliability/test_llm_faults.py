@@ -14,6 +14,7 @@ import pytest
 from core.generation.pipeline import GenerateSettings, GenerationError, generate
 from core.generation.providers import OpenAIWriter
 from tests.fake_openai import FakeOpenAI
+from tests.gen_helpers import generate_openai
 from tests.reliability._fakes import FaultyOpenAI, closed_port
 
 N_CHUNKS = 4
@@ -213,26 +214,8 @@ def test_endpoint_dying_for_good_halfway_keeps_pairs_and_another_endpoint_finish
 
 
 def test_cli_generate_against_refused_endpoint_is_one_line(sample_ws, capsys):
-    from core.cli import main as cli_main
-
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    rc = cli_main(
-        [
-            "generate",
-            str(sample_ws.root),
-            "--provider",
-            "openai",
-            "--base-url",
-            url,
-            "--kinds",
-            "simple",
-            "--limit-chunks",
-            "1",
-            "--timeout",
-            "2",
-            "--json",
-        ]
-    )
+    rc = generate_openai(sample_ws, url, "simple", 1, "--timeout", "2", "--json")
     out = capsys.readouterr()
     assert rc == 1
     last = out.err.strip().splitlines()[-1]

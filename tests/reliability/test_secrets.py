@@ -14,6 +14,7 @@ import pytest
 
 from core.cli import main as cli_main
 from core.jobs import log_tail, start_job, wait_job
+from tests.gen_helpers import generate_openai
 from tests.reliability._fakes import FaultyOpenAI
 
 ENV = "EMBSTUDIO_RELIABILITY_KEY"
@@ -36,23 +37,7 @@ def files_holding(root: Path, secret: str) -> list[str]:
 
 
 def _generate(ws, url: str, capsys) -> tuple[int, str]:
-    rc = cli_main(
-        [
-            "generate",
-            str(ws.root),
-            "--provider",
-            "openai",
-            "--base-url",
-            url,
-            "--api-key-env",
-            ENV,
-            "--kinds",
-            "simple",
-            "--limit-chunks",
-            "2",
-            "--json",
-        ]
-    )
+    rc = generate_openai(ws, url, "simple", 2, "--api-key-env", ENV, "--json")
     out = capsys.readouterr()
     return rc, out.out + out.err
 
@@ -83,22 +68,7 @@ def test_key_used_but_never_stored_even_after_auth_failure(sample_ws, monkeypatc
         rc, failed = _generate(sample_ws, fake.base_url, capsys)
         # Every chunk is done already: force new requests with more chunks.
         if rc == 0:
-            rc = cli_main(
-                [
-                    "generate",
-                    str(sample_ws.root),
-                    "--provider",
-                    "openai",
-                    "--base-url",
-                    fake.base_url,
-                    "--api-key-env",
-                    ENV,
-                    "--kinds",
-                    "simple",
-                    "--limit-chunks",
-                    "5",
-                ]
-            )
+            rc = generate_openai(sample_ws, fake.base_url, "simple", 5, "--api-key-env", ENV)
             out = capsys.readouterr()
             failed = out.out + out.err
         assert rc == 1 and "401" in failed

@@ -246,14 +246,14 @@ def test_training_signal_says_when_there_is_too_little(ws):
 
 def test_cli_jobs_cancel_and_dead_worker_mirrored_on_run(ws, capsys):
     from core.cli import main
-    from core.jobs import _finish
+    from core.jobs import finish_job
 
     small_scifact(ws, n_queries=4, n_other=2, n_val=0)
     run_a, _ = start_training(ws, tiny(max_steps=1), spawn=False)
     assert main(["jobs", str(ws.root), "--cancel", run_a, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
     run_b, job_b = start_training(ws, tiny(max_steps=1), spawn=False)
-    _finish(ws, job_b, "failed", error="the worker process died")  # as refresh_stale does
+    finish_job(ws, job_b, "failed", error="the worker process died")  # as refresh_stale does
     assert main(["jobs", str(ws.root), "--json"]) == 0
     listed = {j["run_id"]: j["status"] for j in json.loads(capsys.readouterr().out)["jobs"]}
     assert listed == {run_a: "cancelled", run_b: "failed"}
