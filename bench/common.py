@@ -238,6 +238,7 @@ def plain_trainer(model, cfg, data, out_dir: Path, callbacks: list, device: str)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir),
         max_steps=cfg.max_steps,
+        num_train_epochs=float(cfg.epochs or 3.0),  # when max_steps is -1
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
         warmup_steps=cfg.warmup_ratio,
@@ -338,3 +339,34 @@ def step_times(ws, cfg, warm: int = 0) -> dict:
             del trainer, model
     out["ratio"] = round(out["ours_s_per_step"] / out["plain_s_per_step"], 3)
     return out
+
+
+def step_clock():
+    """A TrainerCallback noting, after a device sync, when training begins and when each
+    optimizer step ends: per-step durations (for a median), where `_step_clock` gives one
+    mean. The time between two step ends covers everything a trainer does per step: the
+    batch, forward, backward, optimizer, logging and every callback."""
+    import itertools
+
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        def __init__(self) -> None:
+            self.ends: dict[int, float] = {}
+
+        def _note(self, step: int) -> None:
+            _sync()
+            self.ends[step] = time.perf_counter()
+
+        def on_train_begin(self, args, state, control, **kw):
+            self._note(state.global_step)
+
+        def on_step_end(self, args, state, control, **kw):
+            self._note(state.global_step)
+
+        def durations(self, warm: int = 0) -> list[float]:
+            """Seconds of each step after the first `warm` steps."""
+            steps = sorted(self.ends)
+            return [self.ends[b] - self.ends[a] for a, b in itertools.pairwise(steps) if a >= warm]
+
+    return StepClock()
