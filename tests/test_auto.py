@@ -94,8 +94,10 @@ def test_a_progress_line_shows_one_estimate(monkeypatch):
     stage.progress(1, 8, "step 1/8, loss 0.4213, ETA 1m10s")  # no stage rate yet: the trainer's
     stage.progress(2, 8, "step 2/8, loss 0.3120, ETA 5m31s")
     lines = [m for _, _, m in ctx.calls]
-    assert lines[0] == "stage 5/6 train: step 1/8, loss 0.4213, ETA 1m10s"
-    assert lines[1] == "stage 5/6 train: step 2/8, loss 0.3120 · about 1m00s left in this stage"
+    assert lines[0] == f"stage 5/{len(STAGES)} train: step 1/8, loss 0.4213, ETA 1m10s"
+    assert lines[1] == (
+        f"stage 5/{len(STAGES)} train: step 2/8, loss 0.3120 · about 1m00s left in this stage"
+    )
 
 
 def test_cli_auto_refuses_what_it_cannot_run(tmp_path, capsys):
