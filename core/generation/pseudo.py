@@ -103,43 +103,6 @@ _POINTER = re.compile(
     r"chapter|page|appendix|example)\s*[\dA-Z]",
     re.I,
 )
-# A reference-list entry ("Coultate (2009)., 2nd Edition, Royal Society of Chemistry, ISBN …"):
-# its only answer is the reading list. One strong sign or two weak ones make a reference.
-_PUBLISHER = (
-    r"(?:(?:John )?Wiley(?: & Sons)?|McGraw[- ]Hill|Springer|Elsevier|Pearson|Cengage|"
-    r"Prentice[- ]Hall|Routledge|SAGE|Thomson|Brooks/Cole|Wadsworth|Macmillan|Norton|"
-    r"Addison[- ]Wesley|O'Reilly|Houghton Mifflin|W\. ?H\. Freeman|Royal Society of Chemistry|"
-    r"(?:[A-Z][\w&.'-]* )+(?:Press|Publishing|Publishers))"
-)
-_REFERENCE_STRONG = re.compile(
-    r"\bISBN|(?i:\bdoi\s*:)|\bdoi\.org/|\barXiv:\d|\(pp\.|\bpp\.\s*(?:\d|$)"
-    r"|^\(\d{4}[a-z]?\)|(?i:\(eds?\.\))"
-    r"|\b\d+\s*\(\d+\)\s*,?\s*(?:pp\.\s*)?\d+\s*[-–]\s*\d+"  # volume(issue), pages
-    r"|\b[A-Z][a-z]+,\s*[A-Z]{2}\s*:"  # "Princeton, NJ:" before a publisher
-    rf"|[,:]\s*{_PUBLISHER}\b"  # a publisher as a field of its own
-)
-_REFERENCE_WEAK = (
-    re.compile(
-        r"\b(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
-        r"tenth|revised|international)\s+(?:ed\.|edition\b)",
-        re.I,
-    ),
-    re.compile(rf"\b{_PUBLISHER}\b"),
-    re.compile(r"\(\d{4}[a-z]?\)"),  # an author-year date
-    re.compile(r"https?://|\bwww\."),
-    re.compile(r"\b\d+\s*\(\d+\)|\b\d+\s*,\s*\d+\s*[-–]\s*\d+\b"),  # volume, pages
-    re.compile(r"\b(?:Proceedings|Journal|Conference on|preprint|Handbook|Vol\.|vol\.\s*\d)"),
-)
-
-
-def is_reference(sentence: str) -> bool:
-    """Whether `sentence` reads as a bibliography or reading-list entry (ISBN, doi, pages,
-    "(2009).", an edition, a publisher, a URL, a venue) rather than content."""
-    if _REFERENCE_STRONG.search(sentence):
-        return True
-    return sum(bool(p.search(sentence)) for p in _REFERENCE_WEAK) >= 2
-
-
 # A sentence that is most of its chunk: the query would be a copy of its positive.
 ICT_MAX_SHARE_OF_CHUNK = 0.6
 
@@ -148,7 +111,7 @@ def ict_reject_reason(sentence: str, chunk_words: int = 0) -> str | None:
     """Why `sentence` makes no inverse-cloze query, or None when it does: a fragment of a
     window cut mid-sentence, too short or long (ICT_MIN_WORDS..ICT_MAX_WORDS words), a
     "Source:" line, a table-of-contents line (dot leaders), a pointer ("see Listing 4-6"),
-    a reference-list entry (`is_reference`), mostly numbers and symbols (tables, dates, codes), or most of its chunk."""
+    mostly numbers and symbols (tables, dates, codes), or most of its chunk."""
     words = sentence.split()
     n = len(words)
     # A window cut mid-sentence leaves fragments at its edges: whole sentences only.
@@ -163,8 +126,6 @@ def ict_reject_reason(sentence: str, chunk_words: int = 0) -> str | None:
         return "table of contents line"
     if _POINTER.search(sentence):
         return "pointer to another place"
-    if is_reference(sentence):
-        return "reference or bibliography line"
     if sum(bool(_WORD.fullmatch(w.strip(".,;:()\"'“”"))) for w in words) < 0.6 * n:
         return "mostly numbers or symbols"
     if chunk_words and n >= ICT_MAX_SHARE_OF_CHUNK * chunk_words:
