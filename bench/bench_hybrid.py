@@ -38,9 +38,7 @@ def curves(ws: Workspace, folder: str, group: str | None, shipped: str) -> dict:
     for label, spec in (("base", base_spec()), ("tuned", run_spec(ws, shipped))):
         dense, keyword = set_hits(evalset, retrievers, spec)
         for method in ("minmax", "rrf"):
-            out[f"{label}+bm25 {method}"] = weight_curve(
-                evalset, retrievers, dense, keyword, method
-            )
+            out[f"{label}+bm25 {method}"] = weight_curve(evalset, dense, keyword, method)
     return out
 
 

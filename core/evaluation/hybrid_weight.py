@@ -19,7 +19,7 @@ from typing import Any
 from core.evaluation.compare import SetRetrievers, run_spec
 from core.evaluation.datasets import DatasetError, EvalSet, workspace_set
 from core.evaluation.metrics import evaluate
-from core.retrieval.base import Hits
+from core.retrieval.base import Hits, to_results
 from core.retrieval.fusion import DEFAULT_WEIGHT, FUSION_DEPTH, FusionMethod, fuse_hits
 from core.retrieval.recipe import Recipe, recipe_home, stored_recipe, write_recipe
 from core.store import Workspace
@@ -81,15 +81,12 @@ def cut_query_sentences(evalset: EvalSet) -> tuple[EvalSet, int]:
 
 def weight_curve(
     evalset: EvalSet,
-    retrievers: SetRetrievers,
     dense_hits: Hits,
     bm25_hits: Hits,
     method: FusionMethod = "minmax",
     grid: tuple[float, ...] = WEIGHT_GRID,
 ) -> dict[float, float]:
     """nDCG@10 of the dense model fused with bm25 at each weight of `grid`."""
-    from core.retrieval.base import to_results
-
     query_ids, doc_ids = list(evalset.queries), list(evalset.corpus)
     out = {}
     for weight in grid:
@@ -140,7 +137,7 @@ def curve_recipe(
     """The best weight of the grid for the run fused with bm25 on `evalset`."""
     retrievers = SetRetrievers(evalset, ws)
     dense, keyword = set_hits(evalset, retrievers, run_spec(ws, run_id))
-    curve = weight_curve(evalset, retrievers, dense, keyword, method)
+    curve = weight_curve(evalset, dense, keyword, method)
     return Recipe(
         method=method,
         weight=best_weight(curve),

@@ -8,7 +8,7 @@ small group). `to_results` turns them into BEIR's {query_id: {doc_id: score}}.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -83,6 +83,31 @@ class Retriever(Protocol):
         top_k: int,
         query_groups: Sequence[str | None] | None = None,
     ) -> Hits: ...
+
+
+class EmbeddingRetriever:
+    """What dense and faiss share: questions are embedded by `encode_queries` (None when only
+    embedded queries are searched), then searched by `search_embeddings`."""
+
+    encode_queries: Callable[[Sequence[str]], np.ndarray] | None
+
+    def search_embeddings(
+        self,
+        query_emb: np.ndarray,
+        top_k: int,
+        query_groups: Sequence[str | None] | None = None,
+    ) -> Hits:
+        raise NotImplementedError
+
+    def search(
+        self,
+        queries: Sequence[str],
+        top_k: int,
+        query_groups: Sequence[str | None] | None = None,
+    ) -> Hits:
+        if self.encode_queries is None:
+            raise ValueError(f"this {type(self).__name__} was built without a query encoder")
+        return self.search_embeddings(self.encode_queries(list(queries)), top_k, query_groups)
 
 
 def top_k_rows(scores: np.ndarray, k: int) -> Hits:

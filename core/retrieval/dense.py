@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from core.retrieval.base import Hits, Passages, group_mask, top_k_rows
+from core.retrieval.base import EmbeddingRetriever, Hits, Passages, group_mask, top_k_rows
 
 BLOCK_CELLS = 20_000_000  # query × window scores held at once (80 MB of float32)
 
 Encoder = Callable[[Sequence[str]], np.ndarray]  # texts → unit-length float32 rows
 
 
-class DenseRetriever:
+class DenseRetriever(EmbeddingRetriever):
     """Exact search over embedded passages.
 
     encode_queries: the model's encoder for questions (unit-length rows; None when only
@@ -76,16 +76,6 @@ class DenseRetriever:
         return Hits(
             np.concatenate([p.scores for p in parts]), np.concatenate([p.indices for p in parts])
         )
-
-    def search(
-        self,
-        queries: Sequence[str],
-        top_k: int,
-        query_groups: Sequence[str | None] | None = None,
-    ) -> Hits:
-        if self.encode_queries is None:
-            raise ValueError("this dense retriever was built without a query encoder")
-        return self.search_embeddings(self.encode_queries(list(queries)), top_k, query_groups)
 
     def rank_of(
         self, query_emb: np.ndarray, positives: Sequence[Sequence[int]]

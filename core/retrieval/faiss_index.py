@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.retrieval.base import Hits, Passages
+from core.retrieval.base import EmbeddingRetriever, Hits, Passages
 
 IndexKind = Literal["exact", "ivf", "hnsw"]
 GPU_MAX_K = 2048  # faiss on a GPU returns at most this many neighbours (and probes as many lists)
@@ -71,7 +71,7 @@ def build_index(
     return index, described + (f" on {gpus} GPU(s)" if gpus else "")
 
 
-class FaissRetriever:
+class FaissRetriever(EmbeddingRetriever):
     """Search of unit-length passage embeddings through a faiss index (one row per passage).
 
     A grouped query asks the index for `GROUP_OVERSAMPLE` × k neighbours and keeps those of
@@ -118,13 +118,3 @@ class FaissRetriever:
             ids = np.take_along_axis(ids, order, axis=1)
         ids[~np.isfinite(scores) | (ids < 0)] = -1
         return Hits(scores[:, :top_k], ids[:, :top_k])
-
-    def search(
-        self,
-        queries: Sequence[str],
-        top_k: int,
-        query_groups: Sequence[str | None] | None = None,
-    ) -> Hits:
-        if self.encode_queries is None:
-            raise ValueError("this faiss retriever was built without a query encoder")
-        return self.search_embeddings(self.encode_queries(list(queries)), top_k, query_groups)
