@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-final-fit",
         action="store_true",
-        help="do not train the final fit on every split (run RUN-all) after the run",
+        help="do not train the final fit (run RUN-all: the run continued on the pairs it held out)",
     )
     p.add_argument("--wait", action="store_true", help="block until the run finishes")
     p.set_defaults(func=cmd_train)
@@ -187,7 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     text = f"{run_id}\nmodel: {payload['model_path']}"
     if payload["final_run_id"]:
         text += (
-            f"\nfinal fit on every document (the model to ship): {payload['final_run_id']}"
+            f"\nfinal fit, trained on every document (the model to ship): {payload['final_run_id']}"
             f"\nfinal model: {payload['final_model_path']}"
         )
     emit(args, payload, text)

@@ -85,8 +85,13 @@ def run_section(
     if config.final_of:
         lines += [
             "",
-            f"This is the final fit of run `{config.final_of}`: the same settings trained on the "
-            "pairs of every document. Its evaluation figures are those of that run.",
+            f"This is the final fit of run `{config.final_of}`: "
+            + (
+                "that run's model, trained on with the same settings on the pairs it held out"
+                if config.init_from
+                else "the same settings trained on the pairs of every document"
+            )
+            + ". Its evaluation figures are those of that run.",
         ]
     lines += ["", "### Settings", "", "| setting | value | meaning |", "|---|---|---|"]
     helps = type(config).help()

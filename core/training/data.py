@@ -12,7 +12,9 @@ a kind left out weighs 1). Weights act on pairs, so a multi-hop pair's records s
 
 Questions imported from a related collection (core/related_questions.py: pairs with a
 `source`, their passage in `positive_text`, no positive chunk) train in every fit, the split
-run and the final fit alike, whatever `train_split`; they are never validation queries. Their
+run and the final fit alike, whatever `train_split` (but "except:S", the held-out pairs a
+final fit continues its split run on: the split run trained on them); they are never
+validation queries. Their
 records have `positive_id` = -pair id (no chunk) and no mined negatives. The counts keep them
 apart: `records_by_kind` (which picks the preset) counts the workspace's own records only,
 `imported_by_source` the imported ones.
@@ -107,11 +109,22 @@ def positive_texts(ws: Workspace) -> dict[int, str]:
 
 
 ALL_SPLITS = "all"  # a split name that selects the curated pairs of every split
+_EXCEPT = "except:"  # a split name "except:S" selects the curated pairs of every split but S
+
+
+def held_out_of(train_split: str) -> str:
+    """The split name selecting the curated pairs a run on `train_split` held out."""
+    return f"{_EXCEPT}{train_split}"
 
 
 def _split_clause(split: str) -> tuple[str, tuple[str, ...]]:
-    """SQL condition and arguments selecting pairs of `split` (ALL_SPLITS: any split)."""
-    return ("1 = 1", ()) if split == ALL_SPLITS else ("p.split = ?", (split,))
+    """SQL condition and arguments selecting pairs of `split` (ALL_SPLITS: any split;
+    "except:S": any split but S)."""
+    if split == ALL_SPLITS:
+        return ("1 = 1", ())
+    if split.startswith(_EXCEPT):
+        return ("p.split != ?", (split[len(_EXCEPT) :],))
+    return ("p.split = ?", (split,))
 
 
 def curated_pairs(ws: Workspace, split: str) -> dict[int, tuple[str, list[int]]]:
@@ -254,8 +267,9 @@ def load_training_data(
             record = TrainRecord(pair_id, query, cid, tuple(pos), negs, text, kinds[pair_id])
             records.extend([record] * copies[pair_id])
             by_chunk[cid].append(query)
-    # Imported questions: in every fit, with their own passage and in-batch negatives only.
-    imported = imported_pairs(ws)
+    # Imported questions: in every fit, with their own passage and in-batch negatives only;
+    # a fit on held-out pairs continues a run that already trained on them.
+    imported = {} if train_split.startswith(_EXCEPT) else imported_pairs(ws)
     imported_kinds = {pid: kind for pid, (_, _, _, kind) in imported.items()}
     imported_copies = copies_by_weight(list(imported), imported_kinds, kind_weights or {}, seed + 1)
     for pair_id, (query, passage, source, kind) in imported.items():

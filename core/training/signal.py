@@ -20,8 +20,10 @@ MIN_USEFUL_STEPS = 20  # optimizer steps below which a run is unlikely to change
 class TrainingSignal:
     """pairs: the workspace's curated training pairs; steps: optimizer steps the run will take
     (epochs x batches, imported questions included); final_pairs/final_steps: the same for the
-    final fit on every split; imported: source -> {"pairs", "questions"} of the questions
-    imported from related collections, trained in both fits (core/related_questions.py)."""
+    final fit (0 pairs: none follows), which continues the split run on the pairs it held out
+    when `final_continues`, else trains the base model on every split; imported: source ->
+    {"pairs", "questions"} of the questions imported from related collections, trained in the
+    split run and in a final fit from the base (core/related_questions.py)."""
 
     pairs: int
     steps: int
@@ -29,6 +31,7 @@ class TrainingSignal:
     final_steps: int
     learning_rate: float
     epochs: float
+    final_continues: bool = True
     imported: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
@@ -36,8 +39,15 @@ class TrainingSignal:
         return sum(v["pairs"] for v in self.imported.values())
 
     @property
+    def shipped_steps(self) -> int:
+        """Optimizer steps behind the model the run ships (the final fit's, when one follows)."""
+        if not self.final_pairs:
+            return self.steps
+        return self.steps + self.final_steps if self.final_continues else self.final_steps
+
+    @property
     def too_little(self) -> bool:
-        return max(self.steps, self.final_steps) < MIN_USEFUL_STEPS
+        return self.shipped_steps < MIN_USEFUL_STEPS
 
     def sentence(self) -> str:
         from core.related_questions import describe_sources
@@ -51,7 +61,12 @@ class TrainingSignal:
             f"{mix}: {self.steps} optimizer steps "
             f"({self.epochs:g} epochs at lr {self.learning_rate:g})"
         )
-        if self.final_pairs > self.pairs:
+        if self.final_pairs and self.final_continues:
+            text += (
+                f", then {self.final_steps} steps of final fit on the {self.final_pairs} pairs "
+                "it held out"
+            )
+        elif self.final_pairs:
             final = self.final_pairs + self.imported_pairs
             text += f", then {self.final_steps} steps of final fit on {final} pairs"
         if self.too_little:
@@ -79,14 +94,17 @@ def training_signal(ws: Workspace, config: TrainConfig) -> TrainingSignal:
     """The estimate for `config` on the workspace's curated pairs plus the imported questions
     (records ~ pairs); the preset is the workspace's own pairs' (as in training)."""
     from core.related_questions import imported_by_source
-    from core.training.data import ALL_SPLITS, curated_kind_counts
+    from core.training.data import ALL_SPLITS, curated_kind_counts, held_out_of
 
     kinds = curated_kind_counts(ws, config.train_split)
     resolved = config.resolved(kinds)
     pairs = sum(kinds.values())
-    final = sum(curated_kind_counts(ws, ALL_SPLITS).values()) if config.final_fit else pairs
     imported = imported_by_source(ws)
     extra = sum(v["pairs"] for v in imported.values())
+    continues = config.final_fit_from == "split_run"
+    final_split = held_out_of(config.train_split) if continues else ALL_SPLITS
+    final = sum(curated_kind_counts(ws, final_split).values()) if config.final_fit else 0
+    final = final if final > (0 if continues else pairs) else 0  # nothing held out: no fit
     epochs = float(resolved.epochs or 0.0)
 
     def steps(records: int) -> int:
@@ -96,7 +114,8 @@ def training_signal(ws: Workspace, config: TrainConfig) -> TrainingSignal:
         pairs=pairs,
         steps=steps(pairs + extra),
         final_pairs=final,
-        final_steps=steps(final + extra),
+        final_steps=steps(final + (0 if continues else extra)) if final else 0,
+        final_continues=continues,
         learning_rate=float(resolved.learning_rate or 0.0),
         epochs=epochs,
         imported=imported,

@@ -293,9 +293,8 @@ def train_run(
     config = config.resolved(counts["records_by_kind"])
     if main:
         runs.record_run(ws, run_id, config.to_dict())
-    model = open_model(
-        runs.model_location(ws, config.base_model), device=device, model_card_data=RunCardData()
-    )
+    start = f"{runs.RUN_PREFIX}{config.init_from}" if config.init_from else config.base_model
+    model = open_model(runs.model_location(ws, start), device=device, model_card_data=RunCardData())
     model.max_seq_length = config.max_seq_length
     evaluator = make_evaluator(data) if config.validate_every_epoch else None
     metrics: dict[str, Any] = {

@@ -196,7 +196,7 @@ def test_train_job_records_run(ws):
     assert [r["id"] for r in list_runs(ws)] == [run_id]
 
 
-def test_train_job_ships_a_final_fit_on_every_split(ws):
+def test_train_job_ships_a_final_fit_on_the_held_out_pairs(ws):
     from core.evaluation.runner import run_evaluation
     from core.runs import job_for_run
 
@@ -209,11 +209,13 @@ def test_train_job_ships_a_final_fit_on_every_split(ws):
     split_cfg, final_cfg = (
         TrainConfig.from_json(ws.run_dir(r) / "config.json") for r in (run_id, final)
     )
-    assert (final_cfg.train_split, final_cfg.final_of, final_cfg.final_fit) == (
-        "all",
+    # It continues the split run's model on the pairs the split run held out.
+    assert (final_cfg.train_split, final_cfg.init_from, final_cfg.final_of) == (
+        "except:train",
         run_id,
-        False,
+        run_id,
     )
+    assert not final_cfg.final_fit and final_cfg.base_model == split_cfg.base_model
     assert (
         final_cfg.learning_rate == split_cfg.learning_rate and final_cfg.epochs == split_cfg.epochs
     )
@@ -222,7 +224,11 @@ def test_train_job_ships_a_final_fit_on_every_split(ws):
         for r in (run_id, final)
     }
     every_split = load_training_data(ws, train_split="all").counts()["train_records"]
-    assert records[run_id] < records[final] == every_split  # validation pairs trained on too
+    assert records[final] == every_split - records[run_id] > 0  # the validation pairs
+    assert (
+        "trained on with the same settings on the pairs it held out"
+        in (ws.run_dir(final) / "model" / "README.md").read_text()
+    )
     assert {r["id"]: r["status"] for r in list_runs(ws)} == {
         run_id: "succeeded",
         final: "succeeded",
@@ -237,10 +243,15 @@ def test_training_signal_says_when_there_is_too_little(ws):
 
     small_scifact(ws, n_queries=8, n_other=4, n_val=2)
     few = training_signal(ws, TrainConfig())  # 24 pairs, batch 32, 3 epochs (questions preset)
-    assert (few.pairs, few.steps, few.final_pairs, few.final_steps) == (24, 3, 26, 3)
+    # The final fit continues the split run on the 2 validation pairs it held out.
+    assert (few.pairs, few.steps, few.final_pairs, few.final_steps) == (24, 3, 2, 3)
+    assert few.shipped_steps == 6
     assert few.too_little and f"Fewer than {MIN_USEFUL_STEPS} steps" in few.sentence()
+    again = training_signal(ws, TrainConfig(final_fit_from="base"))
+    assert (again.final_pairs, again.final_steps, again.shipped_steps) == (26, 3, 3)
     enough = training_signal(ws, TrainConfig(batch_size=1, epochs=4, final_fit=False))
-    assert (enough.steps, enough.final_pairs) == (96, 24) and not enough.too_little
+    assert (enough.steps, enough.final_pairs, enough.shipped_steps) == (96, 0, 96)
+    assert not enough.too_little
     assert "rarely change" not in enough.sentence()
 
 
