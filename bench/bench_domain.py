@@ -36,6 +36,7 @@ from common import DATA, RESULTS, cli
 VARIANTS: dict[str, dict[str, list[str]]] = {
     "default": {},
     "no-final-fit": {"train": ["--no-final-fit"]},
+    "final-fit-from-base": {"train": ["--set", "final_fit_from=base"]},
     "roundtrip-top3": {"generate": ["--roundtrip-k", "3"]},
     "ict-2-per-chunk": {"generate": ["--per-chunk", "2"]},
     "ict-keywords": {"generate": ["--kinds", "ict,keywords"]},
