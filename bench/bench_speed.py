@@ -17,7 +17,9 @@ runnable alone (`--only training,stages,onnx,bm25`):
   `SentenceTransformerTrainer` with MNRL (bench/common.py) on the same records, batch (32) and
   settings, each in its own process with its peak RSS (goal: ours <= 1.05x); and our whole
   `embstudio train --wait` (split run + final fit; the stages section's when it ran) vs one
-  plain `train()` on what the final fit trains on (every curated pair, its resolved settings).
+  one plain `train()` from the base model on every curated pair with the shipped run's resolved
+  settings (what one fit with the plain library trains; the final fit continues the split run
+  on the held-out pairs instead).
 - onnx: PyTorch vs ONNX fp32 vs ONNX int8 (every plan of core/export/quantize.py; the first
   one within the 0.99 gate is the product's pick) of the base model or `--model` (a model or
   run folder) on CPU at batch 1 and 32: texts/s, ratio to torch (backends interleaved round by
@@ -359,6 +361,20 @@ def prepared_workspace(docs: Path, sizes: Sizes) -> Path:
     return ws
 
 
+def one_fit_config(ws: Path, detail: dict) -> Path:
+    """The config of what a plain-library user trains once: the shipped run's resolved
+    settings, from the base model, on every curated pair (a final fit continues its split run
+    on the held-out pairs only)."""
+    from core.training.config import TrainConfig
+    from core.training.data import ALL_SPLITS
+
+    shipped = detail["final_run"] or detail["split_run"]
+    cfg = TrainConfig.from_json(ws / "runs" / shipped / "config.json")
+    path = WORK / "one_fit_config.json"
+    path.write_text(json.dumps(replace(cfg, train_split=ALL_SPLITS, init_from="").to_dict()))
+    return path
+
+
 def training(sizes: Sizes, docs: Path) -> dict:
     ws = prepared_workspace(docs, sizes)
     last = sizes.warm + sizes.steps
@@ -372,10 +388,8 @@ def training(sizes: Sizes, docs: Path) -> dict:
         train_args = pipeline_commands(ws, docs, sizes)["train"]
         trained, ours_wall, ours_mem = cli(train_args)
         detail, source = train_detail(ws, trained, ours_wall), "this section"
-    shipped = detail["final_run"] or detail["split_run"]
-    config = ws / "runs" / shipped / "config.json"
-    plain = run_child("plain", ws, 2 if sizes.quick else -1, 0, config)
-    final_s = detail["final_train_s"] or detail["split_train_s"]
+    plain = run_child("plain", ws, 2 if sizes.quick else -1, 0, one_fit_config(ws, detail))
+    trained_s = (detail["split_train_s"] or 0) + (detail["final_train_s"] or 0)
     return {
         "workspace": str(ws),
         "step": {
@@ -394,8 +408,8 @@ def training(sizes: Sizes, docs: Path) -> dict:
             "plain_steps": plain["steps"],
             "plain_peak_rss_mb": plain["peak_rss_mb"],
             "ratio_wall": round(ours_wall / plain["wall_s"], 3),
-            "ratio_final_fit_to_plain_train": round(final_s / plain["train_s"], 3)
-            if final_s
+            "ratio_training_to_plain_train": round(trained_s / plain["train_s"], 3)
+            if trained_s
             else None,
         },
     }
@@ -653,10 +667,11 @@ def table(report: dict) -> str:
         rows.append(
             (
                 "training",
-                "shipped fit's training (final fit, else split run) vs plain `train()`, same pairs, s",
-                f"{wh['ours']['final_train_s'] or wh['ours']['split_train_s']}",
+                "training seconds behind the shipped model (split run + final fit) vs one plain "
+                "`train()` on every pair, s",
+                f"{(wh['ours']['split_train_s'] or 0) + (wh['ours']['final_train_s'] or 0)}",
                 f"{wh['plain_train_s']}",
-                f"{wh['ratio_final_fit_to_plain_train']}x",
+                f"{wh['ratio_training_to_plain_train']}x",
                 "",
             )
         )
