@@ -194,3 +194,49 @@ def test_pages_never_import_a_private_training_module():
             parts = module.split(".")
             private = [p for p in parts if p.startswith("_")]
             assert not (parts[:2] == ["core", "training"] and private), (path.name, module)
+
+
+# Loss maths only (docs/ARCHITECTURE.md, "Losses and modeling"): a loss takes the model in
+# __init__, as sentence-transformers' losses do, so naming SentenceTransformer in a type hint is
+# all it may know of it; building rows, loading models and calling an API is the objectives'.
+_LOSSES_NEVER_IMPORT = (
+    "core.generation",
+    "core.models",
+    "core.modeling",
+    "core.training",
+    "core.store",
+    "openai",
+    "sentence_transformers",
+)
+
+
+def _forbidden_for_losses(path: Path) -> set[str]:
+    everywhere = _imports(path, type_hints=True)
+    hints = everywhere - _imports(path)
+    allowed = {"sentence_transformers", "sentence_transformers.SentenceTransformer"} & hints
+    return {
+        m
+        for m in everywhere - allowed
+        if any(m == p or m.startswith(p + ".") for p in _LOSSES_NEVER_IMPORT)
+    }
+
+
+def test_losses_import_no_step_no_model_loader_and_no_api(tmp_path):
+    for path in sorted((CORE / "losses").rglob("*.py")):
+        assert _forbidden_for_losses(path) == set(), path.name
+    # The check sees an import inside a function and one made for a type hint.
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from sentence_transformers import SentenceTransformer\n"
+        "    from core.training.data import TrainingData\n"
+        "def f():\n"
+        "    from core.models import load_sentence_model\n"
+    )
+    assert _forbidden_for_losses(bad) == {
+        "core.training.data",
+        "core.training.data.TrainingData",
+        "core.models",
+        "core.models.load_sentence_model",
+    }
