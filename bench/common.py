@@ -71,7 +71,8 @@ def repo_module(relative: str) -> ModuleType:
 def scifact_workspace(root: Path, max_docs: int | None = None, seed: int = 0):
     """Create (once) a workspace with SciFact imported: train qrels -> split train, test qrels
     -> split test. `max_docs` keeps every judged document plus random others up to that size."""
-    from core.beir_data import import_beir, load_corpus, load_qrels
+    from core.beir_data import load_corpus, load_qrels
+    from core.beir_import import import_beir
     from core.store import Workspace
 
     if (root / "studio.db").is_file():

@@ -263,6 +263,11 @@ class Workspace:
         return self.root / DB_NAME
 
     @property
+    def settings_file(self) -> Path:
+        """The Settings page's values (core.settings)."""
+        return self.root / "settings.json"
+
+    @property
     def files_dir(self) -> Path:
         return self.root / "files"
 
