@@ -5,6 +5,7 @@ pages never reach into a private training module (docs/ARCHITECTURE.md, "Rules")
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -369,3 +370,25 @@ def test_interfaces_reach_losses_and_modeling_through_training():
         if t.startswith(("core.losses", "core.modeling"))
     }
     assert reach == set()
+
+
+# ------------------------------------------------------------------------------ workspace paths
+# core/store.py's Workspace names the workspace's files and folders, core/runs.py's RunFolder a
+# run's (docs/ARCHITECTURE.md, "Workspace layout"): nobody else joins a path under a workspace's
+# root or names one of its folders.
+_JOINS_A_WORKSPACE_PATH = re.compile(
+    r'\.root\s*/|/\s*"(runs|jobs|cache|evaluations|minings|exports|files|logs|merge-curves)"'
+)
+
+
+def test_only_the_workspace_and_the_run_folder_join_workspace_paths():
+    owners = {CORE / "store.py", CORE / "runs.py"}
+    files = [*CORE.rglob("*.py"), *(REPO / "pages").glob("*.py"), *(REPO / "ui").glob("*.py")]
+    found = [
+        f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+        for path in sorted(set(files) - owners)
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if _JOINS_A_WORKSPACE_PATH.search(line)
+    ]
+    assert found == []
+    assert _JOINS_A_WORKSPACE_PATH.search('    return ws.root / "minings" / name')
