@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from core.embedding_cache import CHUNK_SPACE, embed_texts
+from core.embedding_cache import CHUNK_SPACE, embed_texts, encode
 from core.jobs import JobContext, register_handler
 from core.models import DEFAULT_BASE_MODEL
 from core.retrieval.base import Passages
@@ -292,16 +292,6 @@ def _curated_queries(ws: Workspace, splits: tuple[str, ...]) -> list[tuple[int, 
     return sorted((pid, q, sorted(set(p) | set(flags.get(pid, [])))) for pid, q, p in out)
 
 
-def encode(model, texts: list[str], batch_size: int) -> np.ndarray:
-    return model.encode(
-        texts,
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    ).astype(np.float32)
-
-
 def mine_workspace(
     ws: Workspace,
     settings: MiningSettings,
@@ -393,7 +383,7 @@ def mine_workspace(
 
 def positives_file(ws: Workspace, mining_id: int) -> Path:
     """`minings/<id>-positives.json`: pair id -> [[chunk id, cosine], ...] of its positives."""
-    return ws.root / "minings" / f"{mining_id}-positives.json"
+    return ws.mining_positives_file(mining_id)
 
 
 def positive_scores(ws: Workspace, mining_id: int) -> dict[int, dict[int, float]]:
