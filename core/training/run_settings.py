@@ -13,6 +13,7 @@ from typing import Literal
 
 from core.devices import Device
 from core.models import DEFAULT_BASE_MODEL
+from core.step_settings import StepSettings
 
 PresetName = Literal["auto", "questions", "pseudo"]
 
@@ -44,7 +45,7 @@ def _h(help: str) -> dict[str, str]:
 
 
 @dataclass
-class RunSettings:
+class RunSettings(StepSettings):
     """The settings every run has, whatever its objective."""
 
     base_model: str = field(

@@ -4,12 +4,11 @@ negative toward a query of its own (the maths and the dataset: core/losses/clp.p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from core.training.objectives.registry import (
     ObjectiveBuild,
     ObjectiveSettings,
-    choice_problems,
     fraction_problems,
     register_objective,
     setting,
@@ -22,17 +21,19 @@ if TYPE_CHECKING:
     from core.training.run_settings import RunSettings
 
 
+# What CLP does for a negative that is no query's positive: skip its term, or write a q*.
+ClpMissing = Literal["skip", "generate"]
+
+
 @dataclass
 class ClpSettings(ObjectiveSettings):
     clp_lambda: float = setting(0.1, "clp: weight of the penalty 1 - cos(q*, n), between 0 and 1.")
-    clp_missing: str = setting(
+    clp_missing: ClpMissing = setting(
         "skip", "clp: no query has negative n as positive: 'skip' the term or 'generate' q*."
     )
 
     def problems(self) -> list[str]:
-        return fraction_problems(self, "clp_lambda") + choice_problems(
-            self, "clp_missing", ("skip", "generate")
-        )
+        return fraction_problems(self, "clp_lambda") + super().problems()
 
 
 if TYPE_CHECKING:
