@@ -13,8 +13,9 @@ from typing import Any
 from core.generation.filters import FilterSettings
 from core.generation.pipeline import GenerateSettings, GenerationError, default_kinds
 from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider
-from core.mining import MiningSettings
+from core.mining_settings import MiningSettings
 from core.settings import defaults_for, option
+from core.step_settings import chosen
 from core.store import Workspace
 from core.training.config import TrainConfig
 
@@ -74,30 +75,18 @@ def generate_settings(ws: Workspace, args: Any = None) -> GenerateSettings:
 
 
 def mining_settings(ws: Workspace, args: Any = None) -> MiningSettings:
-    """The mining `embstudio mine` asks for: its parsed options `args` (None: no option, as
-    the one-click pipeline runs it), else MiningSettings' defaults, with the workspace's base model
-    (core.settings.defaults_for) as the model."""
-
-    def given(name: str) -> Any:
-        return option(args, name)
-
-    options = {
-        "model": given("model") or defaults_for(ws).base_model,
-        "negatives": given("negatives"),
-        "absolute_margin": given("absolute_margin"),
-        "skip_top": given("skip_top"),
-        "exclude_same_document": given("exclude_same_document") or None,
-        "splits": tuple(s.strip() for s in given("splits").split(",") if s.strip())
-        if given("splits") is not None
-        else None,
-        "index": given("index"),
-    }
-    keep: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    if given("relative_margin") is not None:  # a negative value switches it off
-        keep["relative_margin"] = (
-            given("relative_margin") if given("relative_margin") >= 0 else None
-        )
-    return MiningSettings(**keep).validate()
+    """The mining `embstudio mine` and the Negatives page ask for: the MiningSettings fields
+    `args` sets (parsed options, or a mapping of the page's values: core.step_settings.chosen;
+    None: nothing, as the one-click pipeline runs it), else MiningSettings' defaults, with the
+    workspace's base model (core.settings.defaults_for) as the model; validated."""
+    values = chosen(args, MiningSettings)
+    values["model"] = values.get("model") or defaults_for(ws).base_model
+    margin = values.get("relative_margin")
+    if margin is not None and margin < 0:  # the CLI's older spelling of off
+        values["relative_margin"] = None
+    if isinstance(values.get("splits"), str):
+        values["splits"] = [s.strip() for s in values["splits"].split(",") if s.strip()]
+    return MiningSettings.from_dict(values).validate()
 
 
 def _coerce(field: dataclasses.Field, raw: str) -> Any:

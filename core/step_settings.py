@@ -229,3 +229,27 @@ class StepSettings:
 def missing_help(cls: type) -> list[str]:
     """Fields of `cls` without a help text (the contract wants one on every field)."""
     return [s.name for s in field_specs(cls) if not s.help.strip()]
+
+
+class _Off:
+    """An optional setting switched off on the command line ("off"): None once chosen."""
+
+    def __repr__(self) -> str:
+        return "OFF"
+
+
+OFF: Any = _Off()
+
+
+def chosen(args: Any, cls: type) -> dict[str, Any]:
+    """The fields of settings class `cls` that `args` sets. A mapping (a page's widgets) sets
+    every key that is a field, None included (an empty optional value: off, or the preset's);
+    parsed options (an argparse Namespace) set each option given (not None; `OFF` = None);
+    None (the one-click pipeline) sets nothing."""
+    if args is None:
+        return {}
+    names = {s.name for s in field_specs(cls)}
+    if isinstance(args, Mapping):
+        return {k: v for k, v in args.items() if k in names}
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return {k: (None if v is OFF else v) for k, v in given.items()}

@@ -8,40 +8,22 @@ from core.cli.output import add_common, emit, follow, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from core.mining import INDEX_KINDS, MiningSettings
+    from core.cli.settings_options import add_settings_options
+    from core.mining_settings import MiningSettings
     from core.training.objectives import available_objectives
 
     p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
     add_common(p)
-    p.add_argument(
-        "--model",
-        default=None,
-        help="embedding model, folder or run:<RUN> (default: the workspace's base model)",
-    )
-    # Left-out options keep MiningSettings' defaults (core.mining owns them).
-    p.add_argument("--negatives", type=int, default=None, help="K negatives per query (4)")
-    p.add_argument(
-        "--relative-margin",
-        type=float,
-        default=None,
-        help="keep scores < min_pos - M*|min_pos| (0.05; negative value = off)",
-    )
-    p.add_argument("--absolute-margin", type=float, default=None, help="keep scores < min_pos - A")
-    p.add_argument("--skip-top", type=int, default=None, help="skip the N best non-positives (0)")
-    p.add_argument(
-        "--exclude-same-document",
-        action="store_true",
-        help="never take a chunk of a positive's own document",
-    )
-    p.add_argument(
-        "--splits", default=None, help="pair splits to mine for (default train,validation)"
-    )
-    p.add_argument(
-        "--index",
-        choices=INDEX_KINDS,
-        default=None,
-        help=f"search index: auto (exact below {MiningSettings().approximate_from:,} chunks, "
-        "else ivf), exact, ivf or hnsw; exact and ivf run on the GPUs when faiss-gpu is installed",
+    # One option per MiningSettings field (core/mining_settings.py); left-out options keep the
+    # field's default, the model the workspace's base model.
+    add_settings_options(
+        p,
+        MiningSettings,
+        helps={
+            "model": "embedding model, folder or run:<RUN> (default: the workspace's base model)",
+            "relative_margin": "keep scores < min_pos - M*|min_pos| (default "
+            f"{MiningSettings().relative_margin}; 'off' or a negative value = off)",
+        },
     )
     p.set_defaults(func=cmd_mine)
 
