@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from core.generation.filters import FilterSettings
-from core.generation.pipeline import GenerateSettings, GenerationError, default_kinds
+from core.generation.pipeline import GenerateSettings, default_kinds
 from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider
 from core.mining_settings import MiningSettings
 from core.settings import defaults_for, option
@@ -42,8 +44,10 @@ def generate_settings(ws: Workspace, args: Any = None) -> GenerateSettings:
     )
     if given("kinds") is None:
         kinds = default_kinds(writer_named)
-    else:
+    elif isinstance(given("kinds"), str):  # the CLI's comma-separated list
         kinds = tuple(k.strip() for k in given("kinds").split(",") if k.strip())
+    else:  # the Pairs page's chosen kinds
+        kinds = tuple(given("kinds"))
     fs = FilterSettings()
     if given("min_judge_score") is not None:
         fs = replace(fs, min_judge_score=given("min_judge_score"))
@@ -67,11 +71,22 @@ def generate_settings(ws: Workspace, args: Any = None) -> GenerateSettings:
         concurrency=given("concurrency") or defaults.concurrency,
         write_again=bool(given("write_again")),
     )
+    return settings.validate()
+
+
+def provide_api_key(settings: GenerateSettings, secrets: Mapping[str, Any] | None) -> None:
+    """Make the key of `settings`' provider reachable by the generate job: when its environment
+    variable is unset and `secrets` (the app's Streamlit secrets, handed in by the page) hold
+    it, set the variable in this process, whose jobs inherit it. The key never goes into the
+    database or the job's params."""
+    if not get_provider(settings.provider).needs_key or os.environ.get(settings.api_key_env):
+        return
     try:
-        settings.validate()
-    except GenerationError as exc:
-        raise ValueError(str(exc)) from exc
-    return settings
+        secret = secrets.get(settings.api_key_env) if secrets is not None else None
+    except Exception:  # st.secrets raises when no secrets file exists
+        secret = None
+    if secret:
+        os.environ[settings.api_key_env] = str(secret)
 
 
 def mining_settings(ws: Workspace, args: Any = None) -> MiningSettings:
