@@ -118,10 +118,13 @@ def _coerce(field: dataclasses.Field, raw: str) -> Any:
         return raw
 
 
-def train_config(ws: Workspace, args: Any = None) -> TrainConfig:
-    """The run `embstudio train` asks for: its parsed options `args` (None: no option, as the
-    one-click pipeline runs it) over `--config` or the workspace's Settings (base model,
-    device, run defaults), else TrainConfig's defaults; validated."""
+def train_config(ws: Workspace, args: Any = None, check: bool = True) -> TrainConfig:
+    """The run `embstudio train` and the Train page ask for: the TrainConfig fields `args`
+    sets (parsed options, one per field, or a mapping of the page's values:
+    core.step_settings.chosen; None: nothing, as the one-click pipeline runs it) over
+    `--config` or the workspace's Settings (base model, device, run defaults), else
+    TrainConfig's defaults; then `--set KEY=VALUE`; validated unless `check` is False (the
+    page shows its settings' consequences before starting, which validates)."""
 
     def given(name: str) -> Any:
         return option(args, name)
@@ -130,28 +133,11 @@ def train_config(ws: Workspace, args: Any = None) -> TrainConfig:
         cfg = TrainConfig.from_json(given("config"))
     else:  # the workspace's Settings (base model, device, run defaults), else TrainConfig's
         cfg = TrainConfig(**defaults_for(ws).train)
+    cfg = replace(cfg, **chosen(args, TrainConfig))
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    for name, value in (
-        ("base_model", given("base")),
-        ("loss", given("loss")),
-        ("preset", given("preset")),
-        ("epochs", given("epochs")),
-        ("batch_size", given("batch_size")),
-        ("learning_rate", given("lr")),
-        ("max_steps", given("max_steps")),
-        ("negatives_per_query", given("negatives")),
-        ("scale", given("scale")),
-        ("devices", given("devices")),
-    ):
-        if value is not None:
-            setattr(cfg, name, value)
-    if given("no_final_fit"):
-        cfg.final_fit = False
-    if given("moe"):
-        cfg.moe = True
     for item in given("set") or ():
         key, sep, raw = item.partition("=")
         if not sep or key.strip() not in fields:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE with a TrainConfig field")
         setattr(cfg, key.strip(), _coerce(fields[key.strip()], raw))
-    return cfg.validate()
+    return cfg.validate() if check else cfg

@@ -6,8 +6,8 @@ A step's settings are a dataclass that inherits `StepSettings`:
   both); a choice among fixed values is typed with a `Literal` (or a tuple of one), and an
   optional value with `| None`;
 - `problems()` lists what is wrong, one sentence each naming the field; a subclass adds its own
-  checks to `super().problems()` (which checks every `Literal` field's value), so in a class
-  built from several settings classes (TrainConfig) each class's checks run once;
+  checks to `super().problems()` (which checks every `Literal` field's value); a class built
+  from several settings classes (TrainConfig) asks each of them on its own;
 - `validate()` raises ValueError listing every problem and returns the settings;
 - `to_dict()` / `from_dict()` are the JSON a job receives as its params (unknown keys refused).
 

@@ -43,7 +43,7 @@ def _parser(spec: FieldSpec) -> Callable[[str], Any] | None:
 
 def _default_text(spec: FieldSpec) -> str:
     value = spec.default
-    if value is None:
+    if value is None or value == "":
         return "empty"
     if isinstance(value, tuple | list):
         return ",".join(map(str, value)) or "empty"

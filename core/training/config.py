@@ -40,10 +40,10 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
 
     # ------------------------------------------------------------------ API
     def problems(self) -> list[str]:
-        """What is wrong, one sentence each: the run-wide checks, then every settings class's
-        own (all of them, whatever the objective, so a bad value fails before any work starts),
-        then the Literal choices (preset, device, objective choices). `validate()` (the
-        contract's) raises them all as one ValueError."""
+        """What is wrong, one sentence each: the run-wide checks, then every part's own
+        (RunSettings, MoESettings and every objective's settings, whatever the objective, so a
+        bad value fails before any work starts), each with its Literal choices. `validate()`
+        (the contract's) raises them all as one ValueError."""
         errors: list[str] = []
         if not str(self.base_model).strip():
             errors.append("base_model is empty")
@@ -85,8 +85,12 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
             from core.training.ddp import device_errors
 
             errors += device_errors(self)
-        # Each settings class's problems add to super()'s: through the bases, every one once.
-        return errors + super().problems()
+        # Each part asked on its own (its fields' values): its checks and Literal choices once,
+        # whether or not its `problems` calls super().
+        for part in (RunSettings, MoESettings, *settings_classes()):
+            values = {f.name: getattr(self, f.name) for f in dataclasses.fields(part)}
+            errors += part(**values).problems()
+        return errors
 
     def preset_for(self, records_by_kind: dict[str, int]) -> str:
         """The preset in force for training records of these kinds (counts per kind); which

@@ -160,7 +160,11 @@ class RunSettings(StepSettings):
     )
     final_of: str = field(
         default="",
-        metadata=_h("Set on a final-fit run: the split run whose settings and figures it has."),
+        # Internal: set by the trainer, never a CLI option or a widget.
+        metadata={
+            **_h("Set on a final-fit run: the split run whose settings and figures it has."),
+            "internal": True,
+        },
     )
     kind_weights: dict[str, float] = field(
         default_factory=dict,

@@ -56,7 +56,7 @@ class ObjectiveSettings(StepSettings):
     after the objective, e.g. `dual_mnrl_weight`) become TrainConfig fields. It follows the
     settings contract (core/step_settings.py): a choice is typed with a `Literal` (checked by
     `StepSettings.problems`), and an objective's own `problems` adds its checks to
-    `super().problems()`, so TrainConfig.problems runs every class's checks once."""
+    `super().problems()` (TrainConfig.problems asks every settings class on its own)."""
 
 
 def fraction_problems(settings: ObjectiveSettings, *names: str) -> list[str]:
