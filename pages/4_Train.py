@@ -17,7 +17,7 @@ from core.runs import (
     list_runs,
     read_progress,
 )
-from core.training.config import PRESETS, PSEUDO_KINDS, RunSettings, TrainConfig, describe_preset
+from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
 from core.training.ddp import objective_errors, visible_gpus
 from core.training.jobs import start_training
@@ -58,8 +58,8 @@ def _field_input(name: str, disabled: bool = False):
     return field_widget(SPECS[name], getattr(DEFAULTS, name), f"train_f_{name}", disabled=disabled)
 
 
-# The run's settings this form shows by hand, above; every other RunSettings field (a new one
-# too) is a widget under "More settings", made from the field.
+# The run's settings this form shows by hand, above; every other TrainConfig field that is no
+# objective's and no MoE one (a new one too) is a widget under "More settings", made from it.
 BY_HAND = {
     "base_model",
     "loss",
@@ -179,8 +179,10 @@ with st.expander("New training run", expanded=not runs):
             )
         extra["kind_weights"] = {k: float(w) for k, w in weights.items() if w != 1.0}
     with st.popover("More settings"):
-        for spec in RunSettings.specs():
-            if spec.name not in BY_HAND and not spec.metadata.get("internal"):
+        elsewhere = BY_HAND | {s.name for s in MoESettings.specs()}
+        elsewhere |= {n for o in describe_objectives() for n in objective_fields(o)}
+        for spec in TrainConfig.specs():
+            if spec.name not in elsewhere and not spec.metadata.get("internal"):
                 extra[spec.name] = _field_input(spec.name)
     # The chosen objective's own settings (core/training/objectives/), then the MoE option.
     own = objective_fields(loss)
