@@ -41,6 +41,7 @@ class MiningSettings(StepSettings):
         None,
         "a: keep candidates scoring < min_pos - a (cosine units, 0 to 2; empty = off).",
         label="Absolute margin a",
+        offered=0.1,  # the value the page offers when it is switched on
     )
     skip_top: int = setting(
         0,

@@ -29,6 +29,23 @@ def field_widget(spec: FieldSpec, value: Any, key: str, where: Any = st, disable
         )
     if spec.kind is bool:
         return bool(where.checkbox(label, bool(value), **common))
+    if spec.optional and spec.kind in (int, float):
+        # Switched on and off by a box (a number input cannot be emptied once it holds a
+        # number); when off, the number offered is metadata `offered` (else 0).
+        on = where.checkbox(
+            label, value is not None, key=f"{key}_on", help=common["help"], disabled=disabled
+        )
+        start = value if value is not None else spec.kind(spec.metadata.get("offered", 0))
+        got = where.number_input(
+            label,
+            value=start,
+            step=1 if spec.kind is int else None,
+            format=None if spec.kind is int else "%g",
+            label_visibility="collapsed",
+            key=key,
+            disabled=disabled or not on,
+        )
+        return spec.kind(got) if on else None
     if spec.kind is int:
         got = where.number_input(label, value=value, step=1, **common)
         return None if got is None else int(got)
