@@ -53,7 +53,6 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,6 +62,7 @@ from common import (
     EMBSTUDIO,
     REPO,
     RESULTS,
+    PeakSampler,
     offline_env,
     peak_rss_mb,
     plain_trainer,
@@ -107,24 +107,23 @@ QUICK = Sizes(
 
 
 # ------------------------------------------------------------------------------ measuring
-class TreeRss:
+class TreeRss(PeakSampler):
     """Peak RSS (MB) of process `pid` and its descendants, sampled every `every_s` seconds in
     a thread: `one` the largest single process, `tree` the largest sum over the tree."""
 
     def __init__(self, pid: int, every_s: float = 0.2) -> None:
-        self.pid, self.every_s = pid, every_s
+        super().__init__(every_s)
+        self.pid = pid
         self.one = self.tree = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> bool:
         import psutil
 
         try:
             root = psutil.Process(self.pid)
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
-            return
+            return True  # not started yet, or gone: the with block decides when to stop
         sizes = []
         for p in procs:
             try:
@@ -134,19 +133,7 @@ class TreeRss:
         if sizes:
             self.one = max(self.one, max(sizes))
             self.tree = max(self.tree, sum(sizes))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.every_s)
-
-    def __enter__(self) -> TreeRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        return True
 
 
 def measured(cmd: list[str]) -> tuple[str, float, dict[str, float]]:

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Self
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("EMBSTUDIO_DATA") or REPO.parent / "shared" / "data")
@@ -71,7 +72,8 @@ def repo_module(relative: str) -> ModuleType:
 def scifact_workspace(root: Path, max_docs: int | None = None, seed: int = 0):
     """Create (once) a workspace with SciFact imported: train qrels -> split train, test qrels
     -> split test. `max_docs` keeps every judged document plus random others up to that size."""
-    from core.beir_data import import_beir, load_corpus, load_qrels
+    from core.beir_data import load_corpus, load_qrels
+    from core.beir_import import import_beir
     from core.store import Workspace
 
     if (root / "studio.db").is_file():
@@ -142,17 +144,43 @@ def run_worker(script: str, *args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-class GpuMemorySampler:
+class PeakSampler:
+    """A thread that calls `sample()` every `every_s` seconds while the `with` block runs;
+    a subclass keeps its peak. `sample` returns False when there is nothing to measure here,
+    which ends the sampling."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> bool:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.sample() is False:
+                return
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class GpuMemorySampler(PeakSampler):
     """Peak device memory in MiB that `nvidia-smi` reports, sampled every `every_s` seconds
     in a thread (the pipeline's work runs in other processes; torch cannot see it)."""
 
     def __init__(self, every_s: float = 0.5) -> None:
-        self.every_s = every_s
+        super().__init__(every_s)
         self.peak_mib: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int | None:
+    def sample(self) -> bool:
         try:
             out = subprocess.run(
                 ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
@@ -161,25 +189,12 @@ class GpuMemorySampler:
                 timeout=10,
             ).stdout
         except (OSError, subprocess.SubprocessError):
-            return None
+            return False  # no NVIDIA GPU here
         values = [int(v) for v in out.split() if v.strip().isdigit()]
-        return max(values) if values else None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            used = self._sample()
-            if used is None:
-                return  # no NVIDIA GPU here
-            self.peak_mib = max(self.peak_mib or 0, used)
-            self._stop.wait(self.every_s)
-
-    def __enter__(self) -> GpuMemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        if not values:
+            return False
+        self.peak_mib = max(self.peak_mib or 0, max(values))
+        return True
 
 
 # --- training --------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class PipelineError(ValueError):
 
 def pipeline_dir(ws: Workspace, pipeline: str) -> Path:
     """The folder of a pipeline's state (`pipeline.json`), shared by all its attempts."""
-    return ws.jobs_dir / pipeline
+    return ws.job_dir(pipeline)
 
 
 def load_state(ws: Workspace, pipeline: str) -> dict[str, Any]:
@@ -369,7 +369,7 @@ def _geometry(ws: Workspace, state: dict, stage: StageProgress, ctx: JobContext)
     job_id = start_job(ws, "geometry", {**params, "pipeline": state["pipeline"]}, spawn=False)
     path = job_folder(ws, job_id, None) / "geometry.json"
     path.write_text(json.dumps(result, default=float))
-    out = {"geometry_path": str(path.relative_to(ws.root)), "summary": result["summary"]}
+    out = {"geometry_path": ws.relative(path), "summary": result["summary"]}
     finish_job(ws, job_id, "succeeded", result=out)
     return {"geometry_job": job_id, **out}
 

@@ -257,7 +257,7 @@ def delete_document(ws: Workspace, document_id: int) -> DeletionImpact | None:
             )
         finally:
             _drop_impact_tables(conn)
-    stored = (ws.root / stored_path).resolve()
+    stored = ws.resolve(stored_path).resolve()
     if stored_path and stored.is_relative_to(ws.files_dir) and stored.is_file():
         stored.unlink()
     return impact

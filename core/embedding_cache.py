@@ -24,7 +24,6 @@ from core.store import Workspace
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-CACHE_DIR = "cache"
 CHUNK_SPACE = "chunk"  # the workspace's chunks
 SKIPPED_FILES = {"README.md"}  # the model card does not change the embeddings
 
@@ -52,7 +51,7 @@ def beir_space(folder: str | Path) -> str:
 
 def cache_path(ws: Workspace, space: str, model_name: str) -> Path:
     slug = hashlib.sha1(model_key(model_name).encode()).hexdigest()[:12]
-    return ws.root / CACHE_DIR / f"{space}-embeddings-{slug}.npz"
+    return ws.embeddings_file(space, slug)
 
 
 def _text_key(text: str) -> str:

@@ -142,7 +142,7 @@ def _ingest_one(
             doc_id = insert_document(
                 conn,
                 name=display,
-                stored_path=str(stored.relative_to(ws.root)),
+                stored_path=ws.relative(stored),
                 sha256=digest,
                 fmt=fmt,
                 size_bytes=len(data),

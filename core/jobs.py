@@ -116,7 +116,7 @@ class JobContext:
 
 def job_folder(ws: Workspace, job_id: str, run_id: str | None) -> Path:
     """Where a job writes job-<id>.json and log.txt: its run folder, or jobs/<id>/."""
-    return ws.run_dir(run_id) if run_id else ws.jobs_dir / job_id
+    return ws.run_dir(run_id) if run_id else ws.job_dir(job_id)
 
 
 def new_id(prefix: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from core.embedding_cache import CHUNK_SPACE, embed_texts
+from core.embedding_cache import CHUNK_SPACE, embed_texts, encode
 from core.jobs import JobContext, register_handler
 from core.mining_settings import INDEX_KINDS as INDEX_KINDS  # the CLI's and page's choices
 from core.mining_settings import MiningSettings as MiningSettings
@@ -212,16 +212,6 @@ def _curated_queries(ws: Workspace, splits: tuple[str, ...]) -> list[tuple[int, 
     return sorted((pid, q, sorted(set(p) | set(flags.get(pid, [])))) for pid, q, p in out)
 
 
-def encode(model, texts: list[str], batch_size: int) -> np.ndarray:
-    return model.encode(
-        texts,
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    ).astype(np.float32)
-
-
 def mine_workspace(
     ws: Workspace,
     settings: MiningSettings,
@@ -313,7 +303,7 @@ def mine_workspace(
 
 def positives_file(ws: Workspace, mining_id: int) -> Path:
     """`minings/<id>-positives.json`: pair id -> [[chunk id, cosine], ...] of its positives."""
-    return ws.root / "minings" / f"{mining_id}-positives.json"
+    return ws.mining_positives_file(mining_id)
 
 
 def positive_scores(ws: Workspace, mining_id: int) -> dict[int, dict[int, float]]:

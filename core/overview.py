@@ -36,7 +36,7 @@ def overview(ws: Workspace) -> dict[str, int]:
         out["evaluations"] = _scalar(conn, "SELECT COUNT(*) FROM evaluations")
         out["minings"] = _scalar(conn, "SELECT COUNT(*) FROM minings")
     out["runs_succeeded"] = len(list_runs(ws, status="succeeded"))
-    exports = ws.root / "exports"
+    exports = ws.exports_dir
     out["exports"] = (
         sum(1 for p in exports.iterdir() if not p.name.startswith(".")) if (exports.is_dir()) else 0
     )

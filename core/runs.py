@@ -67,6 +67,34 @@ class RunFolder:
         """The retrieval recipe the run recommends (core.retrieval.recipe)."""
         return self.root / "retrieval.json"
 
+    @property
+    def logs(self) -> Path:
+        """The files of the run's last launch on several devices (core.training.distributed):
+        launch.json, rank-R.txt and rank-R.pid per rank, cancel, result.json."""
+        return self.root / "logs"
+
+    @property
+    def launch_file(self) -> Path:
+        """What every rank trains (the supervisor writes it, each rank reads it)."""
+        return self.logs / "launch.json"
+
+    @property
+    def result_file(self) -> Path:
+        """Rank 0's outcome, read by the supervisor."""
+        return self.logs / "result.json"
+
+    @property
+    def cancel_file(self) -> Path:
+        """The supervisor's word to rank 0 that the job is cancelled."""
+        return self.logs / "cancel"
+
+    def rank_log(self, rank: int) -> Path:
+        """The log of one rank."""
+        return self.logs / f"rank-{rank}.txt"
+
+    def rank_pid(self, rank: int) -> Path:
+        return self.logs / f"rank-{rank}.pid"
+
 
 def folder(ws: Workspace, run_id: str) -> RunFolder:
     return RunFolder(ws.run_dir(run_id))

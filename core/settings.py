@@ -17,17 +17,16 @@ from typing import Any
 
 from core.devices import DEVICES as DEVICES  # the Settings page's choices
 from core.devices import Device, resolve_device
-from core.generation.bundled_llms import CATALOGUE, DEFAULT_LOCAL_LLM
-from core.generation.provider_registry import (
-    DEFAULT_API_KEY_ENV,
-    DEFAULT_PROVIDER,
-    UnknownProvider,
-    get_provider,
-)
 from core.models import DEFAULT_BASE_MODEL
 from core.store import Workspace
 
-SETTINGS_FILE = "settings.json"
+# What a new workspace's question writer is. The generation layer reads these (its provider
+# registry and bundled-LLM catalogue re-export them) and checks a writer choice against what is
+# registered (`core.generation.provider_registry.check_llm`); settings, a foundation module,
+# knows no provider.
+DEFAULT_PROVIDER = "local"  # the bundled model on this machine: no key, no server
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_LOCAL_LLM = "smollm2-135m-instruct"  # a key of core.generation.bundled_llms.CATALOGUE
 
 # Key-like field names that must never be written to disk.
 _SECRET_NAMES = ("api_key", "key", "token", "secret", "password")
@@ -102,16 +101,8 @@ class StudioSettings:
     questions_group: str = ""
 
     def validate(self) -> None:
-        try:
-            reads = get_provider(self.llm.provider).fields
-        except UnknownProvider as exc:
-            raise SettingsError(str(exc)) from exc
-        if "base_url" in reads and not self.llm.base_url.startswith(("http://", "https://")):
-            raise SettingsError("the base URL must start with http:// or https://")
-        if "model" in reads and not self.llm.model.strip():
-            raise SettingsError("the LLM model name is empty")
-        if self.llm.local_model not in CATALOGUE:
-            raise SettingsError(f"local model must be one of {', '.join(CATALOGUE)}")
+        """What settings own; the writer choice (provider, its endpoint and model, the local
+        model) is the generation layer's to check: `provider_registry.check_llm`."""
         if not self.base_model.strip():
             raise SettingsError("the base model name is empty")
         if self.device not in DEVICES:
@@ -133,7 +124,7 @@ def _pick(cls, data: Mapping[str, Any] | None):
 
 
 def settings_path(ws: Workspace) -> Path:
-    return ws.root / SETTINGS_FILE
+    return ws.settings_file
 
 
 def load_settings(ws: Workspace) -> StudioSettings:
@@ -166,7 +157,8 @@ def _contains_secret(data: Any, key: str = "") -> bool:
 
 
 def save_settings(ws: Workspace, settings: StudioSettings) -> Path:
-    """Validate and write `settings.json` (atomically). Never contains an API key."""
+    """Validate and write `settings.json` (atomically). Never contains an API key. The
+    Settings page checks the writer choice first (`provider_registry.check_llm`)."""
     settings.validate()
     data = settings.to_dict()
     if _contains_secret(data):

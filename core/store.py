@@ -263,6 +263,11 @@ class Workspace:
         return self.root / DB_NAME
 
     @property
+    def settings_file(self) -> Path:
+        """The Settings page's values (core.settings)."""
+        return self.root / "settings.json"
+
+    @property
     def files_dir(self) -> Path:
         return self.root / "files"
 
@@ -279,7 +284,56 @@ class Workspace:
         return self.root / "jobs"
 
     def run_dir(self, run_id: str) -> Path:
+        """A run's folder (its files: core.runs.RunFolder)."""
         return self.runs_dir / run_id
+
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of a job that writes no run (core.jobs.job_folder)."""
+        return self.jobs_dir / job_id
+
+    @property
+    def examples_file(self) -> Path:
+        """The user's example questions (core.generation.examples)."""
+        return self.root / "examples.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Corpus embeddings (core.embedding_cache)."""
+        return self.root / "cache"
+
+    def embeddings_file(self, space: str, model_key: str) -> Path:
+        """The embeddings of one corpus (`space`) under one model (its cache key)."""
+        return self.cache_dir / f"{space}-embeddings-{model_key}.npz"
+
+    @property
+    def minings_dir(self) -> Path:
+        return self.root / "minings"
+
+    def mining_positives_file(self, mining_id: int) -> Path:
+        """Each pair's positives' cosines of one mining (core.mining)."""
+        return self.minings_dir / f"{mining_id}-positives.json"
+
+    @property
+    def evaluations_dir(self) -> Path:
+        return self.root / "evaluations"
+
+    def evaluation_dir(self, evaluation_id: str) -> Path:
+        """One evaluation's report.json, report.md and report.html (core.evaluation.report)."""
+        return self.evaluations_dir / evaluation_id
+
+    @property
+    def merge_curves_dir(self) -> Path:
+        """Merge curves (core.evaluation.merge_curve)."""
+        return self.evaluations_dir / "merge-curves"
+
+    def relative(self, path: Path) -> str:
+        """`path`, inside the workspace, as stored in a table or a job's result: relative, so
+        a moved workspace still finds it (`resolve` turns it back)."""
+        return str(Path(path).relative_to(self.root))
+
+    def resolve(self, relative: str | Path) -> Path:
+        """A path stored relative to the workspace (`relative`), as a path."""
+        return self.root / relative
 
     @classmethod
     def create(cls, root: str | Path) -> Workspace:

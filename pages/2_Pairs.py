@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core import pairs
-from core.beir_data import import_pairs
+from core.beir_import import import_pairs
 from core.commands import generate_settings, provide_api_key
 from core.documents import list_chunks, list_documents
 from core.generation.bundled_llms import CATALOGUE, unavailable_reason

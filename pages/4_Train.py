@@ -7,7 +7,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.commands import train_config
-from core.modeling.moe import MoESettings
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.runs import (
     SUCCEEDED,
@@ -17,7 +16,7 @@ from core.runs import (
     list_runs,
     read_progress,
 )
-from core.training.config import PRESETS, PSEUDO_KINDS, TrainConfig, describe_preset
+from core.training.config import PRESETS, PSEUDO_KINDS, MoESettings, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
 from core.training.ddp import objective_errors, visible_gpus
 from core.training.jobs import start_training

@@ -310,7 +310,7 @@ else:
             st.caption("One model only: pick a model B to compare per query.")
 
         d1, d2, d3 = st.columns(3)
-        folder = (ws.root / row["report_path"]).parent  # report.json/.md/.html side by side
+        folder = ws.resolve(row["report_path"]).parent  # report.json/.md/.html side by side
         for col, kind, suffix, mime in (
             (d1, "Markdown", "md", "text/markdown"),
             (d2, "HTML", "html", "text/html"),
@@ -337,7 +337,7 @@ if not geo_jobs:
     st.stop()
 geo = None
 with user_errors("Could not read the geometry result"):
-    geo = json.loads((ws.root / geo_jobs[0]["result"]["geometry_path"]).read_text())
+    geo = json.loads(ws.resolve(geo_jobs[0]["result"]["geometry_path"]).read_text())
 if geo is None:
     st.stop()
 labels = list(geo["models"])

@@ -5,7 +5,7 @@ import streamlit as st
 from core.access import DATA_ROOTS_ENV, check_data_path
 from core.evaluation.general_data import SCIFACT_URL, general_source
 from core.generation.bundled_llms import CATALOGUE, unavailable_reason
-from core.generation.provider_registry import get_provider, provider_names
+from core.generation.provider_registry import check_llm, get_provider, provider_names
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.settings import (
     DEMO_DEFAULTS,
@@ -181,6 +181,7 @@ if b1.button("Save settings", type="primary", key="settings_save"):
     with user_errors("Could not save the settings"):
         if new.general_dir:
             check_data_path(new.general_dir, default_workspace_path())
+        check_llm(new.llm)
         path = save_settings(ws, new)
         st.success(f"Saved to {path.name} in the workspace.")
 if b2.button("Use small demo values", key="settings_demo_values"):

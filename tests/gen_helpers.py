@@ -49,3 +49,19 @@ def generate_openai(
 
     args = ["generate", str(ws.root), "--provider", "openai", "--base-url", base_url]
     return main([*args, "--kinds", kinds, "--limit-chunks", str(limit_chunks), *extra])
+
+
+def openai_settings(fake, **kw):
+    """GenerateSettings for the OpenAI provider at the fake server (tests/fake_openai.py):
+    simple questions for 3 chunks, one retry, 5 s per request, unless `kw` says otherwise."""
+    from core.generation.pipeline import GenerateSettings
+
+    base: dict = {
+        "provider": "openai",
+        "base_url": fake.base_url,
+        "kinds": ("simple",),
+        "limit_chunks": 3,
+        "max_retries": 1,
+        "timeout_s": 5.0,
+    }
+    return GenerateSettings(**{**base, **kw})

@@ -1,7 +1,8 @@
 """Home's overview: counts per step and the next step to take."""
 
 from core.demo import build_demo_workspace
-from core.overview import next_step, overview
+from core.evaluation.headline import Headline
+from core.overview import NextStep, advice, next_step, overview, result_rows, result_words
 
 
 def test_empty_workspace_starts_with_documents(ws):
@@ -65,6 +66,11 @@ GAIN = {"base": 0.70, "RUN-all": 0.74, "bm25": 0.72, "base+bm25": 0.76, "RUN-all
 NO_GAIN = {"base": 0.70, "RUN-all": 0.71, "bm25": 0.72, "base+bm25": 0.76, "RUN-all+bm25": 0.75}
 
 
+def _advice(result: dict) -> NextStep:
+    """The next step Home advises after an evaluation with this `result`."""
+    return advice(Headline(**result["headline"]))
+
+
 def test_plural_agreement():
     from core.overview import plural
 
@@ -73,8 +79,6 @@ def test_plural_agreement():
 
 
 def test_the_result_says_which_retriever_is_best_by_how_much_on_how_many_questions():
-    from core.evaluation.headline import Headline
-    from core.overview import advice, result_rows, result_words
 
     result = _result(GAIN)
     assert result_words(result) == [
@@ -89,13 +93,11 @@ def test_the_result_says_which_retriever_is_best_by_how_much_on_how_many_questio
         "nDCG@10": 0.72,
         "Recall@3": 0.73,
     }
-    step = advice(Headline(**result["headline"]))
+    step = _advice(result)
     assert (step.page, step.label) == ("export", "Export the tuned model")
 
 
 def test_no_gain_says_fine_tuning_did_not_help_and_what_to_try():
-    from core.evaluation.headline import Headline
-    from core.overview import advice, result_words
 
     result = _result(NO_GAIN)
     assert result_words(result) == [
@@ -103,17 +105,15 @@ def test_no_gain_says_fine_tuning_did_not_help_and_what_to_try():
         "search, nDCG@10 0.760. Fine-tuning did not beat it: the best tuned retriever, the "
         "tuned model + keyword search, scores 0.750 (-0.010)."
     ]
-    step = advice(Headline(**result["headline"]))
+    step = _advice(result)
     assert (step.page, step.label) == ("pairs", "Write better training questions")
     assert step.why.startswith("The base model fused with keyword search is the best")
     assert "import real questions" in step.why and "write LLM questions" in step.why
-    keyword = advice(Headline(**_result({**NO_GAIN, "bm25": 0.9})["headline"]))
+    keyword = _advice(_result({**NO_GAIN, "bm25": 0.9}))
     assert keyword.why.startswith("Keyword search beats the tuned model")
 
 
 def test_a_tuned_lead_within_the_noise_is_not_called_a_gain():
-    from core.evaluation.headline import Headline
-    from core.overview import advice, result_words
 
     # The default demo run, measured 2026-12-05: the tuned hybrid 0.004 above the base hybrid.
     close = {**NO_GAIN, "RUN-all": 0.749, "base+bm25": 0.760, "RUN-all+bm25": 0.764}
@@ -123,14 +123,12 @@ def test_a_tuned_lead_within_the_noise_is_not_called_a_gain():
         "search, nDCG@10 0.764, +0.004 over the best retriever without fine-tuning, the base "
         "model + keyword search (0.760): too small a difference to count."
     ]
-    step = advice(Headline(**result["headline"]))
+    step = _advice(result)
     assert (step.page, step.label) == ("pairs", "Write better training questions")
     assert step.why.startswith("Fine-tuning on pseudo-queries did not clearly beat")
 
 
 def test_at_ceiling_it_says_the_questions_are_too_easy():
-    from core.evaluation.headline import Headline
-    from core.overview import advice, result_words
 
     easy = {k: 0.97 for k in GAIN}
     result = _result({**easy, "RUN-all": 0.975}, base_recall10=1.0, dataset="workspace")
@@ -140,12 +138,11 @@ def test_at_ceiling_it_says_the_questions_are_too_easy():
         "ranks nearly every answer near the top (Recall@3 0.980"
     )
     assert words[1].startswith("Best retriever on 60 held-out test questions")
-    step = advice(Headline(**result["headline"]))
+    step = _advice(result)
     assert (step.page, step.label) == ("pairs", "Import real questions")
 
 
 def test_next_step_after_an_evaluation_follows_its_result():
-    from core.evaluation.headline import Headline
 
     c = {"documents": 1, "pairs": 5, "pairs_curated": 5, "negatives": 3, "runs_succeeded": 1}
     c["evaluations"] = 1

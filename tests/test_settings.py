@@ -63,10 +63,23 @@ def test_refuses_a_key_in_place_of_a_variable_name(ws):
         ({"model": " "}, "model name is empty"),
     ],
 )
-def test_invalid_llm_settings(ws, change, message):
-    llm = LLMSettings(provider="openai", **change)
+def test_invalid_llm_settings(change, message):
+    # The writer choice is checked against the generation layer's registry (settings, below
+    # it, knows no provider); the Settings page checks before it saves.
+    from core.generation.provider_registry import check_llm
+
     with pytest.raises(SettingsError, match=message):
-        save_settings(ws, StudioSettings(llm=llm))
+        check_llm(LLMSettings(provider="openai", **change))
+
+
+def test_a_new_workspace_writer_is_registered_and_bundled():
+    from core.generation.bundled_llms import CATALOGUE
+    from core.generation.provider_registry import check_llm
+
+    check_llm(LLMSettings())  # raises when the defaults name no provider or no bundled model
+    assert LLMSettings().local_model in CATALOGUE
+    with pytest.raises(SettingsError, match="unknown provider 'nope'"):
+        check_llm(LLMSettings(provider="nope"))
 
 
 def test_unreadable_or_partial_file_falls_back(ws):
@@ -260,3 +273,14 @@ def test_settings_page_names_the_general_set_only_inside_the_data_roots(ws, tmp_
     assert load_settings(ws).general_dir == str(inside)
     assert general_set(ws=ws).config["folder"] == str(inside.resolve())
     assert any(str(inside) in c.value for c in at.caption)  # where it comes from now
+
+
+def test_settings_page_refuses_a_writer_endpoint_that_is_no_url(ws):
+    from tests.helpers import page_app
+
+    at = page_app(ws, "7_Settings.py").run()
+    at.radio(key="settings_provider").set_value("openai").run()
+    at.text_input(key="settings_base_url").set_value("localhost:8000")
+    at.button(key="settings_save").click().run()
+    assert any("must start with http" in e.value for e in at.error)
+    assert not ws.settings_file.exists()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.beir_data import import_beir, load_qrels
+from core.beir_data import load_qrels
+from core.beir_import import import_beir
 from core.store import Workspace
 from tests.conftest import SCIFACT_DIR
 

@@ -161,6 +161,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         lines.append(f"wins {cmp['wins']}, losses {cmp['losses']}, ties {cmp['ties']}")
     lines += said.sentences
     if payload.get("report_paths"):
-        lines.append(f"report: {ws.root / payload['report_paths']['markdown']}")
+        lines.append(f"report: {ws.resolve(payload['report_paths']['markdown'])}")
     emit(args, out, "\n".join(lines))
     return 0

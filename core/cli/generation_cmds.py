@@ -213,7 +213,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     out: dict = {"workspace": str(ws.root)}
     lines: list[str] = []
     if args.import_path:
-        from core.beir_data import import_pairs
+        from core.beir_import import import_pairs
 
         result = import_pairs(ws, args.import_path)
         out["import"] = result

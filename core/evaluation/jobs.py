@@ -46,7 +46,7 @@ def geometry_job(ctx: JobContext) -> dict[str, Any]:
     )
     path = ctx.folder / "geometry.json"
     path.write_text(json.dumps(result, default=float))
-    return {"geometry_path": str(path.relative_to(ctx.ws.root)), "summary": result["summary"]}
+    return {"geometry_path": ctx.ws.relative(path), "summary": result["summary"]}
 
 
 def merge_curve_job(ctx: JobContext) -> dict[str, Any]:

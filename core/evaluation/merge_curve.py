@@ -32,7 +32,6 @@ from core.store import Workspace, now_iso
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # weight of the tuned model at each point of the curve
 METRIC = "NDCG@10"  # the metric drawn on both axes
-CURVES_DIR = Path("evaluations") / "merge-curves"
 
 Progress = Callable[[int, int, str], None]
 
@@ -69,7 +68,7 @@ class CurveSettings:
 
 
 def curve_path(ws: Workspace, settings: CurveSettings) -> Path:
-    return ws.root / CURVES_DIR / f"{settings.run_id}-{settings.key()}.json"
+    return ws.merge_curves_dir / f"{settings.run_id}-{settings.key()}.json"
 
 
 def _score(
@@ -143,12 +142,12 @@ def compute_curve(
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, path)
-    return {**payload, "path": str(path.relative_to(ws.root))}
+    return {**payload, "path": ws.relative(path)}
 
 
 def list_curves(ws: Workspace, run_id: str | None = None) -> list[dict[str, Any]]:
     """Stored curves (newest first), optionally of one run, each with its `path`."""
-    folder = ws.root / CURVES_DIR
+    folder = ws.merge_curves_dir
     out = []
     for path in folder.glob("*.json") if folder.is_dir() else []:
         try:
@@ -156,7 +155,7 @@ def list_curves(ws: Workspace, run_id: str | None = None) -> list[dict[str, Any]
         except (OSError, ValueError):
             continue  # a curve being written or damaged is not offered
         if run_id is None or curve.get("run_id") == run_id:
-            out.append({**curve, "path": str(path.relative_to(ws.root))})
+            out.append({**curve, "path": ws.relative(path)})
     return sorted(out, key=lambda c: c["created_at"], reverse=True)
 
 

@@ -8,7 +8,6 @@ import html
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from core.evaluation.compare import Comparison, ModelOutcome
@@ -17,8 +16,6 @@ from core.evaluation.headline import describe, headline
 from core.evaluation.metrics import K_VALUES, METRIC_LABELS, metric_table
 from core.runs import get_run
 from core.store import Workspace, now_iso
-
-REPORTS_DIR = "evaluations"
 
 
 def run_configs(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
@@ -186,7 +183,7 @@ def to_html(payload: dict[str, Any]) -> str:
 def save_report(ws: Workspace, payload: dict[str, Any]) -> dict[str, str]:
     """Write report.json/.md/.html under WS/evaluations/<id>/ and insert an `evaluations` row.
     Returns the paths relative to the workspace."""
-    folder = ws.root / REPORTS_DIR / payload["id"]
+    folder = ws.evaluation_dir(payload["id"])
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": folder / "report.json",
@@ -196,7 +193,7 @@ def save_report(ws: Workspace, payload: dict[str, Any]) -> dict[str, str]:
     paths["json"].write_text(json.dumps(payload, indent=1, default=str))
     paths["markdown"].write_text(to_markdown(payload))
     paths["html"].write_text(to_html(payload))
-    rel = {k: str(p.relative_to(ws.root)) for k, p in paths.items()}
+    rel = {k: ws.relative(p) for k, p in paths.items()}
     summary = {m["label"]: m["metrics"] for m in payload["models"]}
     if payload.get("comparison"):
         cmp = payload["comparison"]
@@ -229,4 +226,4 @@ def list_evaluations(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def load_report(ws: Workspace, report_path: str) -> dict[str, Any]:
-    return json.loads((ws.root / Path(report_path)).read_text())
+    return json.loads(ws.resolve(report_path).read_text())

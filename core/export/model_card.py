@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.export.hybrid import card_section
+from core.runs import RunFolder
 from core.store import Workspace
 
 # Settings shown in the card (TrainConfig fields), in this order, when the run recorded them.
@@ -130,8 +131,9 @@ def build_model_card(
     retrieval: dict[str, Any] | None = None,
 ) -> str:
     """Markdown text of the card. `parity` maps a format name to ParityResult.to_dict()."""
-    config = _read_json(run_dir / "config.json") if run_dir else {}
-    metrics = _read_json(run_dir / "metrics.json") if run_dir else {}
+    run = RunFolder(run_dir) if run_dir else None
+    config = _read_json(run.config) if run else {}
+    metrics = _read_json(run.metrics) if run else {}
     if not config and run_row and run_row.get("config"):
         config = json.loads(run_row["config"]) if isinstance(run_row["config"], str) else {}
     if not metrics and run_row and run_row.get("metrics"):

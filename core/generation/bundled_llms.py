@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# A new workspace's bundled writer (SMOLLM2 below; tests/test_settings.py checks it is listed).
+from core.settings import DEFAULT_LOCAL_LLM as DEFAULT_LOCAL_LLM
+
 
 class LocalModelError(Exception):
     """A bundled model cannot be used: not installed, unknown name, or a wrong file hash."""
@@ -68,7 +71,6 @@ QWEN_CODER_05B = BundledLLM(
     "fluent questions, seconds per question on a CPU",
 )
 CATALOGUE: dict[str, BundledLLM] = {m.key: m for m in (SMOLLM2, QWEN_CODER_05B)}
-DEFAULT_LOCAL_LLM = SMOLLM2.key
 
 
 def bundled_llm(name: str | None) -> BundledLLM:

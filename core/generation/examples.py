@@ -19,7 +19,6 @@ from pathlib import Path
 from core.store import Workspace
 
 MAX_EXAMPLES = 8
-EXAMPLES_FILE = "examples.json"
 MAX_EXAMPLE_CHARS = 300
 
 
@@ -68,7 +67,7 @@ def read_examples_file(path: str | Path) -> list[str]:
 def load_examples(ws: Workspace) -> list[str]:
     """The workspace's example questions (none when never saved or unreadable)."""
     try:
-        data = json.loads((ws.root / EXAMPLES_FILE).read_text())
+        data = json.loads(ws.examples_file.read_text())
         return clean_examples(data.get("questions", []))
     except (OSError, ValueError, AttributeError):
         return []
@@ -77,7 +76,7 @@ def load_examples(ws: Workspace) -> list[str]:
 def save_examples(ws: Workspace, questions: Sequence[str]) -> list[str]:
     """Validate and store the workspace's example questions (an empty list clears them)."""
     cleaned = clean_examples(questions)
-    path = ws.root / EXAMPLES_FILE
+    path = ws.examples_file
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"questions": cleaned}, indent=2))
     tmp.replace(path)

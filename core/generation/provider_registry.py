@@ -1,7 +1,7 @@
 """The question-writer providers, one registry: what each is called, what it reads, how it is built.
 
 The CLI's `--provider` choices, the Pairs and Settings pages, `GenerateSettings.validate`,
-`StudioSettings.validate` and `make_writer` all read this registry. Adding a provider is one
+`check_llm` (a workspace's saved writer) and `make_writer` all read this registry. Adding a provider is one
 module that calls `register_provider(Provider(...))` and one line importing that module in
 core/generation/__init__.py (which registers the built-in ones, core.generation.providers, so
 the registry is full whenever any module of the package is imported).
@@ -13,12 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+# The provider used when none is named (a new workspace's, core.settings): a run on it with no
+# LLM kind is the no-label default.
+from core.settings import DEFAULT_API_KEY_ENV as DEFAULT_API_KEY_ENV
+from core.settings import DEFAULT_PROVIDER as DEFAULT_PROVIDER
+from core.settings import SettingsError
+
 if TYPE_CHECKING:
     from core.generation.writer import QuestionWriter
+    from core.settings import LLMSettings
 
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
-# The provider used when none is named: a run on it with no LLM kind is the no-label default.
-DEFAULT_PROVIDER = "local"
 # The settings a provider may read (names of `WriterOptions` / `core.settings.LLMSettings`).
 SETTING_FIELDS = ("model", "base_url", "api_key_env", "local_model")
 
@@ -107,3 +111,21 @@ def get_provider(name: str) -> Provider:
 def make_writer(provider: str, options: WriterOptions | None = None) -> QuestionWriter:
     """A question writer of `provider`, built from `options` (defaults when None)."""
     return get_provider(provider).factory(options or WriterOptions())
+
+
+def check_llm(llm: LLMSettings) -> None:
+    """A workspace's saved writer choice (core.settings.LLMSettings) against the registry and
+    the bundled catalogue; SettingsError says what is wrong. The Settings page checks with it
+    before saving."""
+    from core.generation.bundled_llms import CATALOGUE
+
+    try:
+        reads = get_provider(llm.provider).fields
+    except UnknownProvider as exc:
+        raise SettingsError(str(exc)) from exc
+    if "base_url" in reads and not llm.base_url.startswith(("http://", "https://")):
+        raise SettingsError("the base URL must start with http:// or https://")
+    if "model" in reads and not llm.model.strip():
+        raise SettingsError("the LLM model name is empty")
+    if llm.local_model not in CATALOGUE:
+        raise SettingsError(f"local model must be one of {', '.join(CATALOGUE)}")

@@ -7,19 +7,15 @@ the two datasets in turn (sentence-transformers multi-dataset training with
 `MultiDatasetBatchSamplers.ROUND_ROBIN`, which stops when the smaller one is exhausted, so an
 epoch sees every pair batch once and as many cosine batches). Part A is sentence-transformers'
 MultipleNegativesRankingLoss, part B its CosineSimilarityLoss (MSE of the cosine to y), each
-scaled by `WeightedLoss`; the objective that puts them together is
-core/training/objectives/dual.py.
+scaled by `WeightedLoss`; the objective that builds the two datasets and puts the parts
+together is core/training/objectives/dual.py.
 """
 
 from __future__ import annotations
 
-import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from core.training.data import TrainingData
 
 
 class WeightedLoss(nn.Module):
@@ -41,27 +37,3 @@ class WeightedLoss(nn.Module):
     @property
     def citation(self) -> str:
         return getattr(self.inner, "citation", "")
-
-
-def dual_datasets(data: TrainingData, seed: int) -> dict[str, dict[str, list]]:
-    """Columns of both parts: 'pairs' (anchor, positive) and 'cosine' (sentence1, sentence2,
-    label); every mined negative of a record gives one label-0 row, shuffled with the positives."""
-    pairs: dict[str, list] = {"anchor": [], "positive": []}
-    rows: list[tuple[str, str, float]] = []
-    seen_neg: set[tuple[str, int]] = set()
-    for rec in data.train:
-        pos = rec.text_of_positive(data.chunk_text)
-        pairs["anchor"].append(rec.query)
-        pairs["positive"].append(pos)
-        rows.append((rec.query, pos, 1.0))
-        for cid in rec.negative_ids:
-            if (rec.query, cid) not in seen_neg:  # unrolled records share their negatives
-                seen_neg.add((rec.query, cid))
-                rows.append((rec.query, data.chunk_text[cid], 0.0))
-    random.Random(seed).shuffle(rows)
-    cosine = {
-        "sentence1": [r[0] for r in rows],
-        "sentence2": [r[1] for r in rows],
-        "label": [r[2] for r in rows],
-    }
-    return {"pairs": pairs, "cosine": cosine}

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.runs import RunFolder, folder
 from core.training.ddp import (
     RankReporter,
     is_main,
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
     from core.training.config import TrainConfig
 
 POLL_S = 0.5  # seconds between the supervisor's looks at torchrun and the cancel flag
-CANCEL_FILE = "cancel"  # logs/cancel: the supervisor's word to rank 0 that the job is cancelled
-RESULT_FILE = "result.json"  # logs/result.json: rank 0's outcome, read by the supervisor
-LAUNCH_FILE = "launch.json"  # logs/launch.json: what every rank trains
 
 
 def check_records(ws: Workspace, config: TrainConfig) -> None:
@@ -63,11 +61,6 @@ def _redirect_output(path: Path) -> None:
     os.close(fd)
 
 
-def rank_log(run_dir: Path, rank_index: int) -> Path:
-    """The log file of one rank of the run's last multi-device launch."""
-    return Path(run_dir) / "logs" / f"rank-{rank_index}.txt"
-
-
 def rank_main(launch_path: str) -> int:
     """The body of one rank: train_run with this rank's reporter; rank 0 writes the outcome."""
     from core.store import Workspace
@@ -77,12 +70,12 @@ def rank_main(launch_path: str) -> int:
     launch = json.loads(Path(launch_path).read_text())
     ws = Workspace.open(launch["workspace"])
     run_id = launch["run_id"]
-    logs = ws.run_dir(run_id) / "logs"
-    _redirect_output(rank_log(ws.run_dir(run_id), rank()))
+    run = folder(ws, run_id)
+    _redirect_output(run.rank_log(rank()))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     print(f"rank {rank()} of {world_size()}, pid {os.getpid()}, run {run_id}", flush=True)
-    (logs / f"rank-{rank()}.pid").write_text(str(os.getpid()))
-    reporter = RankReporter(ws, launch["job_id"], run_id, logs / CANCEL_FILE)
+    run.rank_pid(rank()).write_text(str(os.getpid()))
+    reporter = RankReporter(ws, launch["job_id"], run_id, run.cancel_file)
     config = TrainConfig.from_dict(launch["config"])
     try:
         result = train_run(
@@ -97,9 +90,9 @@ def rank_main(launch_path: str) -> int:
     except TrainingCancelled as exc:
         outcome = {"status": "cancelled", "message": str(exc)}
     if is_main():
-        tmp = logs / f"{RESULT_FILE}.tmp"
+        tmp = run.result_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(outcome, default=str))
-        os.replace(tmp, logs / RESULT_FILE)
+        os.replace(tmp, run.result_file)
     logging.info("rank %d %s", rank(), outcome["status"])
     import torch.distributed as dist
 
@@ -122,7 +115,7 @@ def train_on_devices(
     from core.training.trainer import train_run
 
     if resume:
-        _record_devices(ws.run_dir(run_id), config.devices)
+        _record_devices(folder(ws, run_id), config.devices)
     if config.devices <= 1:
         return train_run(ws, config, run_id, reporter, resume=resume)
     if not isinstance(reporter, JobContext):
@@ -130,12 +123,12 @@ def train_on_devices(
     return _supervise(reporter, config, run_id, resume)
 
 
-def _record_devices(run_dir: Path, devices: int) -> None:
+def _record_devices(run: RunFolder, devices: int) -> None:
     # A resume keeps the run's settings (config.json) on the device count this job asks for;
     # the final fit reads it from there too.
     from core.training.config import TrainConfig
 
-    path = run_dir / "config.json"
+    path = run.config
     if path.is_file():
         saved = TrainConfig.from_json(path)
         if saved.devices != devices:
@@ -170,12 +163,11 @@ def _supervise(ctx: JobContext, config: TrainConfig, run_id: str, resume: bool) 
     from core.training.trainer import TrainingCancelled
 
     ws = ctx.ws
-    run_dir = ws.run_dir(run_id)
-    logs = run_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    for name in (CANCEL_FILE, RESULT_FILE):
-        (logs / name).unlink(missing_ok=True)
-    for old in logs.glob("rank-*"):
+    run = folder(ws, run_id)
+    run.logs.mkdir(parents=True, exist_ok=True)
+    for stale in (run.cancel_file, run.result_file):
+        stale.unlink(missing_ok=True)
+    for old in run.logs.glob("rank-*"):
         old.unlink()
     launch = {
         "workspace": str(ws.root),
@@ -184,7 +176,7 @@ def _supervise(ctx: JobContext, config: TrainConfig, run_id: str, resume: bool) 
         "config": config.to_dict(),
         "resume": resume,
     }
-    launch_path = logs / LAUNCH_FILE
+    launch_path = run.launch_file
     launch_path.write_text(json.dumps(launch, indent=2))
     command = _launch_command(config.devices, launch_path)
     ctx.log.info("training on %d devices: %s", config.devices, " ".join(command))
@@ -203,8 +195,8 @@ def _supervise(ctx: JobContext, config: TrainConfig, run_id: str, resume: bool) 
         )
     try:
         while proc.poll() is None:
-            if ctx.cancelled and not (logs / CANCEL_FILE).exists():
-                (logs / CANCEL_FILE).touch()
+            if ctx.cancelled and not run.cancel_file.exists():
+                run.cancel_file.touch()
                 ctx.log.info("cancel requested: the ranks save a checkpoint and stop")
             time.sleep(POLL_S)
     except BaseException:
@@ -212,14 +204,14 @@ def _supervise(ctx: JobContext, config: TrainConfig, run_id: str, resume: bool) 
         proc.wait()
         raise
     ctx.log.info("torchrun exited with code %s", proc.returncode)
-    outcome = _read_outcome(logs / RESULT_FILE)
+    outcome = _read_outcome(run.result_file)
     if proc.returncode == 0 and outcome.get("status") == "succeeded":
         return outcome["result"]
     if proc.returncode == 0 and outcome.get("status") == "cancelled":
         raise TrainingCancelled(outcome.get("message", "cancelled"))
     if ctx.cancelled and outcome.get("status") != "succeeded":
         raise JobCancelled()
-    raise RankFailed(describe_failure(job_log, launched_at, run_dir, proc.returncode))
+    raise RankFailed(describe_failure(job_log, launched_at, run, proc.returncode))
 
 
 def _read_outcome(path: Path) -> dict[str, Any]:
@@ -236,7 +228,7 @@ _ROOT_CAUSE = re.compile(
 
 
 def describe_failure(
-    job_log: Path, offset: int, run_dir: Path, returncode: int, lines: int = 15
+    job_log: Path, offset: int, run: RunFolder, returncode: int, lines: int = 15
 ) -> str:
     """One line naming the rank that failed first (from the report torchrun wrote into the
     job log after `offset`) and how, then the last lines of that rank's log; torchrun's own
@@ -250,7 +242,7 @@ def describe_failure(
     if found:
         failed, code = int(found[-1][0]), int(found[-1][1])
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        path = rank_log(run_dir, failed)
+        path = run.rank_log(failed)
         return (
             f"rank {failed} of the multi-device run {how}; last lines of {path.name}:\n"
             f"{file_tail(path, lines)}"
@@ -273,10 +265,10 @@ def resume_on_devices(ws: Workspace, job_id: str, devices: int | None) -> str:
     if job["kind"] != "train":
         raise JobError(f"job {job_id} is a {job['kind']} job: only training runs take devices")
     params_config = TrainConfig.from_dict({**job["params"].get("config", {}), "devices": devices})
-    run_dir = ws.run_dir(job["run_id"]) if job["run_id"] else None
+    saved = folder(ws, job["run_id"]).config if job["run_id"] else None
     checked = params_config
-    if run_dir is not None and (run_dir / "config.json").is_file():
-        checked = TrainConfig.from_json(run_dir / "config.json")
+    if saved is not None and saved.is_file():
+        checked = TrainConfig.from_json(saved)
         checked.devices = devices
     checked.validate()
     check_records(ws, checked)

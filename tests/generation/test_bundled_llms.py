@@ -18,6 +18,7 @@ from core.generation.bundled_llms import (
     gguf_file,
 )
 from core.generation.pipeline import GenerateSettings, GenerationError
+from core.generation.provider_registry import check_llm
 from core.generation.providers import LocalSettings, LocalWriter, ProviderError
 from core.settings import LLMSettings, SettingsError, StudioSettings, load_settings, save_settings
 from core.store import Workspace
@@ -118,5 +119,5 @@ def test_the_local_model_choice_is_a_workspace_setting(tmp_path):
     save_settings(ws, StudioSettings(llm=LLMSettings(local_model=QWEN_CODER_05B.key)))
     assert load_settings(ws).llm.local_model == QWEN_CODER_05B.key
     with pytest.raises(SettingsError, match="local model must be one of"):
-        StudioSettings(llm=LLMSettings(local_model="nope")).validate()
+        check_llm(LLMSettings(local_model="nope"))
     assert set(CATALOGUE) == {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"}

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from core.cli import main as cli_main
-from core.generation.pipeline import GenerateSettings, GenerationError, generate
+from core.generation.pipeline import GenerationError, generate
 from core.generation.providers import (
     AnswerFormatError,
     OpenAIWriter,
@@ -19,26 +19,13 @@ from core.generation.providers import (
     questions_from_json,
 )
 from tests.fake_openai import FakeOpenAI
-from tests.gen_helpers import generate_openai
+from tests.gen_helpers import generate_openai, openai_settings
 
 
 @pytest.fixture
 def fake():
     with FakeOpenAI() as server:
         yield server
-
-
-def _settings(fake, **kw) -> GenerateSettings:
-    base = dict(
-        provider="openai",
-        base_url=fake.base_url,
-        kinds=("simple",),
-        limit_chunks=3,
-        max_retries=1,
-        timeout_s=5.0,
-    )
-    base.update(kw)
-    return GenerateSettings(**base)
 
 
 def _fast_writer(fake, timeout_s=5.0, retries=2, concurrency=4) -> OpenAIWriter:
@@ -71,7 +58,7 @@ def test_parse_json_answer_is_defensive():
 
 
 def test_normal_answers_store_pairs_and_rerun_skips(sample_ws, fake):
-    summary = generate(sample_ws, _settings(fake))
+    summary = generate(sample_ws, openai_settings(fake))
     assert summary["errors"] == 0 and summary["kept"] >= 1
     pairs = _rows(sample_ws, "SELECT * FROM pairs")
     assert len(pairs) == summary["kept"] + summary["dropped"] == 3  # 1 question x 3 chunks
@@ -97,7 +84,7 @@ def test_normal_answers_store_pairs_and_rerun_skips(sample_ws, fake):
     assert len(log) == 3 and {r["status"] for r in log} == {"done"}
 
     n_requests = len(fake.requests)
-    again = generate(sample_ws, _settings(fake))
+    again = generate(sample_ws, openai_settings(fake))
     assert again["chunks_skipped"] == 3 and again["kept"] == again["dropped"] == 0
     assert len(fake.requests) == n_requests  # nothing asked twice
     assert len(_rows(sample_ws, "SELECT id FROM pairs")) == 3
@@ -126,7 +113,7 @@ def test_endpoint_fills_every_slot_writes_ahead_and_never_exceeds_concurrency(sa
     # filtered, judged and stored, yet requests at once never exceed the concurrency setting.
     fake.set("normal", latency=0.3)
     probe = _WriteAheadProbe(_fast_writer(fake, concurrency=3), sample_ws)
-    s = _settings(fake, limit_chunks=12, batch_chunks=1, concurrency=3, judge="llm")
+    s = openai_settings(fake, limit_chunks=12, batch_chunks=1, concurrency=3, judge="llm")
     summary = generate(sample_ws, s, writer=probe)
     assert fake.max_in_flight == 3
     # 4 batches of 3 chunks; batch k (k >= 1) starts before batch k-1 is stored.
@@ -142,7 +129,7 @@ def test_endpoint_fills_every_slot_writes_ahead_and_never_exceeds_concurrency(sa
 
 def test_all_llm_kinds_multi_hop_keeps_every_supporting_chunk(sample_ws, fake):
     kinds = ("multi-hop", "structural", "contextual")
-    summary = generate(sample_ws, _settings(fake, kinds=kinds, limit_chunks=2, per_chunk={}))
+    summary = generate(sample_ws, openai_settings(fake, kinds=kinds, limit_chunks=2, per_chunk={}))
     assert summary["errors"] == 0
     rows = _rows(
         sample_ws,
@@ -160,11 +147,11 @@ def test_all_llm_kinds_multi_hop_keeps_every_supporting_chunk(sample_ws, fake):
 
 
 def test_malformed_json_records_errors_and_keeps_earlier_pairs(sample_ws, fake):
-    generate(sample_ws, _settings(fake, limit_chunks=2))
+    generate(sample_ws, openai_settings(fake, limit_chunks=2))
     before = _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id")
     fake.set("malformed")
     with pytest.raises(GenerationError, match="not JSON"):
-        generate(sample_ws, _settings(fake, limit_chunks=4))
+        generate(sample_ws, openai_settings(fake, limit_chunks=4))
     assert _rows(sample_ws, "SELECT id, query, status FROM pairs ORDER BY id") == before
     errors = _rows(sample_ws, "SELECT chunk_id, error FROM generation_log WHERE status='error'")
     assert len(errors) == 2 and all("not JSON" in e["error"] for e in errors)
@@ -184,7 +171,7 @@ def test_rate_limit_honours_retry_after_then_succeeds(sample_ws, fake):
         return out
 
     writer.answer = timed
-    settings = _settings(fake, limit_chunks=1, judge="heuristic")  # one request per chunk
+    settings = openai_settings(fake, limit_chunks=1, judge="heuristic")  # one request per chunk
     summary = generate(sample_ws, settings, writer=writer)
     assert summary["errors"] == 0 and summary["kept"] + summary["dropped"] == 1
     # Two 429s, then the answer: the client sent the same request again.
@@ -198,7 +185,7 @@ def test_timeouts_are_retried_then_recorded(sample_ws, fake):
     fake.set("slow", delay=2.0)
     writer = _fast_writer(fake, timeout_s=0.3, retries=1)
     with pytest.raises(GenerationError, match="timed out"):
-        generate(sample_ws, _settings(fake, limit_chunks=1), writer=writer)
+        generate(sample_ws, openai_settings(fake, limit_chunks=1), writer=writer)
     assert len(fake.requests) == 2  # first try + one retry by the client
     errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
     assert len(errors) == 1 and "timed out; gave up after 2 attempts" in errors[0]["error"]
@@ -209,7 +196,7 @@ def test_server_errors_are_retried_then_recorded(sample_ws, fake):
     fake.set("error500")
     writer = _fast_writer(fake, retries=1)
     with pytest.raises(GenerationError, match="HTTP 500"):
-        generate(sample_ws, _settings(fake, limit_chunks=2), writer=writer)
+        generate(sample_ws, openai_settings(fake, limit_chunks=2), writer=writer)
     assert len(fake.requests) == 4  # 2 chunks x 2 attempts
     errors = _rows(sample_ws, "SELECT error FROM generation_log WHERE status='error'")
     assert len(errors) == 2
@@ -221,7 +208,7 @@ def test_endpoint_dying_halfway_keeps_finished_pairs_and_resumes(sample_ws, fake
     # the first 2 chunks' questions are answered and every later request fails.
     fake.set("die_after", ok=2)
     writer = _fast_writer(fake, retries=0, concurrency=1)
-    s = _settings(fake, limit_chunks=4, batch_chunks=1, concurrency=1, judge="heuristic")
+    s = openai_settings(fake, limit_chunks=4, batch_chunks=1, concurrency=1, judge="heuristic")
     summary = generate(sample_ws, s, writer=writer)
     assert summary["errors"] == 2 and summary["kept"] + summary["dropped"] == 2
     log = {r["chunk_id"]: r["status"] for r in _rows(sample_ws, "SELECT * FROM generation_log")}
@@ -269,7 +256,7 @@ def test_naming_an_endpoint_without_kinds_writes_its_questions(sample_ws, fake, 
 
 
 def test_rerun_resumes_per_writer_and_can_write_again(sample_ws, fake, capsys):
-    generate(sample_ws, _settings(fake))
+    generate(sample_ws, openai_settings(fake))
     writers = {r["writer"] for r in _rows(sample_ws, "SELECT writer FROM generation_log")}
     assert writers == {"openai:gpt-4o-mini"}
     args = ["generate", str(sample_ws.root), "--kinds", "simple", "--limit-chunks", "3"]

@@ -1,5 +1,6 @@
 """The loss maths of core/losses (and ST's CosineSimilarityLoss as the dual objective uses it)
-against hand computations, the MoE model change, and one real training step per objective."""
+against hand computations, the MoE model change, and one real training step per objective
+(the objectives' rows: tests/training/test_objectives.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pytest
 import torch
 
 from core.losses._contrastive import info_nce_rows
-from core.losses.clp import clp_columns, clp_loss
-from core.losses.dual import dual_datasets
-from core.losses.soft import expert_agreement, soft_columns, soft_label_loss, soft_targets
+from core.losses.clp import clp_loss
+from core.losses.soft import soft_label_loss
 from core.modeling.bert_moe import (
     BertMoEConfig,
     MoEFeedForward,
@@ -55,28 +55,6 @@ def test_dual_cosine_part_is_mean_squared_label_error_by_hand() -> None:
     weighted = WeightedLoss(CosineSimilarityLoss(Embed()), weight=3.0)
     got = weighted([{"x": u}, {"x": v}], T([1.0, 1.0])).item()
     assert got == pytest.approx(1.5)
-
-
-def _data() -> TrainingData:
-    chunks = {1: "alpha passage", 2: "beta passage", 3: "gamma passage", 4: "delta passage"}
-    train = [
-        TrainRecord(10, "what is alpha", 1, (1,), (2, 3)),
-        TrainRecord(11, "what is beta", 2, (2,), (4,)),
-        TrainRecord(12, "what is gamma", 3, (3,), ()),
-    ]
-    by_pos = {1: ["what is alpha"], 2: ["what is beta"], 3: ["what is gamma"]}
-    return TrainingData(train=train, chunk_text=chunks, queries_by_positive_chunk=by_pos)
-
-
-def test_dual_datasets_label_positives_and_negatives() -> None:
-    cols = dual_datasets(_data(), seed=0)
-    assert cols["pairs"]["anchor"] == ["what is alpha", "what is beta", "what is gamma"]
-    c = cols["cosine"]
-    rows = set(zip(c["sentence1"], c["sentence2"], c["label"], strict=True))
-    assert ("what is alpha", "alpha passage", 1.0) in rows
-    assert ("what is alpha", "beta passage", 0.0) in rows
-    assert ("what is beta", "delta passage", 0.0) in rows
-    assert len(rows) == 3 + 3  # 3 positives, 3 negatives
 
 
 # ------------------------------------------------------------------------------ InfoNCE / CLP
@@ -124,35 +102,7 @@ def test_clp_batch_of_two_with_missing_qstar() -> None:
     assert got.item() == pytest.approx(want, abs=1e-6)
 
 
-def test_clp_columns_masks_and_fillers() -> None:
-    cols, counts = clp_columns(_data(), k=2, seed=0)
-    # record 0: negatives 2 and 3 -> their queries; record 2: no negatives at all
-    assert cols["qstar_1"][0] == "what is beta" and cols["qstar_2"][0] == "what is gamma"
-    assert cols["label"][0] == [[1.0, 1.0], [1.0, 1.0]]
-    # record 1: negative 4 is nobody's positive -> own query as filler, masked
-    assert cols["negative_1"][1] == "delta passage" and cols["qstar_1"][1] == "what is beta"
-    assert cols["label"][1] == [[1.0, 0.0], [0.0, 0.0]]
-    assert cols["negative_1"][2] == "gamma passage"  # own positive as filler
-    assert cols["label"][2] == [[0.0, 0.0], [0.0, 0.0]]
-    assert counts == {"records": 3, "negatives": 3, "with_qstar": 2, "generated_qstar": 0}
-    cols, counts = clp_columns(
-        _data(), k=2, seed=0, missing="generate", writer=lambda ps: [f"about {t}" for t in ps]
-    )
-    assert cols["qstar_1"][1] == "about delta passage" and counts["generated_qstar"] == 1
-    assert cols["label"][1] == [[1.0, 0.0], [1.0, 0.0]]
-
-
 # ------------------------------------------------------------------------------ soft
-def test_soft_targets_both_variants() -> None:
-    scores = np.array([[0.8, 0.2], [0.6, 0.4]])
-    hard = np.array([1.0, 0.0])
-    np.testing.assert_allclose(soft_targets(scores, hard, "expert-mean"), [0.7, 0.3])
-    np.testing.assert_allclose(soft_targets(scores, hard, "blend", 0.5), [0.85, 0.15])
-    np.testing.assert_allclose(soft_targets(scores, hard, "blend", 1.0), [1.0, 0.0])
-    with pytest.raises(ValueError):
-        soft_targets(scores, hard, "blend", 1.5)
-
-
 def test_soft_label_loss_by_hand() -> None:
     q = T([[1.0, 0.0]])
     cands = T([[[1.0, 0.0], [0.0, 1.0]]])  # cos 1, 0
@@ -164,26 +114,6 @@ def test_soft_label_loss_by_hand() -> None:
     # an absent negative leaves both terms
     got = soft_label_loss(q, cands, targets, T([[1.0, 0.0]]), 1.0, 1.0).item()
     assert got == pytest.approx(0.25 + 0.0, abs=1e-6)
-
-
-def test_soft_columns_and_agreement() -> None:
-    cols, pairs = soft_columns(_data(), 2, None, "blend", 0.5)
-    assert [p[2] for p in pairs] == [1.0, 0.0, 0.0, 1.0, 0.0, 1.0]
-    scores = np.array([[0.9, 0.1, 0.2, 0.8, 0.3, 0.7], [0.7, 0.3, 0.2, 0.6, 0.1, 0.9]])
-    cols, _ = soft_columns(_data(), 2, scores, "expert-mean", 0.5)
-    np.testing.assert_allclose(cols["label"][0], [[0.8, 0.2, 0.2], [1, 1, 1]])
-    np.testing.assert_allclose(cols["label"][2], [[0.8, 0.0, 0.0], [1, 0, 0]])
-    agree = expert_agreement(scores, ["a", "b"])[0]
-    assert agree["pearson"] == pytest.approx(np.corrcoef(scores)[0, 1])
-    assert -1 <= agree["spearman"] <= 1 and agree["pairs"] == 6
-
-
-def test_preview_agreement_with_two_real_experts() -> None:
-    from core.losses.soft import preview_agreement
-
-    rows = preview_agreement(_data(), ["all-MiniLM-L6-v2", "all-MiniLM-L6-v2"], 2, sample=6)
-    assert rows[0]["pairs"] == 6
-    assert rows[0]["pearson"] == pytest.approx(1.0)  # an expert agrees with itself
 
 
 # ------------------------------------------------------------------------------ MoE

@@ -298,10 +298,9 @@ def test_training_that_fills_the_disk_fails_with_the_reason(ws):
 
 @pytest.mark.slow
 def test_sigkilled_generate_job_keeps_its_pairs_and_resume_finishes(tmp_path):
-    from core.generation.pipeline import GenerateSettings
     from core.store import Workspace
     from tests.fake_openai import FakeOpenAI, default_answer
-    from tests.gen_helpers import ingest_sample
+    from tests.gen_helpers import ingest_sample, openai_settings
 
     ws = ingest_sample(Workspace.create(tmp_path / "ws"))
 
@@ -315,14 +314,14 @@ def test_sigkilled_generate_job_keeps_its_pairs_and_resume_finishes(tmp_path):
 
     with FakeOpenAI() as fake:
         fake.answer = slow_answer
-        params = GenerateSettings(
-            provider="openai",
-            base_url=fake.base_url,
-            kinds=("simple",),
+        params = openai_settings(
+            fake,
             limit_chunks=8,
             batch_chunks=1,
             judge="heuristic",
             concurrency=1,
+            max_retries=4,  # the defaults: this run's requests are slow, not failing
+            timeout_s=60.0,
         ).to_params()
         job_id = start_job(ws, "generate", params)
         assert _wait_for(lambda: len(pairs()) >= 2, timeout=600, poll=0.2)

@@ -13,10 +13,10 @@ import time
 import pytest
 
 from core.jobs import STALE_AFTER_S, cancel_job, get_job, pid_alive, wait_job
-from core.runs import last_checkpoint, list_runs, read_progress, run_status
+from core.runs import RunFolder, last_checkpoint, list_runs, read_progress, run_status
 from core.training.config import TrainConfig
 from core.training.ddp import visible_gpus
-from core.training.distributed import rank_log, resume_on_devices
+from core.training.distributed import resume_on_devices
 from core.training.jobs import start_training
 from core.training.signal import steps_for
 from tests.training_helpers import small_scifact
@@ -110,7 +110,7 @@ def test_two_processes_train_one_model_and_a_dead_rank_fails_the_job(ws, capsys)
     model = SentenceTransformer(out["model_path"], device="cpu")
     assert model.encode(["a question"]).shape == (1, 384)
     assert "| devices | `2` |" in (run / "model" / "README.md").read_text()
-    assert "rank 1 of 2" in rank_log(run, 1).read_text()
+    assert "rank 1 of 2" in RunFolder(run).rank_log(1).read_text()
 
     # A rank killed mid-run: torchrun stops the other, the job fails with that rank's log.
     run_id, job_id = start_training(ws, two_devices(epochs=50.0))

@@ -4,6 +4,7 @@ w_B · (y - cos)² on pairs labelled 1/0, batches of the two datasets alternated
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ def build(model: SentenceTransformer, config: Config, data: TrainingData) -> Obj
     from datasets import Dataset
     from sentence_transformers.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss
 
-    from core.losses.dual import WeightedLoss, dual_datasets
+    from core.losses.dual import WeightedLoss
 
     columns = dual_datasets(data, config.seed)
     datasets = {name: Dataset.from_dict(cols) for name, cols in columns.items()}
@@ -61,6 +62,30 @@ def build(model: SentenceTransformer, config: Config, data: TrainingData) -> Obj
             "cosine_negatives": int((labels == 0).sum()),
         },
     )
+
+
+def dual_datasets(data: TrainingData, seed: int) -> dict[str, dict[str, list]]:
+    """Columns of both parts: 'pairs' (anchor, positive) and 'cosine' (sentence1, sentence2,
+    label); every mined negative of a record gives one label-0 row, shuffled with the positives."""
+    pairs: dict[str, list] = {"anchor": [], "positive": []}
+    rows: list[tuple[str, str, float]] = []
+    seen_neg: set[tuple[str, int]] = set()
+    for rec in data.train:
+        pos = rec.text_of_positive(data.chunk_text)
+        pairs["anchor"].append(rec.query)
+        pairs["positive"].append(pos)
+        rows.append((rec.query, pos, 1.0))
+        for cid in rec.negative_ids:
+            if (rec.query, cid) not in seen_neg:  # unrolled records share their negatives
+                seen_neg.add((rec.query, cid))
+                rows.append((rec.query, data.chunk_text[cid], 0.0))
+    random.Random(seed).shuffle(rows)
+    cosine = {
+        "sentence1": [r[0] for r in rows],
+        "sentence2": [r[1] for r in rows],
+        "label": [r[2] for r in rows],
+    }
+    return {"pairs": pairs, "cosine": cosine}
 
 
 register_objective(
