@@ -1,7 +1,9 @@
 """What each step's command runs with: its parsed options over the workspace's Settings
 (core.settings.defaults_for) over the step's own defaults. One builder per command, read by
-the CLI and by the one-click pipeline (core/auto.py), which runs every step with no option
-(`args` None)."""
+the CLI (`args`: the parsed options), by the pages (`args`: a mapping of the values the user
+chose, so a page and the CLI cannot disagree) and by the one-click pipeline (core/auto.py),
+which runs every step with no option (`args` None). Every step's settings follow one contract
+(core/step_settings.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +56,10 @@ def generate_settings(ws: Workspace, args: Any = None) -> GenerateSettings:
     if given("roundtrip_k") is not None:
         fs = replace(fs, roundtrip_k=given("roundtrip_k"), pseudo_roundtrip_k=given("roundtrip_k"))
     per_chunk = given("per_chunk") if given("per_chunk") is not None else d.per_chunk
+    limit_chunks = given("limit_chunks") or d.limit_chunks
+    if isinstance(args, Mapping):  # a page chose every value it holds: 0 or None = each/all
+        per_chunk = args["per_chunk"] or None if "per_chunk" in args else per_chunk
+        limit_chunks = args["limit_chunks"] or None if "limit_chunks" in args else limit_chunks
     defaults = GenerateSettings()
     settings = GenerateSettings(
         provider=provider,
@@ -62,7 +68,7 @@ def generate_settings(ws: Workspace, args: Any = None) -> GenerateSettings:
         api_key_env=saved("api_key_env", given("api_key_env")) or defaults.api_key_env,
         kinds=kinds,
         per_chunk={k: per_chunk for k in kinds} if per_chunk is not None else {},
-        limit_chunks=given("limit_chunks") or d.limit_chunks,
+        limit_chunks=limit_chunks,
         judge=given("judge") or defaults.judge,
         ict_remove_sentence=bool(given("ict_remove_sentence")),
         base_model=d.base_model,

@@ -139,3 +139,19 @@ def test_a_field_added_to_train_config_is_an_option_of_train_and_a_widget_of_its
     assert not at.exception
     widget = at.number_input(key="train_f_ema_decay")
     assert widget.label == "Ema decay" and widget.value == 0.5
+
+
+def test_a_page_chooses_every_value_it_holds_even_over_a_saved_default(ws):
+    """The Pairs page's "0 = all chunks" and "0 = each kind's count" win over the workspace's
+    saved run defaults, as its widget says; a CLI option left out keeps them."""
+    from core.cli import build_parser
+    from core.commands import generate_settings
+    from core.settings import RunDefaults, load_settings, save_settings
+
+    saved = load_settings(ws)
+    saved.defaults = RunDefaults(generate_per_chunk=2, generate_limit_chunks=5)
+    save_settings(ws, saved)
+    page = generate_settings(ws, {"kinds": ["ict"], "per_chunk": None, "limit_chunks": None})
+    assert (page.limit_chunks, page.per_chunk) == (None, {})
+    cli = generate_settings(ws, build_parser().parse_args(["generate", str(ws.root)]))
+    assert (cli.limit_chunks, cli.per_chunk) == (5, {"ict": 2})
