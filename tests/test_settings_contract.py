@@ -11,6 +11,7 @@ import pytest
 
 from core.generation.filters import FilterSettings
 from core.generation.settings import GenerateSettings
+from core.geometry import GeometrySettings
 from core.mining_settings import MiningSettings
 from core.modeling.moe import MoESettings
 from core.step_settings import StepSettings, missing_help, setting
@@ -25,6 +26,7 @@ STEP_SETTINGS = [
     RunSettings,
     MoESettings,
     *settings_classes(),
+    GeometrySettings,
 ]
 
 
