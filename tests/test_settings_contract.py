@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from core.chunking import ChunkingSettings
 from core.generation.filters import FilterSettings
 from core.generation.settings import GenerateSettings
 from core.geometry import GeometrySettings
@@ -27,6 +28,7 @@ STEP_SETTINGS = [
     MoESettings,
     *settings_classes(),
     GeometrySettings,
+    ChunkingSettings,
 ]
 
 
