@@ -159,3 +159,12 @@ def test_a_page_chooses_every_value_it_holds_even_over_a_saved_default(ws):
     assert (page.limit_chunks, page.per_chunk) == (None, {})
     cli = generate_settings(ws, build_parser().parse_args(["generate", str(ws.root)]))
     assert (cli.limit_chunks, cli.per_chunk) == (5, {"ict": 2})
+
+
+def test_no_page_reads_the_streamlit_secrets_itself():
+    """Secrets reach core through ui.state.secrets_or_none (the Pairs page hands them to
+    core.commands.provide_api_key), never a page's own `st.secrets`."""
+    from tests.conftest import REPO
+
+    readers = [p.name for p in (REPO / "pages").glob("*.py") if "st.secrets" in p.read_text()]
+    assert readers == []
