@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from core.step_settings import StepSettings, setting
+
 ChunkingMode = Literal["fixed", "headings"]
 
 # Markdown headings, numbered section titles ("2.1 Grading policy") and short ALL-CAPS titles.
@@ -31,27 +33,26 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class ChunkingSettings:
-    """How documents are cut into chunks.
+class ChunkingSettings(StepSettings):
+    """How documents are cut into chunks (the settings contract: core/step_settings.py)."""
 
-    mode: "fixed" (word windows) or "headings" (one chunk per section, split when too long).
-    chunk_words: words per fixed window (the syllabus paper uses about 300).
-    overlap_words: words shared by consecutive windows; must be < chunk_words.
-    min_section_words: sections shorter than this are merged into the next one (headings mode).
-    """
+    mode: ChunkingMode = setting(
+        "fixed",
+        "'fixed' (word windows) or 'headings' (one chunk per section, split when too long).",
+    )
+    chunk_words: int = setting(300, "Words per fixed window (the syllabus paper uses about 300).")
+    overlap_words: int = setting(50, "Words shared by consecutive windows; must be < chunk_words.")
+    min_section_words: int = setting(
+        8, "Sections shorter than this (words) are merged into the next one (headings mode)."
+    )
 
-    mode: ChunkingMode = "fixed"
-    chunk_words: int = 300
-    overlap_words: int = 50
-    min_section_words: int = 8
-
-    def validate(self) -> None:
-        if self.mode not in ("fixed", "headings"):
-            raise ValueError(f"chunking mode must be 'fixed' or 'headings', not {self.mode!r}")
+    def problems(self) -> list[str]:
+        errors = super().problems()
         if self.chunk_words < 10:
-            raise ValueError("chunk size must be at least 10 words")
+            errors.append("chunk size must be at least 10 words")
         if not 0 <= self.overlap_words < self.chunk_words:
-            raise ValueError("overlap must be at least 0 and smaller than the chunk size")
+            errors.append("overlap must be at least 0 and smaller than the chunk size")
+        return errors
 
 
 class TokenCounter:

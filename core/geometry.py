@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from core.step_settings import StepSettings, setting
 from core.store import Workspace
 
 if TYPE_CHECKING:
@@ -23,24 +24,25 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class GeometrySettings:
-    """sample_cap: most queries (and, separately, chunks) embedded per model;
-    anisotropy_pairs: random pairs averaged for anisotropy; random_negatives: negatives per
-    query drawn at random when no mining exists; split: pairs split to use (None = all
-    curated pairs); projection: "umap" (umap-learn) or "pca" (fast, linear; for quick looks
-    and tests); umap_neighbors / umap_min_dist: UMAP settings; seed: for every sample."""
+class GeometrySettings(StepSettings):
+    """What the embedding-geometry view measures (the settings contract:
+    core/step_settings.py)."""
 
-    sample_cap: int = 1_000
-    anisotropy_pairs: int = 10_000
-    random_negatives: int = 4
-    split: str | None = None
-    projection: Literal["umap", "pca"] = "umap"
-    umap_neighbors: int = 15
-    umap_min_dist: float = 0.1
-    seed: int = 0
+    sample_cap: int = setting(1_000, "Most queries (and, separately, chunks) embedded per model.")
+    anisotropy_pairs: int = setting(10_000, "Random pairs averaged for anisotropy.")
+    random_negatives: int = setting(4, "Negatives per query drawn at random when no mining exists.")
+    split: str | None = setting(None, "Pairs split to use (empty = all curated pairs).")
+    projection: Literal["umap", "pca"] = setting(
+        "umap", "2-D map: 'umap' (umap-learn) or 'pca' (fast, linear; quick looks and tests)."
+    )
+    umap_neighbors: int = setting(15, "UMAP: neighbours per point.")
+    umap_min_dist: float = setting(0.1, "UMAP: least distance between mapped points.")
+    seed: int = setting(0, "Random seed of every sample.")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> GeometrySettings:
+        """The settings in a geometry job's params (which also name the models: other keys
+        are left out)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in params.items() if k in names})
 

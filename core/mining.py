@@ -24,7 +24,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,93 +32,13 @@ import numpy as np
 
 from core.embedding_cache import CHUNK_SPACE, embed_texts, encode
 from core.jobs import JobContext, register_handler
-from core.models import DEFAULT_BASE_MODEL
+from core.mining_settings import INDEX_KINDS as INDEX_KINDS  # the CLI's and page's choices
+from core.mining_settings import MiningSettings as MiningSettings
 from core.retrieval.base import Passages
 from core.retrieval.faiss_index import FaissRetriever, IndexKind
 from core.store import Workspace, now_iso
 
 register_handler("mine", "core.mining:mine_job")
-
-# The choices of `MiningSettings.index` (CLI --index, the Negatives page).
-INDEX_KINDS: tuple[str, ...] = ("auto", "exact", "ivf", "hnsw")
-
-
-@dataclass
-class MiningSettings:
-    """How negatives are chosen. Scores are cosine similarities in [-1, 1]."""
-
-    model: str = field(
-        default=DEFAULT_BASE_MODEL,
-        metadata={"help": "Embedding model: a name, a folder, or run:<RUN> (ANCE-style)."},
-    )
-    negatives: int = field(default=4, metadata={"help": "K: negatives kept per query."})
-    relative_margin: float | None = field(
-        default=0.05,
-        metadata={"help": "m: keep scores < min_pos - m*|min_pos| (fraction; None = off)."},
-    )
-    absolute_margin: float | None = field(
-        default=None, metadata={"help": "a: keep scores < min_pos - a (cosine units; None = off)."}
-    )
-    skip_top: int = field(
-        default=0, metadata={"help": "Skip this many best non-positive candidates (ranks)."}
-    )
-    exclude_same_document: bool = field(
-        default=False, metadata={"help": "Never take a chunk of a positive's own document."}
-    )
-    splits: tuple[str, ...] = field(
-        default=("train", "validation"), metadata={"help": "Pair splits whose queries are mined."}
-    )
-    depth: int = field(
-        default=0, metadata={"help": "Candidates retrieved per query (0 = automatic)."}
-    )
-    query_block: int = field(
-        default=1024, metadata={"help": "Queries searched at once (bounds memory)."}
-    )
-    index: str = field(
-        default="auto",
-        metadata={
-            "help": "Search index: auto (exact below approximate_from chunks, else ivf), "
-            "exact (faiss flat), ivf (inverted lists) or hnsw (graph, CPU only)."
-        },
-    )
-    approximate_from: int = field(
-        default=250_000,
-        metadata={"help": "Chunks from which the auto index is approximate (ivf)."},
-    )
-    nprobe: int = field(
-        default=64,
-        metadata={"help": "IVF: clusters scanned per query (more = slower, higher recall)."},
-    )
-    ef_search: int = field(
-        default=256,
-        metadata={"help": "HNSW: candidate list per query (more = slower, higher recall)."},
-    )
-    batch_size: int = field(default=64, metadata={"help": "Texts embedded at once."})
-
-    def validate(self) -> MiningSettings:
-        errors = []
-        if self.negatives < 1:
-            errors.append("negatives (K) must be at least 1")
-        if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
-            errors.append("relative_margin must be in [0, 1)")
-        if self.absolute_margin is not None and not 0 <= self.absolute_margin <= 2:
-            errors.append("absolute_margin must be in [0, 2]")
-        if self.skip_top < 0 or self.depth < 0 or self.query_block < 1 or self.batch_size < 1:
-            errors.append("skip_top and depth must be >= 0, query_block and batch_size >= 1")
-        if self.index not in INDEX_KINDS:
-            errors.append(f"index must be one of {', '.join(INDEX_KINDS)}")
-        if self.approximate_from < 1 or self.nprobe < 1 or self.ef_search < 1:
-            errors.append("approximate_from, nprobe and ef_search must be at least 1")
-        if errors:
-            raise ValueError("; ".join(errors))
-        return self
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MiningSettings:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "splits" in known:
-            known["splits"] = tuple(known["splits"])
-        return cls(**known)
 
 
 # ----------------------------------------------------------------------------- pure selection
@@ -255,7 +175,7 @@ def index_kind(settings: MiningSettings, n_chunks: int) -> IndexKind:
     """The index kind a mining over `n_chunks` uses: `settings.index`, or for "auto" exact
     below `settings.approximate_from` chunks and ivf from there on."""
     if settings.index != "auto":
-        return settings.index  # type: ignore[return-value]  # validated against INDEX_KINDS
+        return settings.index
     return "ivf" if n_chunks >= settings.approximate_from else "exact"
 
 
@@ -459,6 +379,6 @@ def flag_false_negative(ws: Workspace, pair_id: int, chunk_id: int, action: str 
 
 
 def mine_job(ctx: JobContext) -> dict[str, Any]:
-    """Job kind "mine": params are MiningSettings fields."""
-    settings = MiningSettings.from_dict(ctx.params)
+    """Job kind "mine": params are `MiningSettings.to_dict()` (a resumed job's also `resume`)."""
+    settings = MiningSettings.from_dict({k: v for k, v in ctx.params.items() if k != "resume"})
     return mine_workspace(ws=ctx.ws, settings=settings, on_progress=ctx.progress)

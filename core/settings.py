@@ -245,5 +245,8 @@ def device_info() -> dict[str, Any]:
 
 def option(args: Any, name: str) -> Any:
     """A command's parsed option `name`: None when it was not given, or when there are no
-    options at all (`args` None: the one-click pipeline runs each step with no option)."""
-    return getattr(args, name, None) if args is not None else None
+    options at all (`args` None: the one-click pipeline runs each step with no option). `args`
+    may also be a mapping of the values a page's user chose (core/commands.py)."""
+    if args is None:
+        return None
+    return args.get(name) if isinstance(args, Mapping) else getattr(args, name, None)

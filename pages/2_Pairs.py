@@ -1,12 +1,11 @@
 """Pairs: generate synthetic questions as a job, review them, import and export."""
 
-import os
-
 import pandas as pd
 import streamlit as st
 
 from core import pairs
 from core.beir_import import import_pairs
+from core.commands import generate_settings, provide_api_key
 from core.documents import list_chunks, list_documents
 from core.generation.bundled_llms import CATALOGUE, unavailable_reason
 from core.generation.examples import MAX_EXAMPLES, load_examples, save_examples
@@ -25,7 +24,7 @@ from core.jobs import list_jobs, start_job
 from core.settings import defaults_for
 from ui.errors import user_errors
 from ui.job_panel import first_line, job_panel, watch
-from ui.state import require_workspace
+from ui.state import require_workspace, secrets_or_none
 
 EDITOR = "pairs_editor"
 
@@ -167,34 +166,27 @@ with st.expander("Generate pairs", expanded=ws.counts()["pairs"] == 0):
         with user_errors("Could not start generation"):
             if examples_text is not None:  # shown only with an LLM kind
                 save_examples(ws, examples_text.splitlines())
-            settings = GenerateSettings(
-                provider=provider,
-                # The provider's model setting is the run's model (a bundled writer or the
-                # endpoint's model name).
-                **{
-                    ("model" if k == get_provider(provider).model_setting else k): v
-                    for k, v in endpoint.items()
-                    if v is not None
+            # Built as `embstudio generate` builds it (core/commands.py), from the values
+            # chosen here; the provider's model setting is the run's model (a bundled writer or
+            # the endpoint's model name).
+            settings = generate_settings(
+                ws,
+                {
+                    "provider": provider,
+                    **{
+                        ("model" if k == get_provider(provider).model_setting else k): v
+                        for k, v in endpoint.items()
+                    },
+                    "kinds": kinds,
+                    "per_chunk": int(per_chunk) or None,
+                    "limit_chunks": int(limit) or None,
+                    "min_judge_score": float(min_score),
+                    "ict_remove_sentence": bool(ict_remove),
+                    "write_again": bool(write_again),
                 },
-                kinds=tuple(kinds),
-                per_chunk={k: int(per_chunk) for k in kinds} if per_chunk else {},
-                limit_chunks=int(limit) or None,
-                ict_remove_sentence=bool(ict_remove),
-                write_again=bool(write_again),
-                base_model=defaults.base_model,
-                filters=FilterSettings(min_judge_score=float(min_score)),
             )
-            settings.validate()
-            key_env = settings.api_key_env
-            if get_provider(provider).needs_key and not os.environ.get(key_env):
-                # A key kept in Streamlit secrets reaches the job process through its
-                # environment; it is never written to the database or the job's params.
-                try:
-                    secret = st.secrets.get(key_env)
-                except Exception:  # no secrets file at all
-                    secret = None
-                if secret:
-                    os.environ[key_env] = str(secret)
+            # A key kept in Streamlit secrets reaches the job process through its environment.
+            provide_api_key(settings, secrets_or_none())
             watch("pairs", start_job(ws, "generate", settings.to_params()))
             st.rerun()
 

@@ -1,15 +1,13 @@
 """Negatives: mine hard negatives for the curated pairs, inspect them, flag false negatives."""
 
-from dataclasses import asdict
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core import pairs
+from core.commands import mining_settings
 from core.jobs import start_job
 from core.mining import (
-    INDEX_KINDS,
     MiningSettings,
     flag_false_negative,
     list_minings,
@@ -19,9 +17,9 @@ from core.mining import (
     query_view,
 )
 from core.runs import list_runs
-from core.settings import defaults_for
 from ui.errors import user_errors
 from ui.job_panel import job_panel, watch
+from ui.settings_form import settings_widgets
 from ui.state import require_workspace
 
 st.title("3 Negatives")
@@ -40,7 +38,10 @@ if n_curated == 0:
     )
     st.stop()
 
-DEFAULTS = MiningSettings(model=defaults_for(ws).base_model)  # core.mining owns the rest
+# The form is MiningSettings' fields (core/mining_settings.py): a new field shows up here, and
+# the values go through core/commands.py exactly as `embstudio mine`'s options do.
+DEFAULTS = mining_settings(ws)  # the workspace's base model, MiningSettings' defaults
+ADVANCED = [s.name for s in MiningSettings.specs() if s.metadata.get("advanced")]
 with st.expander("Mining settings", expanded=not list_minings(ws)):
     model = st.selectbox(
         "Model",
@@ -49,71 +50,13 @@ with st.expander("Mining settings", expanded=not list_minings(ws)):
         help="The workspace's base model, or a fine-tuned run's model to re-mine harder "
         "negatives (ANCE-style).",
     )
-    c1, c2, c3 = st.columns(3)
-    k = c1.number_input("Negatives per query (K)", 1, 50, DEFAULTS.negatives, key="neg_k")
-    use_rel = c2.checkbox(
-        "Relative margin", DEFAULTS.relative_margin is not None, key="neg_use_rel"
-    )
-    rel = c2.number_input(
-        "m",
-        0.0,
-        0.99,
-        DEFAULTS.relative_margin or 0.0,
-        0.01,
-        key="neg_rel",
-        help="Keep candidates scoring below min_pos - m·|min_pos| (the weakest positive).",
-    )
-    use_abs = c3.checkbox(
-        "Absolute margin", DEFAULTS.absolute_margin is not None, key="neg_use_abs"
-    )
-    absm = c3.number_input(
-        "a",
-        0.0,
-        2.0,
-        DEFAULTS.absolute_margin or 0.1,  # the value offered when it is switched on
-        0.01,
-        key="neg_abs",
-        help="Keep candidates below min_pos - a.",
-    )
-    c4, c5 = st.columns(2)
-    skip = c4.number_input(
-        "Skip top ranks",
-        0,
-        100,
-        DEFAULTS.skip_top,
-        key="neg_skip",
-        help="Ignore the N best non-positive candidates (often unlabelled positives).",
-    )
-    same_doc = c5.checkbox(
-        "Exclude the positive's own document",
-        DEFAULTS.exclude_same_document,
-        key="neg_same_doc",
-        help="Chunks of the same document often share the answer.",
-    )
-    c6, c7 = st.columns(2)
-    splits = c6.multiselect(
-        "Splits", ["train", "validation", "test"], list(DEFAULTS.splits), key="neg_splits"
-    )
-    index = c7.selectbox(
-        "Search index",
-        INDEX_KINDS,
-        index=INDEX_KINDS.index(DEFAULTS.index),
-        key="neg_index",
-        help=MiningSettings.__dataclass_fields__["index"].metadata["help"],
-    )
+    values = settings_widgets(DEFAULTS, "neg", skip=["model", *ADVANCED], columns=3)
+    with st.popover("More settings"):
+        values |= settings_widgets(DEFAULTS, "neg", names=ADVANCED)
     if st.button("Mine negatives", type="primary", key="neg_start"):
         with user_errors("Could not start mining"):
-            settings = MiningSettings(
-                model=model,
-                negatives=int(k),
-                relative_margin=float(rel) if use_rel else None,
-                absolute_margin=float(absm) if use_abs else None,
-                skip_top=int(skip),
-                exclude_same_document=same_doc,
-                splits=tuple(splits),
-                index=index,
-            ).validate()
-            watch("neg", start_job(ws, "mine", asdict(settings)))
+            settings = mining_settings(ws, {**values, "model": model})
+            watch("neg", start_job(ws, "mine", settings.to_dict()))
 
 
 job_panel(ws, ("mine",), "neg", "Mining failed")

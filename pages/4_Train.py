@@ -1,12 +1,12 @@
 """Train: choose the base model, objective and settings; start, follow, cancel or resume."""
 
-import dataclasses
 import json
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.commands import train_config
 from core.models import DEFAULT_BASE_MODEL, MPNET_MODEL
 from core.runs import (
     SUCCEEDED,
@@ -16,7 +16,6 @@ from core.runs import (
     list_runs,
     read_progress,
 )
-from core.settings import defaults_for
 from core.training.config import PRESETS, PSEUDO_KINDS, MoESettings, TrainConfig, describe_preset
 from core.training.data import curated_kind_counts, latest_mining_id
 from core.training.ddp import objective_errors, visible_gpus
@@ -26,6 +25,7 @@ from core.training.signal import training_signal
 from core.training.trainer import format_seconds
 from ui.errors import user_errors
 from ui.job_panel import job_row
+from ui.settings_form import field_widget
 from ui.state import require_workspace
 
 st.title("4 Train")
@@ -36,8 +36,9 @@ st.write(
 ws = require_workspace()
 HELP = TrainConfig.help()
 # The workspace's Settings (base model, device, run defaults) over TrainConfig's defaults,
-# exactly as `embstudio train` starts.
-DEFAULTS = TrainConfig(**defaults_for(ws).train)
+# exactly as `embstudio train` starts (core/commands.py builds both).
+DEFAULTS = train_config(ws, check=False)
+SPECS = {s.name: s for s in TrainConfig.specs()}
 
 train_kinds = curated_kind_counts(ws, DEFAULTS.train_split)
 n_train = sum(train_kinds.values())
@@ -51,22 +52,27 @@ if n_train == 0 and not runs:
     st.stop()
 
 
-def _field_input(f: dataclasses.Field, key: str, disabled: bool = False):
-    """A widget for one TrainConfig field, chosen by its type (greyed out when `disabled`)."""
-    default = getattr(DEFAULTS, f.name)
-    label, help_ = f.name.replace("_", " "), HELP.get(f.name, "")
-    common = {"key": key, "help": help_, "disabled": disabled}
-    if isinstance(default, bool):
-        return st.checkbox(label, default, **common)
-    if isinstance(default, int):
-        return int(st.number_input(label, value=default, step=1, **common))
-    if isinstance(default, float):
-        return float(st.number_input(label, value=default, format="%g", **common))
-    if isinstance(default, list):
-        raw = st.text_input(label, ", ".join(map(str, default)), **common)
-        items = [x.strip() for x in raw.split(",") if x.strip()]
-        return [int(x) for x in items] if all(x.lstrip("-").isdigit() for x in items) else items
-    return st.text_input(label, str(default), **common)
+def _field_input(name: str, disabled: bool = False):
+    """The widget of one TrainConfig field, made from the field (ui/settings_form.py)."""
+    return field_widget(SPECS[name], getattr(DEFAULTS, name), f"train_f_{name}", disabled=disabled)
+
+
+# The run's settings this form shows by hand, above; every other TrainConfig field that is no
+# objective's and no MoE one (a new one too) is a widget under "More settings", made from it.
+BY_HAND = {
+    "base_model",
+    "loss",
+    "preset",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "negatives_per_query",
+    "scale",
+    "warmup_ratio",
+    "devices",
+    "kind_weights",
+    "final_fit",
+}
 
 
 with st.expander("New training run", expanded=not runs):
@@ -172,46 +178,45 @@ with st.expander("New training run", expanded=not runs):
             )
         extra["kind_weights"] = {k: float(w) for k, w in weights.items() if w != 1.0}
     with st.popover("More settings"):
-        for name in (
-            "max_seq_length",
-            "seed",
-            "max_steps",
-            "in_batch_negatives",
-            "validate_every_epoch",
-            "checkpoint_steps",
-            "device",
-        ):
-            f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
-            extra[name] = _field_input(f, f"train_f_{name}")
+        elsewhere = BY_HAND | {s.name for s in MoESettings.specs()}
+        elsewhere |= {n for o in describe_objectives() for n in objective_fields(o)}
+        for spec in TrainConfig.specs():
+            if spec.name not in elsewhere and not spec.metadata.get("internal"):
+                extra[spec.name] = _field_input(spec.name)
     # The chosen objective's own settings (core/training/objectives/), then the MoE option.
-    fields_by_name = {f.name: f for f in dataclasses.fields(TrainConfig)}
     own = objective_fields(loss)
     if own:
         st.markdown(f"**{loss} settings**")
         for name in own:
-            extra[name] = _field_input(fields_by_name[name], f"train_f_{name}")
+            extra[name] = _field_input(name)
     st.markdown("**Mixture of experts**")
-    for f in dataclasses.fields(MoESettings):  # `moe` first: its settings wait until it is on
-        off = f.name != "moe" and not extra.get("moe")
-        extra[f.name] = _field_input(fields_by_name[f.name], f"train_f_{f.name}", disabled=off)
+    for spec in MoESettings.specs():  # `moe` first: its settings wait until it is on
+        off = spec.name != "moe" and not extra.get("moe")
+        extra[spec.name] = _field_input(spec.name, disabled=off)
     final_fit = st.checkbox(
         "Final fit on every document after the run",
         DEFAULTS.final_fit,
         key="train_final_fit",
         help=HELP["final_fit"],
     )
-    cfg = TrainConfig(
-        base_model=base,
-        loss=loss,
-        preset=preset,
-        epochs=None if epochs is None else float(epochs),
-        batch_size=int(batch),
-        learning_rate=None if lr is None else float(lr),
-        negatives_per_query=None if negs is None else int(negs),
-        scale=float(scale),
-        warmup_ratio=float(warmup),
-        final_fit=final_fit,
-        **extra,
+    # Built as `embstudio train` builds it (core/commands.py), from the values chosen here;
+    # validated when the run starts.
+    cfg = train_config(
+        ws,
+        {
+            "base_model": base,
+            "loss": loss,
+            "preset": preset,
+            "epochs": None if epochs is None else float(epochs),
+            "batch_size": int(batch),
+            "learning_rate": None if lr is None else float(lr),
+            "negatives_per_query": None if negs is None else int(negs),
+            "scale": float(scale),
+            "warmup_ratio": float(warmup),
+            "final_fit": final_fit,
+            **extra,
+        },
+        check=False,
     )
     signal = training_signal(ws, cfg)
     (st.warning if signal.too_little else st.caption)("Training signal: " + signal.sentence())

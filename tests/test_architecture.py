@@ -287,6 +287,7 @@ LAYERS: dict[str, int] = {
     "core.beir_import": STEPS,
     "core.related_questions": STEPS,
     "core.mining": STEPS,
+    "core.mining_settings": STEPS,
     "core.training": STEPS,
     "core.evaluation": STEPS,
     "core.geometry": STEPS,
@@ -301,6 +302,7 @@ LAYERS: dict[str, int] = {
     "core.store": FOUNDATION,
     "core.runs": FOUNDATION,
     "core.settings": FOUNDATION,
+    "core.step_settings": FOUNDATION,  # the settings contract every step follows
     "core.models": FOUNDATION,
     "core.devices": FOUNDATION,
     "core.jobs": FOUNDATION,

@@ -144,7 +144,9 @@ def test_auto_index_is_exact_below_the_threshold_approximate_above_and_overridab
     assert index_of(index="hnsw").startswith("hnsw (M 32, efSearch 256)")
     assert index_kind(MiningSettings(), 10**6) == "ivf"
     assert index_kind(MiningSettings(), 10**5) == "exact"
-    with pytest.raises(ValueError, match="index must be one of"):
+    with pytest.raises(
+        ValueError, match=r"index must be 'auto', 'exact', 'ivf' or 'hnsw', not 'flat'"
+    ):
         MiningSettings(index="flat").validate()
 
 

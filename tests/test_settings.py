@@ -232,7 +232,7 @@ def test_saved_device_and_run_defaults_reach_train_and_the_train_page(curated, t
     assert build_config(_args("train", str(ws.root), "--batch-size", "4")).batch_size == 4
     at = page_app(ws, "4_Train.py").run()
     assert not at.exception
-    assert at.text_input(key="train_f_device").value == "cpu"
+    assert at.selectbox(key="train_f_device").value == "cpu"
     assert at.number_input(key="train_epochs").value == 2.0
     assert at.number_input(key="train_batch").value == 8
     assert at.number_input(key="train_f_max_steps").value == 5

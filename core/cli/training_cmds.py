@@ -8,69 +8,52 @@ from core.cli.output import add_common, emit, follow, open_workspace, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from core.mining import INDEX_KINDS, MiningSettings
+    from core.cli.settings_options import add_settings_options
+    from core.mining_settings import MiningSettings
+    from core.training.config import TrainConfig
     from core.training.objectives import available_objectives
 
     p = sub.add_parser("mine", help="mine hard negatives for the curated pairs")
     add_common(p)
-    p.add_argument(
-        "--model",
-        default=None,
-        help="embedding model, folder or run:<RUN> (default: the workspace's base model)",
-    )
-    # Left-out options keep MiningSettings' defaults (core.mining owns them).
-    p.add_argument("--negatives", type=int, default=None, help="K negatives per query (4)")
-    p.add_argument(
-        "--relative-margin",
-        type=float,
-        default=None,
-        help="keep scores < min_pos - M*|min_pos| (0.05; negative value = off)",
-    )
-    p.add_argument("--absolute-margin", type=float, default=None, help="keep scores < min_pos - A")
-    p.add_argument("--skip-top", type=int, default=None, help="skip the N best non-positives (0)")
-    p.add_argument(
-        "--exclude-same-document",
-        action="store_true",
-        help="never take a chunk of a positive's own document",
-    )
-    p.add_argument(
-        "--splits", default=None, help="pair splits to mine for (default train,validation)"
-    )
-    p.add_argument(
-        "--index",
-        choices=INDEX_KINDS,
-        default=None,
-        help=f"search index: auto (exact below {MiningSettings().approximate_from:,} chunks, "
-        "else ivf), exact, ivf or hnsw; exact and ivf run on the GPUs when faiss-gpu is installed",
+    # One option per MiningSettings field (core/mining_settings.py); left-out options keep the
+    # field's default, the model the workspace's base model.
+    add_settings_options(
+        p,
+        MiningSettings,
+        helps={
+            "model": "embedding model, folder or run:<RUN> (default: the workspace's base model)",
+            "relative_margin": "keep scores < min_pos - M*|min_pos| (default "
+            f"{MiningSettings().relative_margin}; 'off' or a negative value = off)",
+        },
     )
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("train", help="fine-tune a model as a background job")
     add_common(p)
-    p.add_argument("--base", default=None, help="base model name, folder or run:<RUN>")
-    p.add_argument("--loss", default=None, help="objective: " + ", ".join(available_objectives()))
-    p.add_argument(
-        "--preset",
-        choices=["auto", "questions", "pseudo"],
-        default=None,
-        help="lr and epochs when not given: questions (1e-4, 3), pseudo (2e-5, 1); auto "
-        "(default) picks pseudo when most training pairs are pseudo-queries",
-    )
-    p.add_argument("--epochs", type=float, default=None, help="default: from the preset")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None, help="learning rate; default: the preset's")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument(
-        "--negatives", type=int, default=None, help="hard negatives per record (default: preset)"
-    )
-    p.add_argument("--scale", type=float, default=None, help="1/temperature")
-    p.add_argument("--moe", action="store_true", help="mixture-of-experts feed-forward layers")
-    p.add_argument(
-        "--devices",
-        type=int,
-        default=None,
-        help="train on N devices at once (DDP under torchrun: N GPUs, or N CPU processes); "
-        "each step takes N x batch-size records",
+    # One option per TrainConfig field (core/training/config.py: the run's, MoE's and every
+    # objective's settings); left-out options keep --config's or the workspace's values.
+    add_settings_options(
+        p,
+        TrainConfig,
+        skip=[s.name for s in TrainConfig.specs() if s.metadata.get("internal")],
+        flags={
+            "base_model": "--base",
+            "learning_rate": "--lr",
+            "negatives_per_query": "--negatives",
+        },
+        helps={
+            "base_model": "base model name, folder or run:<RUN>",
+            "loss": "objective: " + ", ".join(available_objectives()),
+            "preset": "lr and epochs when not given: questions (1e-4, 3), pseudo (2e-5, 1); "
+            "auto (default) picks pseudo when most training pairs are pseudo-queries",
+            "epochs": "default: from the preset",
+            "learning_rate": "learning rate; default: the preset's",
+            "negatives_per_query": "hard negatives per record (default: preset)",
+            "devices": "train on N devices at once (DDP under torchrun: N GPUs, or N CPU "
+            "processes); each step takes N x batch-size records",
+            "final_fit": "after the run, train the final fit (run RUN-all: the run continued "
+            "on the pairs it held out); --no-final-fit: do not",
+        },
     )
     p.add_argument("--config", default=None, help="a config.json to start from")
     p.add_argument(
@@ -79,11 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="any TrainConfig field (repeatable)",
-    )
-    p.add_argument(
-        "--no-final-fit",
-        action="store_true",
-        help="do not train the final fit (run RUN-all: the run continued on the pairs it held out)",
     )
     p.add_argument("--wait", action="store_true", help="block until the run finishes")
     p.set_defaults(func=cmd_train)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from core.generation.pseudo import STOPWORDS
 from core.generation.types import Candidate
 from core.retrieval.base import Passages
 from core.retrieval.dense import DenseRetriever
+from core.step_settings import StepSettings, setting
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,7 +43,7 @@ FILTER_ORDER = ("junk", "roundtrip", "generic", "duplicate", "judge")
 
 
 @dataclass(frozen=True)
-class FilterSettings:
+class FilterSettings(StepSettings):
     """Filter thresholds.
 
     roundtrip_k: an LLM question's source chunk must rank within the top `roundtrip_k`
@@ -59,15 +60,27 @@ class FilterSettings:
     min_words/max_words, max_chars: length bounds of an LLM question (pseudo-queries: 2-40 words).
     """
 
-    roundtrip_k: int = 3
-    pseudo_roundtrip_k: int = 0
-    generic_k: int = 3
-    min_specificity: float = 0.02
-    duplicate_cosine: float = 0.9
-    min_judge_score: float = 3.0
-    min_words: int = 4
-    max_words: int = 40
-    max_chars: int = 300
+    roundtrip_k: int = setting(
+        3, "An LLM question's source chunk must rank within this top k (chunks; 0 = off)."
+    )
+    pseudo_roundtrip_k: int = setting(
+        0, "The same for pseudo-queries (ict, keywords, heading) (chunks; 0 = off)."
+    )
+    generic_k: int = setting(
+        3, "Generic check: compared with the k-th best other chunk of the same document."
+    )
+    min_specificity: float = setting(
+        0.02, "Generic check: least cosine margin over that chunk (cosine units; 0 = off)."
+    )
+    duplicate_cosine: float = setting(
+        0.9, "A question this similar (cosine) to a kept one is a duplicate."
+    )
+    min_judge_score: float = setting(
+        3.0, "Keep pairs whose mean judge score (1-5) is at least this (0 = keep all)."
+    )
+    min_words: int = setting(4, "Fewest words of an LLM question.")
+    max_words: int = setting(40, "Most words of an LLM question.")
+    max_chars: int = setting(300, "Most characters of an LLM question.")
 
     def roundtrip_k_for(self, kind: str) -> int:
         """The round-trip top-k that applies to a pair of `kind` (0 = off)."""
@@ -450,7 +463,10 @@ def finish_reasons(candidates: Sequence[Candidate]) -> None:
 
 # ---------------------------------------------------------------------------- the filter step
 
-JUDGES = ("auto", "llm", "heuristic", "none")
+# Who judges LLM questions: 'auto' (the LLM judge for a writer that answers JSON, the
+# heuristic otherwise), 'llm', 'heuristic' or 'none'.
+Judge = Literal["auto", "llm", "heuristic", "none"]
+JUDGES: tuple[str, ...] = get_args(Judge)
 
 
 @dataclass
@@ -476,7 +492,7 @@ class FilterContext:
 def run_filters(
     candidates: list[Candidate],
     fs: FilterSettings,
-    judge: str,
+    judge: Judge,
     ctx: FilterContext,
     funnel: dict[str, dict[str, int]],
 ) -> None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from core.step_settings import StepSettings
+
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class MoESettings:
+class MoESettings(StepSettings):
     """The MoE option of a run (TrainConfig fields moe*), usable with every objective."""
 
     moe: bool = field(
@@ -54,9 +56,10 @@ class MoESettings:
 
     def problems(self) -> list[str]:
         """What is wrong with these settings, one sentence each (empty when all are fine)."""
+        mine = []
         if self.moe_num_experts < 2 or self.moe_aux_weight < 0:
-            return ["moe_num_experts must be at least 2 and moe_aux_weight >= 0"]
-        return []
+            mine.append("moe_num_experts must be at least 2 and moe_aux_weight >= 0")
+        return mine + super().problems()
 
 
 def default_moe_layers(num_layers: int) -> list[int]:

@@ -5,9 +5,11 @@
 (core/modeling/moe.py) + the settings class of every registered objective
 (core/training/objectives/), so each objective owns its fields and their checks while
 config.json, the CLI and the Train page see one flat set.
-Fields carry `metadata={"help": ...}` so the CLI and the Train page show the same explanation;
-every field needs a default so old config.json files keep loading (`from_json` ignores keys it
-does not know, with a warning).
+Every class follows the settings contract (core/step_settings.py): fields carry
+`metadata={"help": ...}` so the CLI and the Train page show the same explanation, choices are
+`Literal`s, and `problems()` runs each class's checks once (`validate()` raises them all).
+Every field needs a default so old config.json files keep loading (`from_json` ignores keys it
+does not know, with a warning; `from_dict`, a job's params, refuses them).
 """
 
 from __future__ import annotations
@@ -15,12 +17,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from core.devices import DEVICES
 from core.generation.kind_registry import PSEUDO_KINDS as PSEUDO_KINDS  # the Train page counts
 from core.generation.kind_registry import is_pseudo
 from core.modeling.moe import MoESettings
@@ -40,8 +39,11 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
     """Settings of one fine-tuning run; written to `runs/<RUN>/config.json`."""
 
     # ------------------------------------------------------------------ API
-    def validate(self) -> TrainConfig:
-        """Raise ValueError naming the bad settings; returns self when all are fine."""
+    def problems(self) -> list[str]:
+        """What is wrong, one sentence each: the run-wide checks, then every part's own
+        (RunSettings, MoESettings and every objective's settings, whatever the objective, so a
+        bad value fails before any work starts), each with its Literal choices. `validate()`
+        (the contract's) raises them all as one ValueError."""
         errors: list[str] = []
         if not str(self.base_model).strip():
             errors.append("base_model is empty")
@@ -53,8 +55,6 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
         names = available_objectives()
         if self.loss not in names:
             errors.append(f"loss {self.loss!r} is unknown; choose one of {', '.join(names)}")
-        if self.preset not in ("auto", *PRESETS):
-            errors.append(f"preset {self.preset!r} is not auto, {' or '.join(PRESETS)}")
         if self.epochs is not None and not self.epochs > 0 and self.max_steps <= 0:
             errors.append("epochs must be > 0 (or max_steps > 0)")
         if self.epochs is not None and self.epochs < 0:
@@ -81,19 +81,16 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
             not isinstance(w, int | float) or w < 0 for w in self.kind_weights.values()
         ):
             errors.append(f"kind_weights must map kinds to numbers >= 0 (got {self.kind_weights})")
-        if self.device not in DEVICES:
-            errors.append(f"device {self.device!r} is not auto, cpu, cuda or mps")
         if self.devices != 1:  # objectives and devices DDP cannot serve are refused here
             from core.training.ddp import device_errors
 
             errors += device_errors(self)
-        # Each settings class checks its own fields (all of them, whatever the objective, so
-        # a bad value fails before any work starts).
-        for settings in (*settings_classes(), MoESettings):
-            errors += settings.problems(self)
-        if errors:
-            raise ValueError("; ".join(errors))
-        return self
+        # Each part asked on its own (its fields' values): its checks and Literal choices once,
+        # whether or not its `problems` calls super().
+        for part in (RunSettings, MoESettings, *settings_classes()):
+            values = {f.name: getattr(self, f.name) for f in dataclasses.fields(part)}
+            errors += part(**values).problems()
+        return errors
 
     def preset_for(self, records_by_kind: dict[str, int]) -> str:
         """The preset in force for training records of these kinds (counts per kind); which
@@ -113,9 +110,6 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
             empty["negatives_per_query"] = int(empty["negatives_per_query"])
         return dataclasses.replace(self, **empty)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
@@ -126,25 +120,13 @@ class TrainConfig(*settings_classes(), MoESettings, RunSettings):
         return text
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            warnings.warn(f"ignoring unknown training settings: {', '.join(unknown)}", stacklevel=2)
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @classmethod
     def from_json(cls, text_or_path: str | Path) -> TrainConfig:
-        """From a JSON string or a path to a config.json file."""
+        """From a JSON string or a path to a config.json file; keys it does not know (a file
+        an older release wrote) are dropped with a warning."""
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text()
-        return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        """Field name -> one-line explanation (for the Train page and the CLI)."""
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+        return cls.from_dict(json.loads(text), unknown="warn")
 
 
 def _known_model(name: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from core.devices import Device
 from core.models import DEFAULT_BASE_MODEL
+from core.step_settings import StepSettings
 
 PresetName = Literal["auto", "questions", "pseudo"]
 FinalFitStart = Literal["split_run", "base"]
@@ -45,7 +46,7 @@ def _h(help: str) -> dict[str, str]:
 
 
 @dataclass
-class RunSettings:
+class RunSettings(StepSettings):
     """The settings every run has, whatever its objective."""
 
     base_model: str = field(
@@ -168,15 +169,23 @@ class RunSettings:
     )
     init_from: str = field(
         default="",
-        metadata=_h(
-            "Run whose model the weights start from instead of base_model's ('' = base_model); "
-            "set on a final fit that continues its split run. base_model stays the model the "
-            "run is compared and merged with."
-        ),
+        # Internal: set on a final fit, never a CLI option or a widget.
+        metadata={
+            **_h(
+                "Run whose model the weights start from instead of base_model's ('' = "
+                "base_model); set on a final fit that continues its split run. base_model "
+                "stays the model the run is compared and merged with."
+            ),
+            "internal": True,
+        },
     )
     final_of: str = field(
         default="",
-        metadata=_h("Set on a final-fit run: the split run whose settings and figures it has."),
+        # Internal: set by the trainer, never a CLI option or a widget.
+        metadata={
+            **_h("Set on a final-fit run: the split run whose settings and figures it has."),
+            "internal": True,
+        },
     )
     kind_weights: dict[str, float] = field(
         default_factory=dict,

@@ -20,10 +20,15 @@ def test_stats_view_and_flag(ws):
     assert not at.exception
     assert any("No negatives mined yet" in i.value for i in at.info)
     at.selectbox(key="neg_index").set_value("hnsw")
+    at.checkbox(key="neg_relative_margin_on").uncheck()  # the margin switched off
+    at.checkbox(key="neg_absolute_margin_on").check().run()  # and the absolute one on
+    assert at.number_input(key="neg_absolute_margin").value == 0.1  # the value it offers
     at.button(key="neg_start").click().run()  # starts a background job
     assert not at.exception
     jobs = list_jobs(ws, kind="mine")
     assert jobs and jobs[0]["params"]["negatives"] == 4 and jobs[0]["params"]["index"] == "hnsw"
+    assert jobs[0]["params"]["relative_margin"] is None
+    assert jobs[0]["params"]["absolute_margin"] == 0.1
     from core.jobs import cancel_job
 
     cancel_job(ws, jobs[0]["id"])  # the test mines in-process instead (faster, deterministic)

@@ -27,7 +27,7 @@ def test_start_follow_and_list_a_run(ws):
     at.number_input(key="train_batch").set_value(4)
     at.number_input(key="train_f_max_steps").set_value(1)
     at.number_input(key="train_f_max_seq_length").set_value(64)
-    at.text_input(key="train_f_device").set_value("cpu")
+    at.selectbox(key="train_f_device").set_value("cpu")
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     with ws.connect() as conn:

@@ -28,7 +28,8 @@ class CachedMnrlSettings(ObjectiveSettings):
     )
 
     def problems(self) -> list[str]:
-        return ["mini_batch_size must be at least 1"] if self.mini_batch_size < 1 else []
+        mine = ["mini_batch_size must be at least 1"] if self.mini_batch_size < 1 else []
+        return mine + super().problems()
 
 
 if TYPE_CHECKING:

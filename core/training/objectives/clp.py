@@ -7,12 +7,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from core.training.objectives.registry import (
     ObjectiveBuild,
     ObjectiveSettings,
-    choice_problems,
     fraction_problems,
     register_objective,
     setting,
@@ -25,17 +24,19 @@ if TYPE_CHECKING:
     from core.training.run_settings import RunSettings
 
 
+# What CLP does for a negative that is no query's positive: skip its term, or write a q*.
+ClpMissing = Literal["skip", "generate"]
+
+
 @dataclass
 class ClpSettings(ObjectiveSettings):
     clp_lambda: float = setting(0.1, "clp: weight of the penalty 1 - cos(q*, n), between 0 and 1.")
-    clp_missing: str = setting(
+    clp_missing: ClpMissing = setting(
         "skip", "clp: no query has negative n as positive: 'skip' the term or 'generate' q*."
     )
 
     def problems(self) -> list[str]:
-        return fraction_problems(self, "clp_lambda") + choice_problems(
-            self, "clp_missing", ("skip", "generate")
-        )
+        return fraction_problems(self, "clp_lambda") + super().problems()
 
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def clp_columns(
     data: TrainingData,
     k: int,
     seed: int,
-    missing: str = "skip",
+    missing: ClpMissing = "skip",
     writer: QueryWriter | None = None,
 ) -> tuple[dict[str, list], dict[str, int]]:
     """Columns of the CLP dataset and counts {records, negatives, with_qstar, generated}.

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from core.step_settings import StepSettings
+from core.step_settings import one_of as one_of
+
 if TYPE_CHECKING:
     import torch
     from datasets import Dataset
@@ -48,14 +51,12 @@ def setting(default: Any, help: str) -> Any:
 
 
 @dataclass
-class ObjectiveSettings:
+class ObjectiveSettings(StepSettings):
     """Base of an objective's settings: a dataclass whose fields (every one with a default, named
-    after the objective, e.g. `dual_mnrl_weight`) become TrainConfig fields."""
-
-    def problems(self) -> list[str]:
-        """What is wrong with these settings, one sentence each naming the field (empty: fine).
-        TrainConfig.validate calls each settings class's own `problems`."""
-        return []
+    after the objective, e.g. `dual_mnrl_weight`) become TrainConfig fields. It follows the
+    settings contract (core/step_settings.py): a choice is typed with a `Literal` (checked by
+    `StepSettings.problems`), and an objective's own `problems` adds its checks to
+    `super().problems()` (TrainConfig.problems asks every settings class on its own)."""
 
 
 def fraction_problems(settings: ObjectiveSettings, *names: str) -> list[str]:
@@ -67,11 +68,7 @@ def fraction_problems(settings: ObjectiveSettings, *names: str) -> list[str]:
 def choice_problems(settings: ObjectiveSettings, name: str, choices: tuple[str, ...]) -> list[str]:
     """A sentence when field `name` holds none of `choices`."""
     value = getattr(settings, name)
-    if value in choices:
-        return []
-    quoted = [repr(c) for c in choices]
-    allowed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-    return [f"{name} must be {allowed}, not {value!r}"]
+    return [] if value in choices else [f"{name} must be {one_of(choices)}, not {value!r}"]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ import numpy as np
 from core.training.objectives.registry import (
     ObjectiveBuild,
     ObjectiveSettings,
-    choice_problems,
     fraction_problems,
     register_objective,
     setting,
@@ -36,6 +35,10 @@ if TYPE_CHECKING:
 
     from core.training.data import TrainingData
     from core.training.run_settings import RunSettings
+
+
+# The soft label: the experts' mean cosine, or a blend with the hard 0/1 label.
+SoftTarget = Literal["expert-mean", "blend"]
 
 
 @dataclass
@@ -51,16 +54,14 @@ class SoftSettings(ObjectiveSettings):
     soft_base_url: str = setting(
         "", "soft: OpenAI-compatible embeddings base URL (key from OPENAI_API_KEY)."
     )
-    soft_target: str = setting(
+    soft_target: SoftTarget = setting(
         "blend", "soft: 'expert-mean' (mean expert cosine) or 'blend' a*y + (1-a)*mean."
     )
     soft_alpha: float = setting(0.5, "soft: weight a of the hard 0/1 label in 'blend', 0..1.")
     soft_mnrl_weight: float = setting(1.0, "soft: weight of the added MNRL term (0 = MSE only).")
 
     def problems(self) -> list[str]:
-        return fraction_problems(self, "soft_alpha") + choice_problems(
-            self, "soft_target", ("expert-mean", "blend")
-        )
+        return fraction_problems(self, "soft_alpha") + super().problems()
 
 
 if TYPE_CHECKING:
@@ -77,12 +78,12 @@ def build(model: SentenceTransformer, config: Config, data: TrainingData) -> Obj
 
     k = max(0, config.mined_negatives)
     target, alpha = config.soft_target, config.soft_alpha
-    _, pairs = soft_columns(data, k, None, target, alpha)  # type: ignore[arg-type]
+    _, pairs = soft_columns(data, k, None, target, alpha)
     experts = list(config.soft_experts)
     scores = expert_scores(
         experts, [p[0] for p in pairs], [p[1] for p in pairs], config.soft_base_url
     )
-    cols, _ = soft_columns(data, k, scores, target, alpha)  # type: ignore[arg-type]
+    cols, _ = soft_columns(data, k, scores, target, alpha)
     hard = np.array([p[2] for p in pairs])
     info: dict[str, Any] = {
         "experts": experts,
@@ -98,7 +99,7 @@ def build(model: SentenceTransformer, config: Config, data: TrainingData) -> Obj
     return ObjectiveBuild(train_dataset=Dataset.from_dict(cols), loss=loss, info=info)
 
 
-TargetKind = Literal["expert-mean", "blend"]
+TargetKind = SoftTarget  # the soft label's kind, as SoftSettings.soft_target chooses it
 
 
 def soft_targets(
