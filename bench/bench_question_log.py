@@ -41,7 +41,7 @@ from common import DATA, RESULTS, cli
 OUT = RESULTS / "question_log"
 SHINGLE = 5  # words per shingle when matching a chunk to a corpus passage
 RIGHT_SHARE = 0.5  # the share of shingles that makes a chunk "the" passage
-MARGINS = (0.05, 0.1, 0.2, 0.3, 0.5)
+MARGINS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
 # --- the halves -----------------------------------------------------------------------------

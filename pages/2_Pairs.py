@@ -550,8 +550,8 @@ with st.expander("Import real questions: from a related collection, or a log of 
     st.caption(
         "A text file, one question per line (a search log, support tickets, an exam bank). "
         "Each question's answer is the chunk the base model fused with keyword search finds "
-        "first, kept only where the base model and keyword search agree on it; the pairs "
-        "wait for review on this page."
+        "first, kept only where that chunk wins clearly over the next; the pairs wait for "
+        "review on this page."
     )
     log_upload = st.file_uploader("Question log", type=["txt"], key="log_file")
     log_path = st.text_input("…or a text file on this machine", key="log_path")

@@ -152,8 +152,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="F.txt",
         help="import past questions about the workspace's own documents WITHOUT answers, one "
         "per line: each question's positive is the chunk the base model fused with keyword "
-        "search finds first, kept only where the base model and keyword search agree; the "
-        "pairs are pending (to review) unless --accept",
+        "search finds first, kept only where it beats the next chunk clearly (fused score "
+        "margin >= 0.25); the pairs are pending (to review) unless --accept",
     )
     p.add_argument(
         "--accept",
