@@ -101,9 +101,11 @@ class Judge:
     def __init__(self, corpus: dict[str, dict], queries: dict[str, str], qrels: dict) -> None:
         self.passage = {d: _shingles(row["text"]) for d, row in corpus.items()}
         self.relevant_by_text: dict[str, set[str]] = defaultdict(set)
+        self.group_by_text: dict[str, str] = {}
         for qid, rels in qrels.items():
             key = " ".join(queries[qid].split())
             self.relevant_by_text[key] |= {d for d, s in rels.items() if s > 0}
+            self.group_by_text[key] = next(corpus[d]["syllabus"] for d in rels if d in corpus)
         self._memo: dict[tuple[int, str], bool] = {}
 
     def right(self, question: str, chunk_id: int, chunk_text: str) -> bool:
@@ -118,15 +120,18 @@ class Judge:
         return self._memo[key]
 
 
-def choice_stats(ws_path: Path, questions: list[str], judge: Judge) -> dict:
-    """Coverage and right-rate of the hybrid's first pick under each filter."""
+def choice_stats(
+    ws_path: Path, questions: list[str], judge: Judge, documents: list[str] | None = None
+) -> dict:
+    """Coverage and right-rate of the hybrid's first pick under each filter (`documents`: each
+    question searched only in its own document, as if the log were kept per document)."""
     from core.documents import list_chunks
     from core.question_log import choose_positives, keep
     from core.store import Workspace
 
     ws = Workspace.open(ws_path)
     text = {c["id"]: c["text"] for c in list_chunks(ws)}
-    picks = choose_positives(ws, questions)
+    picks = choose_positives(ws, questions, documents=documents)
     right = [
         p.chunk_id is not None and judge.right(p.question, p.chunk_id, text[p.chunk_id])
         for p in picks
@@ -283,8 +288,7 @@ def main() -> None:
     half_b = write_half(beir, OUT / "half-B", b_ids, queries)
     judge = Judge(corpus, queries, qrels)
     store = OUT / "results.json"
-    saved = json.loads(store.read_text()) if store.is_file() else {}
-    saved["halves"] = {"A": len(a_ids), "B": len(b_ids), "rule": "sorted question id parity"}
+    saved: dict = {"halves": {"A": len(a_ids), "B": len(b_ids), "rule": "sorted id parity"}}
 
     prepared = OUT / "ws-prepared"
     if not (args.reuse and (prepared / "studio.db").is_file()):
@@ -293,9 +297,17 @@ def main() -> None:
         h: list(dict.fromkeys(" ".join(queries[q].split()) for q in ids))
         for h, ids in (("A", a_ids), ("B", b_ids))
     }
-    saved["choice"] = {h: choice_stats(prepared, qs, judge) for h, qs in questions.items()}
+    choice = {h: choice_stats(prepared, qs, judge) for h, qs in questions.items()}
+    per_document = {
+        h: choice_stats(prepared, qs, judge, [judge.group_by_text[q] + ".txt" for q in qs])
+        for h, qs in questions.items()
+    }
+    saved = {**(json.loads(store.read_text()) if store.is_file() else {}), **saved}
+    saved["choice"], saved["choice_per_document"] = choice, per_document
     store.write_text(json.dumps(saved, indent=2) + "\n")
     print(stats_table(saved["choice"]))
+    print("\nEach question searched in its own syllabus only (a log kept per document):")
+    print(stats_table(saved["choice_per_document"]))
     if args.stats_only:
         return
     for name in args.variants.split(","):

@@ -555,6 +555,15 @@ with st.expander("Import real questions: from a related collection, or a log of 
     )
     log_upload = st.file_uploader("Question log", type=["txt"], key="log_file")
     log_path = st.text_input("…or a text file on this machine", key="log_path")
+    log_documents = [d.name for d in list_documents(ws)]
+    log_document = st.selectbox(
+        "About which document",
+        [None, *log_documents],
+        format_func=lambda name: "All documents" if name is None else name,
+        key="log_document",
+        help="A log about one document: each question's chunk is searched in it only, which "
+        "picks the right chunk far more often.",
+    )
     if (log_upload is not None or log_path) and st.button("Import the log", key="log_import"):
         with user_errors("Could not import the question log"):
             if log_upload is not None:
@@ -567,7 +576,7 @@ with st.expander("Import real questions: from a related collection, or a log of 
             def log_step(stage: str, done: int, total: int) -> None:
                 bar.progress(done / max(total, 1), text=f"Embedding {stage}: {done}/{total}")
 
-            out = import_log(ws, source_path, on_progress=log_step)
+            out = import_log(ws, source_path, document=log_document, on_progress=log_step)
             st.session_state.log_result = describe_log(out)
     if st.session_state.get("log_result"):
         st.success(st.session_state.log_result + ".")

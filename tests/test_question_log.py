@@ -103,3 +103,17 @@ def test_the_cli_imports_a_log_and_accepts_its_pairs(sample_ws, tmp_path, capsys
     }
     assert out["counts"]["accepted"] == 1
     assert [p["query"] for p in list_pairs(sample_ws, status="accepted")] == [DATA_RACE]
+
+
+def test_a_log_about_one_document_finds_its_chunk_in_that_document(sample_ws, tmp_path):
+    from tests.gen_helpers import SAMPLE, ingest_sample
+
+    ingest_sample(sample_ws, SAMPLE.parent / "rust-rc-reference-counting.md")
+    question = "When is a value cleaned up?"  # the rc chapter's chunks win, but not clearly
+    path = write_log(tmp_path, question)
+    assert import_log(sample_ws, path)["kept"] == 0
+    out = import_log(sample_ws, path, document=SAMPLE.name)
+    assert (out["kept"], out["document"]) == (1, SAMPLE.name)
+    assert [(p["query"], p["document"]) for p in list_pairs(sample_ws)] == [(question, SAMPLE.name)]
+    with pytest.raises(PairError, match="no document named 'other"):
+        import_log(sample_ws, path, document="other.md")

@@ -160,6 +160,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --import-log: accept the log's kept pairs at once",
     )
+    p.add_argument(
+        "--document",
+        default=None,
+        metavar="NAME",
+        help="with --import-log: the log is about this document only (its file name); each "
+        "question's chunk is searched among its chunks",
+    )
     p.set_defaults(func=cmd_pairs)
 
 
@@ -258,10 +265,14 @@ def cmd_pairs(args: argparse.Namespace) -> int:
         def step(stage: str, done: int, total: int) -> None:
             progress(f"embedding {stage}: {done}/{total}")
 
-        out["import_log"] = import_log(ws, args.import_log, accept=args.accept, on_progress=step)
+        out["import_log"] = import_log(
+            ws, args.import_log, accept=args.accept, document=args.document, on_progress=step
+        )
         lines.append("question log " + describe(out["import_log"]))
-    elif args.accept:
-        raise RuntimeError("--accept goes with --import-log (--accept-all accepts every pair)")
+    elif args.accept or args.document:
+        raise RuntimeError(
+            "--accept and --document go with --import-log (--accept-all accepts every pair)"
+        )
     if args.accept_all:
         out["accepted"] = pairs.accept_all(ws)
         lines.append(f"accepted {out['accepted']} pending pairs")
