@@ -190,7 +190,27 @@ def prepare(docs: Path) -> tuple[Path, dict]:
     return ws, seconds
 
 
-def run_variant(name: str, prepared: Path, log: Path, half_b: Path, group: str) -> dict:
+def logs_by_document(log: Path, judge: Judge) -> dict[str, Path]:
+    """Half A cut into one log per syllabus (document name → log file): the `log-doc` variant,
+    as a user who keeps a log per document uploads it."""
+    folder = log.parent / "half-A-by-document"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    by_doc: dict[str, list[str]] = defaultdict(list)
+    for line in log.read_text().splitlines():
+        question = " ".join(line.split())
+        if question:
+            by_doc[judge.group_by_text[question] + ".txt"].append(question)
+    out = {}
+    for doc, questions in sorted(by_doc.items()):
+        out[doc] = folder / f"{Path(doc).stem}.log.txt"
+        out[doc].write_text("".join(q + "\n" for q in questions))
+    return out
+
+
+def run_variant(
+    name: str, prepared: Path, log: Path, half_b: Path, group: str, judge: Judge
+) -> dict:
     ws = OUT / f"ws-{name}"
     shutil.rmtree(ws, ignore_errors=True)
     shutil.copytree(prepared, ws)
@@ -198,9 +218,20 @@ def run_variant(name: str, prepared: Path, log: Path, half_b: Path, group: str) 
     stages = [("mine", ["mine", str(ws)]), ("train", ["train", str(ws), "--wait"])]
     if name == "log":
         stages.insert(0, ("import_log", ["pairs", str(ws), "--import-log", str(log), "--accept"]))
+    if name == "log-doc":
+        for i, (doc, path) in enumerate(logs_by_document(log, judge).items()):
+            args = ["pairs", str(ws), "--import-log", str(path), "--document", doc, "--accept"]
+            stages.insert(i, (f"import_log:{doc}", args))
     for stage, args in stages:
         out[stage], seconds[stage] = cli(args)
         print(f"== {name} {stage}: {seconds[stage]} s", file=sys.stderr, flush=True)
+    if name == "log-doc":
+        logs = [v["import_log"] for k, v in out.items() if k.startswith("import_log:")]
+        out["import_log"] = {
+            "import_log": {
+                k: sum(r[k] for r in logs) for k in ("lines", "questions", "kept", "dropped")
+            }
+        }
     shipped = out["train"].get("final_run_id") or out["train"]["run_id"]
     report, seconds["evaluate"] = cli(
         ["evaluate", str(ws), "--run", shipped, "--beir", str(half_b), "--group", group]
@@ -239,7 +270,7 @@ def table(rows: dict[str, dict]) -> str:
         m = first[key]
         lines.append(f"| {label} | {m['NDCG@10']:.3f} | {m['Recall@3']:.3f} | | |")
     for name, r in rows.items():
-        label = "default tuned" if name == "default" else "log-tuned"
+        label = {"default": "default tuned", "log": "log-tuned"}.get(name, f"{name}-tuned")
         m = r["tuned"]
         lines.append(
             f"| {label} | {m['NDCG@10']:.3f} | {m['Recall@3']:.3f} | {r['preset']} | "
@@ -275,7 +306,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--beir", default=str(DATA / "syllabusqa-dev"), help="questions + corpus")
     ap.add_argument("--group", default="syllabus", help="corpus field restricting candidates")
-    ap.add_argument("--variants", default="default,log", help="default, log (comma list)")
+    ap.add_argument(
+        "--variants",
+        default="default,log",
+        help="default, log, log-doc (half A as one log per syllabus, --document) (comma list)",
+    )
     ap.add_argument("--stats-only", action="store_true", help="the positive choice alone")
     ap.add_argument("--reuse", action="store_true", help="reuse OUT/ws-prepared if present")
     args = ap.parse_args()
@@ -311,9 +346,9 @@ def main() -> None:
     if args.stats_only:
         return
     for name in args.variants.split(","):
-        row = run_variant(name, prepared, log, half_b, args.group)
-        if name == "log":
-            row["imported_right"] = imported_right(OUT / "ws-log", judge)
+        row = run_variant(name, prepared, log, half_b, args.group, judge)
+        if name.startswith("log"):
+            row["imported_right"] = imported_right(OUT / f"ws-{name}", judge)
         saved = json.loads(store.read_text())  # another variant may have run beside this one
         saved.setdefault("variants", {})[name] = row
         store.write_text(json.dumps(saved, indent=2) + "\n")
