@@ -117,3 +117,14 @@ def test_a_log_about_one_document_finds_its_chunk_in_that_document(sample_ws, tm
     assert [(p["query"], p["document"]) for p in list_pairs(sample_ws)] == [(question, SAMPLE.name)]
     with pytest.raises(PairError, match="no document named 'other"):
         import_log(sample_ws, path, document="other.md")
+
+
+def test_the_cli_refuses_a_binary_log_in_one_line(sample_ws, tmp_path, capsys):
+    from core.cli import main
+
+    path = tmp_path / "export.txt"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" * 20)
+    assert main(["pairs", str(sample_ws.root), "--import-log", str(path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "export.txt is not a text file" in err[0], err
+    assert list_pairs(sample_ws) == []
