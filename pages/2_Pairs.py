@@ -477,7 +477,7 @@ with st.expander("Import and export"):
             )
 
 # ---------------------------------------------------------------- related questions (issue 24)
-with st.expander("Import real questions from a related collection"):
+with st.expander("Import real questions: from a related collection, or a log of past questions"):
     from core.access import check_data_path
     from core.related_questions import describe_sources, import_questions, imported_by_source
     from ui.state import default_workspace_path
@@ -531,3 +531,44 @@ with st.expander("Import real questions from a related collection"):
                 st.warning("Groups not found: " + "; ".join(out["unknown_groups"][:10]))
     if rq_by_source := imported_by_source(ws):
         st.caption("Trained in every fit: " + describe_sources(rq_by_source) + ".")
+
+    # A question log without answers (issue 24, item 2): core/question_log.py.
+    from pathlib import Path
+
+    from core.question_log import describe as describe_log
+    from core.question_log import import_log
+
+    st.markdown("**A log of past questions about these documents, without answers**")
+    st.caption(
+        "A text file, one question per line (a search log, support tickets, an exam bank). "
+        "Each question's answer is the chunk the base model fused with keyword search finds "
+        "first, kept only where that chunk wins clearly over the next; the pairs wait for "
+        "review on this page."
+    )
+    log_upload = st.file_uploader("Question log", type=["txt"], key="log_file")
+    log_path = st.text_input("…or a text file on this machine", key="log_path")
+    log_documents = [d.name for d in list_documents(ws)]
+    log_document = st.selectbox(
+        "About which document",
+        [None, *log_documents],
+        format_func=lambda name: "All documents" if name is None else name,
+        key="log_document",
+        help="A log about one document: each question's chunk is searched in it only, which "
+        "picks the right chunk far more often.",
+    )
+    if (log_upload is not None or log_path) and st.button("Import the log", key="log_import"):
+        with user_errors("Could not import the question log"):
+            if log_upload is not None:
+                source_path = ws.exports_dir / Path(log_upload.name).name
+                source_path.write_bytes(log_upload.getvalue())
+            else:
+                source_path = check_data_path(log_path, default_workspace_path())
+            bar = st.progress(0.0, text="Finding each question's chunk…")
+
+            def log_step(stage: str, done: int, total: int) -> None:
+                bar.progress(done / max(total, 1), text=f"Embedding {stage}: {done}/{total}")
+
+            out = import_log(ws, source_path, document=log_document, on_progress=log_step)
+            st.session_state.log_result = describe_log(out)
+    if st.session_state.get("log_result"):
+        st.success(st.session_state.log_result + ".")

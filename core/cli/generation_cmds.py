@@ -146,6 +146,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --group: leave out the passages of the groups named in FILE (one per line), "
         "e.g. the documents you evaluate on",
     )
+    p.add_argument(
+        "--import-log",
+        default=None,
+        metavar="F.txt",
+        help="import past questions about the workspace's own documents WITHOUT answers, one "
+        "per line: each question's positive is the chunk the base model fused with keyword "
+        "search finds first, kept only where it beats the next chunk clearly (fused score "
+        "margin >= 0.25); the pairs are pending (to review) unless --accept",
+    )
+    p.add_argument(
+        "--accept",
+        action="store_true",
+        help="with --import-log: accept the log's kept pairs at once",
+    )
+    p.add_argument(
+        "--document",
+        default=None,
+        metavar="NAME",
+        help="with --import-log: the log is about this document only (its file name); each "
+        "question's chunk is searched among its chunks",
+    )
     p.set_defaults(func=cmd_pairs)
 
 
@@ -237,6 +258,20 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     elif args.group or args.only_groups or args.skip_groups or args.source:
         raise RuntimeError(
             "--source, --group, --only-groups, --skip-groups go with --import-questions"
+        )
+    if args.import_log:
+        from core.question_log import describe, import_log
+
+        def step(stage: str, done: int, total: int) -> None:
+            progress(f"embedding {stage}: {done}/{total}")
+
+        out["import_log"] = import_log(
+            ws, args.import_log, accept=args.accept, document=args.document, on_progress=step
+        )
+        lines.append("question log " + describe(out["import_log"]))
+    elif args.accept or args.document:
+        raise RuntimeError(
+            "--accept and --document go with --import-log (--accept-all accepts every pair)"
         )
     if args.accept_all:
         out["accepted"] = pairs.accept_all(ws)
