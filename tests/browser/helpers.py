@@ -29,6 +29,12 @@ def wait_text(page: Page, text: str | re.Pattern, timeout_ms: int = 60_000):
     return loc
 
 
+def wait_settled(page: Page, timeout_ms: int = 60_000) -> None:
+    """Wait until the script run has ended: Streamlit draws a rerun's elements one by one, so a
+    caption may be new while a widget below it is still the last run's."""
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
+
+
 def click_button(
     page: Page, name: str | re.Pattern, timeout_ms: int = 60_000, exact: bool = False
 ) -> None:

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from core import pairs
 from core.store import Workspace
 from tests.browser.conftest import CHROMIUM, browser_page, run_studio
-from tests.browser.helpers import goto_page, shot, wait_text
+from tests.browser.helpers import goto_page, shot, wait_settled, wait_text
 from tests.helpers import seed_pending_pairs
 
 pytestmark = [
@@ -24,6 +24,7 @@ pytestmark = [
 def _listed(page) -> list[str]:
     """The questions of the review table's rows, as its "Show the source chunk(s) of" picker
     lists them (the table itself is drawn on a canvas)."""
+    wait_settled(page)
     box = page.get_by_test_id("stSelectbox").filter(has_text="Show the source chunk(s) of")
     box.get_by_role("combobox").click()
     options = page.get_by_role("option")
