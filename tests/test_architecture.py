@@ -286,6 +286,7 @@ LAYERS: dict[str, int] = {
     "core.pairs": STEPS,
     "core.beir_import": STEPS,
     "core.related_questions": STEPS,
+    "core.question_log": STEPS,
     "core.mining": STEPS,
     "core.mining_settings": STEPS,
     "core.training": STEPS,

@@ -52,6 +52,10 @@ def run_section(
 ) -> str:
     """Markdown: base model, data, objective and settings, validation base vs tuned."""
     counts = data.counts()
+    # A final fit continuing its split run carries the questions that run imported.
+    earlier = metrics.get("continued_from", {})
+    imported = counts.get("imported_by_source") or earlier.get("data", {}).get("imported_by_source")
+    where = f" (trained in run `{earlier['run_id']}`)" if earlier and imported else ""
     lines = [
         f"## Domain Embedding Studio run {run_id}",
         "",
@@ -68,8 +72,9 @@ def run_section(
                 "- Imported real questions (related collections, with their own passages; "
                 "never validated or evaluated): "
                 + ", ".join(f"{n} records from `{s}`" for s, n in imported.items())
+                + where
             ]
-            if (imported := counts.get("imported_by_source"))
+            if imported
             else []
         ),
         f"- Validation: {counts['validation_queries']} queries over "

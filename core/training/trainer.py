@@ -301,6 +301,10 @@ def train_run(
         "data": counts,
         "preset": config.preset_for(counts["records_by_kind"]),
     }
+    if config.init_from:  # a final fit continuing its split run: what that run trained on
+        split = runs.folder(ws, config.init_from).metrics
+        split_data = json.loads(split.read_text()).get("data", {}) if split.is_file() else {}
+        metrics["continued_from"] = {"run_id": config.init_from, "data": split_data}
     if evaluator is not None and not resume and main:
         reporter.progress(0, 1, "scoring the base model on the validation split", force=True)
         metrics["validation_base"] = _strip(evaluator(model))
