@@ -59,6 +59,18 @@ VARIANTS: dict[str, dict[str, list[str]]] = {
             *("--skip-groups", str(FIRST12)),
         ]
     },
+    # The same model as import-13-39's shipped final fit RUN-all (the same resolved settings on
+    # every split), trained alone: half the steps, when there is no time for the split run.
+    "import-13-39-fit-only": {
+        "import": [
+            *("--import-questions", str(TRAIN), "--group", "syllabus"),
+            *("--skip-groups", str(FIRST12)),
+        ],
+        "train": [
+            *("--no-final-fit", "--set", "train_split=all"),
+            *("--set", "validate_every_epoch=false"),
+        ],
+    },
     "gist": {"train": ["--loss", "gist"]},
     "epochs-2": {"train": ["--epochs", "2"]},
 }
