@@ -5,12 +5,14 @@ some commands; the `default` row adds none):
 
     embstudio init WS
     embstudio ingest WS DOCS/
+    embstudio pairs WS --import-questions ...  # only variants that import (import-13-39)
     embstudio generate WS
     embstudio pairs WS --accept-all
     embstudio mine WS
     embstudio train WS --wait          # split run, then its final fit on every document
     embstudio evaluate WS --run FINAL --beir BEIR --group syllabus
     embstudio evaluate WS --run FINAL --beir SCIFACT           (with --scifact)
+    embstudio evaluate WS --run FINAL --beir OTHER --group syllabus   (each --also)
 
 and prints one table: Recall@1/3/10 and nDCG@10 of the shipped model on the real questions,
 the paired p against the base model, pairs written/kept/trained, optimizer steps, SciFact test
@@ -20,6 +22,8 @@ merged into bench/results/domain.json (one entry per variant and document folder
     python bench/bench_domain.py                                   # syllabusqa-dev, default
     python bench/bench_domain.py --variants default,no-final-fit --scifact default
     python bench/bench_domain.py --beir ../shared/data/syllabusqa-train --first 12  # other syllabi
+    python bench/bench_domain.py --variants import-13-39 --scifact import-13-39 \
+        --also ../shared/data/syllabusqa-train:12     # + train's first 12, never imported
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ from pathlib import Path
 
 from common import DATA, RESULTS, cli
 
-# variant -> extra arguments per command (commands left out take their defaults)
+# The groups (syllabi) of syllabusqa-train's first 12 documents by name, the ones
+# `--first 12` scores: an importing variant leaves them out (`pairs --skip-groups`).
+TRAIN = DATA / "syllabusqa-train"
+FIRST12 = RESULTS / "syllabusqa-train-first12.txt"
+
+# variant -> extra arguments per command (commands left out take their defaults; "import"
+# runs `pairs WS ARGS` after ingest, only for the variants that name it)
 VARIANTS: dict[str, dict[str, list[str]]] = {
     "default": {},
     "no-final-fit": {"train": ["--no-final-fit"]},
@@ -44,12 +54,42 @@ VARIANTS: dict[str, dict[str, list[str]]] = {
     "lr-2e-5": {"train": ["--lr", "2e-5"]},
     "chunks-200-words": {"ingest": ["--chunk-words", "200"]},
     "no-mining": {"skip": ["mine"]},
+    "import-13-39": {
+        "import": [
+            *("--import-questions", str(TRAIN), "--group", "syllabus"),
+            *("--skip-groups", str(FIRST12)),
+        ]
+    },
+    # The same model as import-13-39's shipped final fit RUN-all (the same resolved settings on
+    # every split), trained alone: half the steps, when there is no time for the split run.
+    "import-13-39-fit-only": {
+        "import": [
+            *("--import-questions", str(TRAIN), "--group", "syllabus"),
+            *("--skip-groups", str(FIRST12)),
+        ],
+        "train": [
+            *("--no-final-fit", "--set", "train_split=all"),
+            *("--set", "validate_every_epoch=false"),
+        ],
+    },
+    "gist": {"train": ["--loss", "gist"]},
+    "epochs-2": {"train": ["--epochs", "2"]},
 }
-STAGES = ("init", "ingest", "generate", "accept", "mine", "train")
+STAGES = ("init", "ingest", "import", "generate", "accept", "mine", "train")
 
 
-def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) -> dict:
+def first_groups(docs: Path, n: int) -> list[str]:
+    """The stems of the first `n` documents by name (the groups `subset` keeps)."""
+    return [Path(name).stem for name in sorted(p.name for p in docs.iterdir() if p.is_file())[:n]]
+
+
+def run_variant(
+    name: str, docs: Path, beir: Path, group: str, scifact: bool, also: list[Path] = ()
+) -> dict:
     extra = VARIANTS[name]
+    if "import" in extra:
+        FIRST12.parent.mkdir(parents=True, exist_ok=True)
+        FIRST12.write_text("".join(g + "\n" for g in first_groups(TRAIN / "docs", 12)))
     ws = RESULTS / "domain_ws" / f"{beir.name}-{name}"
     shutil.rmtree(ws, ignore_errors=True)
     ws.parent.mkdir(parents=True, exist_ok=True)
@@ -60,11 +100,12 @@ def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) ->
         "accept": ["pairs", str(ws), "--accept-all"],
         "mine": ["mine", str(ws)],
         "train": ["train", str(ws), "--wait"],
+        "import": ["pairs", str(ws)],
     }
     out: dict[str, dict] = {}
     seconds: dict[str, float] = {}
     for stage in STAGES:
-        if stage in extra.get("skip", []):
+        if stage in extra.get("skip", []) or (stage == "import" and "import" not in extra):
             continue
         out[stage], seconds[stage] = cli(commands[stage] + extra.get(stage, []))
         print(f"== {name} {stage}: {seconds[stage]} s", file=sys.stderr, flush=True)
@@ -94,7 +135,14 @@ def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) ->
         "trained": _records(ws, shipped),
         "steps": sum(_steps(ws, r) for r in {trained["run_id"], shipped}),
         "seconds": seconds,
+        "imported": out.get("import"),
+        "by_label": by_label,
     }
+    for other in also:
+        scored, seconds[f"evaluate {other.name}"] = cli(
+            ["evaluate", str(ws), "--run", shipped, "--beir", str(other), "--group", group]
+        )
+        row.setdefault("also", {})[other.name] = _references(scored, shipped)
     if scifact:
         general, seconds["scifact"] = cli(
             ["evaluate", str(ws), "--run", shipped, "--beir", str(DATA / "scifact")]
@@ -105,7 +153,36 @@ def run_variant(name: str, docs: Path, beir: Path, group: str, scifact: bool) ->
         row["scifact_bm25"] = general_by.get("bm25")
         row["scifact_base+bm25"] = general_by.get("base+bm25")
         row["scifact_tuned+bm25"] = general_by.get(f"{shipped}+bm25")
+        row.setdefault("also", {})["scifact"] = _references(general, shipped)
     return row
+
+
+def _references(evaluation: dict, shipped: str) -> dict:
+    """label (base, bm25, base+bm25, tuned, tuned+bm25) -> metrics of one `evaluate`."""
+    names = {"base": "base", "bm25": "bm25", "base+bm25": "base+bm25", shipped: "tuned"}
+    names[f"{shipped}+bm25"] = "tuned+bm25"
+    return {names[m["label"]]: m["metrics"] for m in evaluation["models"] if m["label"] in names}
+
+
+def references_table(rows: list[dict]) -> str:
+    """nDCG@10 / Recall@3 of every retriever on the main set and each other set scored."""
+    sets = ["main", *sorted({k for r in rows for k in r.get("also", {})})]
+    head = "| variant | retriever | " + " | ".join(f"{s} nDCG@10 / R@3" for s in sets) + " |"
+    lines = [head, "|---|---|" + "---:|" * len(sets)]
+    for r in rows:
+        scored = {"main": _references({"models": _as_models(r)}, r["shipped_run"])}
+        scored.update(r.get("also", {}))
+        for label in ("base", "bm25", "base+bm25", "tuned", "tuned+bm25"):
+            cells = []
+            for s in sets:
+                m = scored.get(s, {}).get(label)
+                cells.append(f"{m['NDCG@10']:.3f} / {m['Recall@3']:.3f}" if m else "")
+            lines.append(f"| {r['variant']} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _as_models(row: dict) -> list[dict]:
+    return [{"label": k, "metrics": v} for k, v in row.get("by_label", {}).items()]
 
 
 def _metrics(ws: Path, run_id: str) -> dict:
@@ -177,6 +254,8 @@ def subset(beir: Path, docs: Path, n: int, group: str) -> tuple[Path, Path]:
     names = sorted(p.name for p in docs.iterdir() if p.is_file())[:n]
     keep = {Path(name).stem for name in names}
     out = RESULTS / "beir_subsets" / f"{beir.name}-{n}"
+    if (out / "queries.jsonl").is_file():  # written last: complete (a concurrent bench reads it)
+        return out, out / "docs"
     shutil.rmtree(out, ignore_errors=True)
     (out / "docs").mkdir(parents=True)
     (out / "qrels").mkdir()
@@ -205,21 +284,35 @@ def main() -> None:
     ap.add_argument("--variants", default="default", help=f"comma list of {', '.join(VARIANTS)}")
     ap.add_argument("--scifact", default="default", help="variants also scored on SciFact")
     ap.add_argument("--first", type=int, default=0, help="only the first N documents (by name)")
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="another BEIR folder to score the shipped model on (with --group), PATH or "
+        "PATH:N for its first N documents (repeatable)",
+    )
     args = ap.parse_args()
     beir = Path(args.beir)
     docs = Path(args.docs) if args.docs else beir / "docs"
     if args.first:
         beir, docs = subset(beir, docs, args.first, args.group)
+    also = []
+    for spec in args.also:
+        path, _, n = spec.partition(":")
+        other = Path(path)
+        also.append(subset(other, other / "docs", int(n), args.group)[0] if n else other)
     RESULTS.mkdir(parents=True, exist_ok=True)
     store = RESULTS / "domain.json"
-    saved = json.loads(store.read_text()) if store.is_file() else {}
     rows = []
     for name in args.variants.split(","):
-        row = run_variant(name, docs, beir, args.group, name in args.scifact.split(","))
+        scifact = name in args.scifact.split(",")
+        row = run_variant(name, docs, beir, args.group, scifact, also)
+        saved = json.loads(store.read_text()) if store.is_file() else {}  # other benches' rows
         saved[f"{beir.name}:{name}"] = row
         store.write_text(json.dumps(saved, indent=2) + "\n")
         rows.append(row)
     print(table(rows))
+    print(references_table(rows))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def test_config_validation_and_json_roundtrip(tmp_path):
         with pytest.raises(ValueError, match=word):
             TrainConfig(**bad).validate()
     # Registration order is the Train page's and the CLI's: the default objective first.
-    assert available_objectives() == ["mnrl", "cached-mnrl", "dual", "clp", "soft"]
+    assert available_objectives() == ["mnrl", "cached-mnrl", "dual", "clp", "soft", "gist"]
     assert all(TrainConfig.help().values())  # every setting explains itself
 
 

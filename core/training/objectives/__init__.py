@@ -30,6 +30,7 @@ from core.training.objectives import cached_mnrl
 from core.training.objectives import dual
 from core.training.objectives import clp
 from core.training.objectives import soft
+from core.training.objectives import gist
 # isort: on
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "describe_objectives",
     "dual",
     "get_objective",
+    "gist",
     "mnrl",
     "objective",
     "objective_fields",
