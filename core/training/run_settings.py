@@ -164,7 +164,7 @@ class RunSettings(StepSettings):
             "Where the final fit starts: 'split_run' continues the split run's model on the "
             "held-out pairs only, with the same settings (about a third of the steps); 'base' "
             "trains the base model again on the pairs of every split. Measured on "
-            "syllabusqa-dev's real questions the two are within 0.005 nDCG@10 (README, Speed)."
+            "syllabusqa-dev's real questions the two are within 0.005 nDCG@10 (README, 'Measured results')."
         ),
     )
     init_from: str = field(
