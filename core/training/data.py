@@ -14,8 +14,8 @@ Questions imported from a related collection (core/related_questions.py: pairs w
 `source`, their passage in `positive_text`, no positive chunk) train in every fit, the split
 run and the final fit alike, whatever `train_split` (but "except:S", the held-out pairs a
 final fit continues its split run on: the split run trained on them); they are never
-validation queries. Their
-records have `positive_id` = -pair id (no chunk) and no mined negatives. The counts keep them
+validation queries. Their records have `positive_id` = -pair id (no chunk) and no mined
+negatives. The counts keep them
 apart: `records_by_kind` (which picks the preset) counts the workspace's own records only,
 `imported_by_source` the imported ones.
 """

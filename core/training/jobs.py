@@ -6,8 +6,8 @@ After a split run succeeds, the same job trains its final fit (docs/ARCHITECTURE
 "Training"): run `<RUN>-all`, the same resolved settings, no validation, `final_of` naming the
 split run whose figures it carries. By default it continues the split run's model on the
 curated pairs the split run held out (a third of the steps of training the base model again on
-every split, within 0.005 nDCG@10 on real questions: README, "Measured results"); `final_fit_from` 'base'
-trains again from the base model.
+every split, within 0.005 nDCG@10 on real questions: README, "Measured results");
+`final_fit_from` 'base' trains again from the base model.
 """
 
 from __future__ import annotations
