@@ -15,9 +15,8 @@ Questions imported from a related collection (core/related_questions.py: pairs w
 run and the final fit alike, whatever `train_split` (but "except:S", the held-out pairs a
 final fit continues its split run on: the split run trained on them); they are never
 validation queries. Their records have `positive_id` = -pair id (no chunk) and no mined
-negatives. The counts keep them
-apart: `records_by_kind` (which picks the preset) counts the workspace's own records only,
-`imported_by_source` the imported ones.
+negatives. The counts keep them apart: `records_by_kind` (which picks the preset) counts the
+workspace's own records only, `imported_by_source` the imported ones.
 """
 
 from __future__ import annotations
