@@ -1,9 +1,12 @@
 """Pairs: generate synthetic questions as a job, review them, import and export."""
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from core import pairs
+from core.access import check_data_path
 from core.beir_import import import_pairs
 from core.commands import generate_settings, provide_api_key
 from core.documents import list_chunks, list_documents
@@ -21,10 +24,13 @@ from core.generation.pipeline import GenerateSettings, default_kinds
 from core.generation.provider_registry import DEFAULT_PROVIDER, get_provider, provider_names
 from core.generation.pseudo import ICT_WORDS_PER_QUERY
 from core.jobs import list_jobs, start_job
+from core.question_log import describe as describe_log
+from core.question_log import import_log
+from core.related_questions import describe_sources, import_questions, imported_by_source
 from core.settings import defaults_for
 from ui.errors import user_errors
 from ui.job_panel import first_line, job_panel, watch
-from ui.state import require_workspace, secrets_or_none
+from ui.state import default_workspace_path, require_workspace, secrets_or_none
 
 EDITOR = "pairs_editor"
 
@@ -439,14 +445,23 @@ with st.expander("Add a pair by hand"):
             pid = pairs.add_manual_pair(ws, question, chosen)
             st.success(f"Added pair #{pid}.")
 
+
 # ---------------------------------------------------------------- import / export
+def chosen_file(upload, typed_path: str, prefix: str) -> Path:
+    """The file the user chose: an upload, kept in the workspace as `prefix` + its name, else a
+    path typed on this machine (checked by core.access.check_data_path)."""
+    if upload is not None:
+        target = ws.exports_dir / f"{prefix}{Path(upload.name).name}"
+        target.write_bytes(upload.getvalue())
+        return target
+    return check_data_path(typed_path, default_workspace_path())
+
+
 with st.expander("Import and export"):
     upload = st.file_uploader("Import pairs (JSONL)", type=["jsonl"], key="pairs_import_file")
     if upload is not None and st.button("Import", key="pairs_import_btn"):
         with user_errors("Could not import"):
-            target = ws.exports_dir / f"import-{upload.name}"
-            target.write_bytes(upload.getvalue())
-            result = pairs.import_jsonl(ws, target)
+            result = pairs.import_jsonl(ws, chosen_file(upload, "", "import-"))
             st.success(
                 f"Imported {result['imported']} pairs; {result['duplicates']} already "
                 f"present, {result['skipped']} skipped."
@@ -478,10 +493,6 @@ with st.expander("Import and export"):
 
 # ---------------------------------------------------------------- related questions (issue 24)
 with st.expander("Import real questions: from a related collection, or a log of past questions"):
-    from core.access import check_data_path
-    from core.related_questions import describe_sources, import_questions, imported_by_source
-    from ui.state import default_workspace_path
-
     st.caption(
         "Real questions about other documents of the same kind (last year's documents, an FAQ, "
         "a search log with the page that answered) teach the model how users ask. They come "
@@ -508,14 +519,9 @@ with st.expander("Import real questions: from a related collection, or a log of 
     )
     if (rq_upload is not None or rq_path) and st.button("Import questions", key="rq_import"):
         with user_errors("Could not import the questions"):
-            if rq_upload is not None:
-                source_path = ws.exports_dir / f"questions-{rq_upload.name}"
-                source_path.write_bytes(rq_upload.getvalue())
-            else:
-                source_path = check_data_path(rq_path, default_workspace_path())
             out = import_questions(
                 ws,
-                source_path,
+                chosen_file(rq_upload, rq_path, "questions-"),
                 source=rq_source or None,
                 group=rq_group or None,
                 only_groups=[g.strip() for g in rq_only.splitlines() if g.strip()] or None,
@@ -533,11 +539,6 @@ with st.expander("Import real questions: from a related collection, or a log of 
         st.caption("Trained in every fit: " + describe_sources(rq_by_source) + ".")
 
     # A question log without answers (issue 24, item 2): core/question_log.py.
-    from pathlib import Path
-
-    from core.question_log import describe as describe_log
-    from core.question_log import import_log
-
     st.markdown("**A log of past questions about these documents, without answers**")
     st.caption(
         "A text file, one question per line (a search log, support tickets, an exam bank). "
@@ -558,11 +559,7 @@ with st.expander("Import real questions: from a related collection, or a log of 
     )
     if (log_upload is not None or log_path) and st.button("Import the log", key="log_import"):
         with user_errors("Could not import the question log"):
-            if log_upload is not None:
-                source_path = ws.exports_dir / Path(log_upload.name).name
-                source_path.write_bytes(log_upload.getvalue())
-            else:
-                source_path = check_data_path(log_path, default_workspace_path())
+            source_path = chosen_file(log_upload, log_path, "")
             bar = st.progress(0.0, text="Finding each question's chunk…")
 
             def log_step(stage: str, done: int, total: int) -> None:
